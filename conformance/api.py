@@ -1,0 +1,63 @@
+"""The Python API: the same calls the pytest plugin and the CLI make.
+
+    from conformance import api
+    cases = api.load_cases("cases/group_convolution")
+    outcome = api.check(cases[0], api.Target("CPU", "f32"))
+    print(outcome.verdict.describe())
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .case import Case, CaseError, load_case_file, load_cases_text
+from .compare import Verdict, compare, tolerance_for
+from .inputs import Inputs, make_inputs
+from .oracle import Reference, reference
+from .render import RenderedIR, render
+from .runtime import RunResult, Target, TargetUnavailable, run
+
+__all__ = [
+    "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "Target",
+    "TargetUnavailable", "Verdict", "check", "load_cases", "load_cases_text", "make_inputs",
+    "reference", "render", "run",
+]
+
+DEFAULT_IR_DIR = Path(".conformance") / "ir"
+
+
+def load_cases(path: Path | str, root: Path | str | None = None) -> list[Case]:
+    """All cases in a case file, or in every ``*.yaml`` below a directory (sorted)."""
+    path = Path(path)
+    if path.is_dir():
+        root = root or path
+        return [case for file in sorted(path.rglob("*.yaml")) for case in load_case_file(file, root)]
+    return load_case_file(path, root)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything one check produced, stage by stage."""
+
+    case: Case
+    ir: RenderedIR
+    run: RunResult
+    reference: Reference
+    verdict: Verdict
+
+
+def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
+          expected: Reference | None = None, inputs: Inputs | None = None) -> Outcome:
+    """Render ``case``, run it on ``target``, compute the oracle, compare.
+
+    ``inputs`` and ``expected`` may be passed in when already computed for the
+    same case (the plugin reuses them across targets).
+    """
+    inputs = inputs if inputs is not None else make_inputs(case)
+    ir = render(case, inputs, ir_dir)
+    result = run(ir, inputs.data, target)
+    expected = expected if expected is not None else reference(case, inputs)
+    tolerance = tolerance_for(result.inference_precision, expected.geometry.accumulation_length,
+                              inputs.data, inputs.kernel)
+    verdict = compare(expected.output, expected.magnitude, result.output, tolerance)
+    return Outcome(case, ir, result, expected, verdict)

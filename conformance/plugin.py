@@ -1,0 +1,293 @@
+"""pytest plugin: case YAML files become test items (pytest hooks only).
+
+Follows pytest's "Working with non-python tests": ``pytest_collect_file`` ->
+``CaseFile.collect`` -> ``CaseItem.runtest`` -> ``repr_failure``. The work is
+done by ``conformance.api.check``; this module only wires it into pytest.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import pytest
+
+from . import api, expectations
+from . import report as reporting
+from .case import Case, CaseError
+from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
+
+_RECORD_KEY = "conformance_record"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "OpenVINO op-spec conformance")
+    group.addoption("--device", action="append", dest="conformance_devices", metavar="DEVICE",
+                    help="OpenVINO device to test (repeatable; default: CPU, or ini conformance_devices)")
+    group.addoption("--precision", action="append", dest="conformance_precisions", metavar="HINT",
+                    choices=PRECISIONS,
+                    help="INFERENCE_PRECISION_HINT to test (repeatable; default f32, or ini conformance_precisions)")
+    group.addoption("--runslow", action="store_true", default=False,
+                    help="also run cases marked slow (the spec's full-size examples)")
+    group.addoption("--conformance-report", metavar="PATH", default=None,
+                    help="write the JSON report here, plus a .md summary beside it "
+                         "(default: ini conformance_report, reports/conformance.json)")
+    group.addoption("--ir-dir", metavar="DIR", default=None,
+                    help="where rendered IR is written (default .conformance/ir under the rootdir)")
+    group.addoption("--expected-failures", metavar="PATH", default=None,
+                    help="expected-failure registry (default: ini conformance_expected_failures)")
+    parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
+    parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
+    parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
+    parser.addini("conformance_report", "JSON report path (relative to the rootdir)", default="reports/conformance.json")
+    parser.addini("conformance_expected_failures", "expected-failure registry (relative to the rootdir)",
+                  default="expected_failures.yaml")
+
+
+def _targets(config: pytest.Config) -> list[Target]:
+    devices = config.getoption("conformance_devices") or config.getini("conformance_devices")
+    precisions = config.getoption("conformance_precisions") or config.getini("conformance_precisions")
+    return [Target(device, precision) for device in devices for precision in precisions]
+
+
+class _Session:
+    """Per-run state: targets, registry, IR directory, and collected records."""
+
+    def __init__(self, config: pytest.Config):
+        root = config.rootpath
+        self.cases_root = (root / config.getini("conformance_cases")).resolve()
+        self.targets = _targets(config)
+        self.ir_dir = Path(config.getoption("ir_dir") or root / ".conformance" / "ir")
+        self.run_slow = config.getoption("runslow")
+        registry = config.getoption("expected_failures") or root / config.getini("conformance_expected_failures")
+        self.registry_error: CaseError | None = None
+        self.registry: list[expectations.ExpectedFailure] = []
+        if Path(registry).is_file():
+            try:
+                self.registry = expectations.load_registry(registry)
+            except CaseError as error:
+                self.registry_error = error
+        report_path = config.getoption("conformance_report") or config.getini("conformance_report")
+        self.report_path = root / report_path
+        self.records: dict[str, reporting.ItemRecord] = {}
+        self.started = time.time()
+        self._cached: tuple[str, object, object] | None = None  # (case id, inputs, reference)
+        self.written: tuple[Path, Path] | None = None
+        self.totals: dict[str, int] = {}
+
+    def inputs_and_reference(self, case: Case):
+        """Inputs and oracle output, reused while consecutive items share a case."""
+        if self._cached is None or self._cached[0] != case.id:
+            inputs = api.make_inputs(case)
+            self._cached = (case.id, inputs, api.reference(case, inputs))
+        return self._cached[1], self._cached[2]
+
+
+_STATE = pytest.StashKey[_Session]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = _Session(config)
+    config.stash[_STATE] = state
+    # Registered as a plugin of its own so its hooks (records, report) see the state.
+    config.pluginmanager.register(_Recorder(state), "conformance-recorder")
+    config.addinivalue_line("markers", "slow: the spec's full-size examples; run with --runslow")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    state = parent.config.stash[_STATE]
+    if file_path.suffix in (".yaml", ".yml") and state.cases_root in file_path.resolve().parents:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFile(pytest.File):
+    """One case YAML file; a broken file yields a single failing item, never a crash."""
+
+    def collect(self):
+        state = self.config.stash[_STATE]
+        try:
+            cases = api.load_cases(self.path, state.cases_root)
+        except CaseError as error:
+            yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=error)
+            return
+        release = expectations.release_of(openvino_version())
+        for case in cases:
+            suffix = case.id.split("::", 1)[1][len(case.name):]
+            for target in state.targets:
+                item = CaseItem.from_parent(self, name=f"{case.name}{suffix}[{target.id}]", case=case, target=target)
+                if "slow" in case.marks:
+                    item.add_marker(pytest.mark.slow)
+                    if not state.run_slow:
+                        item.add_marker(pytest.mark.skip(reason="slow (full-size) case: run with --runslow"))
+                known = expectations.match(state.registry, case.id, target.id, release)
+                if known is not None:
+                    item.add_marker(pytest.mark.xfail(reason=known.describe(), strict=True, raises=ConformanceFailure))
+                yield item
+
+
+class InvalidCaseFile(pytest.Item):
+    """Stands for a case file that could not be loaded; fails with the located message."""
+
+    def __init__(self, *, error: CaseError, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+        self.user_properties += [("case_id", str(self.path)), ("target", "-"), ("op", "(invalid case file)"),
+                                 ("source", f"{error.path}:{error.line or 1}")]
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None) -> str:
+        return f"invalid case file\n{self.error}" if isinstance(excinfo.value, CaseError) else super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, (self.error.line or 1) - 1, f"invalid case file {self.error.path}"
+
+
+class ConformanceFailure(AssertionError):
+    """The device's output differs from what the spec says."""
+
+    def __init__(self, outcome: api.Outcome):
+        super().__init__(outcome.verdict.describe())
+        self.outcome = outcome
+
+
+def describe_case(case: Case) -> str:
+    """One line of a case's shapes and attributes, as a failure needs them."""
+    attributes = " ".join(f"{key}={value}" for key, value in case.attributes().items())
+    shape = f" output_shape={','.join(map(str, case.output_shape))}" if case.output_shape else ""
+    note = f"\nspec note: {case.spec_note}" if case.spec_note else ""
+    return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
+            f"fill={case.fill} seed={case.seed}{note}")
+
+
+class CaseItem(pytest.Item):
+    """One case on one target."""
+
+    def __init__(self, *, case: Case, target: Target, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+        self.target = target
+        self.outcome: api.Outcome | None = None
+        self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op),
+                                 ("source", str(case.source))]
+
+    def runtest(self) -> None:
+        state = self.config.stash[_STATE]
+        if state.registry_error is not None:
+            raise state.registry_error
+        inputs, expected = state.inputs_and_reference(self.case)
+        try:
+            self.outcome = api.check(self.case, self.target, state.ir_dir, expected=expected, inputs=inputs)
+        except TargetUnavailable as reason:
+            pytest.skip(str(reason))
+        self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
+        if not self.outcome.verdict.passed:
+            raise ConformanceFailure(self.outcome)
+
+    def _record_fields(self) -> dict:
+        run, verdict = self.outcome.run, self.outcome.verdict
+        return {
+            "run": {"device": run.device, "inference_precision": run.inference_precision,
+                    "openvino_version": run.openvino_version, "layer_type": run.layer_type,
+                    "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
+                    "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
+                    "ir": str(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
+            "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
+                        "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
+                        "total": verdict.total, "max_abs_error": verdict.max_abs_error,
+                        "max_rel_error": verdict.max_rel_error, "max_atol": verdict.max_atol,
+                        "rtol": verdict.tolerance.rtol, "tolerance": verdict.tolerance.describe()},
+        }
+
+    def repr_failure(self, excinfo, style=None) -> str:
+        if isinstance(excinfo.value, ConformanceFailure):
+            outcome = excinfo.value.outcome
+            run = outcome.run
+            return "\n".join([
+                f"{self.case.id} on {self.target.id}: OpenVINO's output differs from the spec",
+                f"case: {self.case.source}",
+                describe_case(self.case),
+                outcome.verdict.describe(),
+                f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
+                f"OpenVINO {run.openvino_version}",
+                f"IR: {outcome.ir.xml_path}",
+            ])
+        if isinstance(excinfo.value, CaseError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
+
+
+def _item_outcome(test_report: pytest.TestReport) -> str:
+    if test_report.when == "call":
+        if hasattr(test_report, "wasxfail"):
+            return "xfailed" if test_report.skipped else "xpassed"
+        if test_report.failed and "XPASS(strict)" in str(test_report.longrepr):
+            return "xpassed"
+        return test_report.outcome
+    return "skipped" if test_report.skipped else "error"
+
+
+class _Recorder:
+    """Turns test reports into ``ItemRecord``s and writes the report at the end."""
+
+    def __init__(self, state: _Session):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """One record per item, from its reports (runs on the xdist controller too)."""
+        _record(self.state, report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput"):
+            return  # xdist worker: the controller writes the report
+        if self.state.records:
+            document = reporting.build_report(list(self.state.records.values()), _environment(self.state))
+            self.state.written = reporting.write_report(document, self.state.report_path)
+            self.state.totals = document["summary"]["totals"]
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.state.written:
+            totals = ", ".join(f"{count} {name}" for name, count in self.state.totals.items() if count)
+            terminalreporter.write_sep("-", "conformance report")
+            terminalreporter.write_line(f"{totals}; JSON: {self.state.written[0]}  Markdown: {self.state.written[1]}")
+
+
+def _record(state: _Session, report: pytest.TestReport) -> None:
+    properties = dict(report.user_properties)
+    if "case_id" not in properties or (report.when != "call" and report.passed):
+        return
+    record = state.records.get(report.nodeid)
+    if record is None:
+        record = state.records[report.nodeid] = reporting.ItemRecord(
+            nodeid=report.nodeid, case_id=properties["case_id"], target_id=properties["target"],
+            op=properties["op"], source=properties["source"])
+    if report.when == "teardown" and record.outcome != "passed":
+        return  # a teardown problem after a failure does not replace the failure
+    record.outcome = _item_outcome(report)
+    record.duration_seconds = round(record.duration_seconds + report.duration, 6)
+    if record.outcome != "passed":
+        reason = getattr(report, "wasxfail", None) or (report.longreprtext or "")
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2]
+        record.reason = reason.strip() or None
+    if _RECORD_KEY in properties:
+        fields = json.loads(properties[_RECORD_KEY])
+        record.run, record.verdict = fields["run"], fields["verdict"]
+
+
+def _environment(state: _Session) -> dict:
+    return {"openvino_version": openvino_version(), "targets": [target.id for target in state.targets],
+            "python": platform.python_version(), "machine": platform.machine(),
+            "cpu": platform.processor() or platform.machine()}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[_STATE]
+    return [f"conformance: OpenVINO {openvino_version()}, targets {', '.join(t.id for t in state.targets)}, "
+            f"cases {state.cases_root}"]

@@ -1,0 +1,123 @@
+"""Stage 3: run a rendered IR on an OpenVINO device and record what ran.
+
+A ``Target`` is a device string plus properties; the inference precision is
+always set explicitly (this class of CPU silently runs f32 models in bf16
+otherwise) and read back from the compiled model, so reports say what ran.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from .render import RenderedIR
+
+PRECISIONS = ("f32", "bf16", "f16")
+
+
+class TargetUnavailable(Exception):
+    """The device is not present, or refuses this configuration; the reason is the runtime's."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to run: device, inference precision, extra properties."""
+
+    device: str = "CPU"
+    precision: str = "f32"
+    properties: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        """Readable id used in test ids and reports, e.g. ``CPU-f32``."""
+        extra = "".join(f"-{key}={value}" for key, value in self.properties)
+        return f"{self.device}-{self.precision}{extra}"
+
+    def config(self) -> dict[str, str]:
+        """Properties passed to ``compile_model``: precision first, then the rest."""
+        return {"INFERENCE_PRECISION_HINT": self.precision, **dict(self.properties)}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The device's output and a record of how it was produced."""
+
+    output: np.ndarray
+    target_id: str
+    device: str
+    inference_precision: str          # as read back from the compiled model
+    openvino_version: str
+    layer_type: str | None            # the op's node in the runtime model (rt_info)
+    primitive_type: str | None        # e.g. jit_avx512_f32, brgconv_avx2_f32
+    runtime_precision: str | None
+    compile_seconds: float
+    infer_seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def core():
+    """The process's one ``openvino.Core`` (creating it loads plugins; do it once)."""
+    import openvino as ov
+    return ov.Core()
+
+
+def openvino_version() -> str:
+    """Full OpenVINO build string, e.g. ``2026.4.1-22982-e213a147257-releases/2026/4``."""
+    import openvino as ov
+    return ov.get_version()
+
+
+def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
+    """rt_info of the node executing the op (the plugin may rename/fuse it)."""
+    for node in compiled.get_runtime_model().get_ordered_ops():
+        info = node.get_rt_info()
+        names = info["originalLayersNames"].astype(str).split(",") if "originalLayersNames" in info else []
+        if op_name in names or node.get_friendly_name() == op_name:
+            return {key: info[key].astype(str) for key in info.keys()}
+    return {}
+
+
+def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -> RunResult:
+    """Read ``ir`` from disk, compile it for ``target``, infer ``data``, and describe the run."""
+    ov_core = core()
+    device_root = target.device.split(":")[0].split(".")[0]
+    if device_root not in ("AUTO", "HETERO", "MULTI", "BATCH") and not any(
+            available.split(".")[0] == device_root for available in ov_core.available_devices):
+        raise TargetUnavailable(f"device {target.device} is not available "
+                                f"(OpenVINO sees: {', '.join(ov_core.available_devices)})")
+    model = ov_core.read_model(str(ir.xml_path), str(ir.bin_path))
+    start = time.perf_counter()
+    try:
+        compiled = ov_core.compile_model(model, target.device, target.config())
+    except RuntimeError as error:
+        if "Unsupported" in str(error) or "not supported" in str(error).lower():
+            raise TargetUnavailable(f"{target.id}: {str(error).strip().splitlines()[0]}") from None
+        raise
+    compiled_at = time.perf_counter()
+    request = compiled.create_infer_request()
+    request.infer({ir.input_name: data})
+    output = request.get_tensor(compiled.output(0)).data.copy()
+    finished = time.perf_counter()
+    info = _op_runtime_info(compiled, op_name)
+    try:
+        precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except RuntimeError:
+        precision = target.precision
+    return RunResult(
+        output=output, target_id=target.id, device=target.device,
+        inference_precision=_precision_name(precision), openvino_version=openvino_version(),
+        layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
+        runtime_precision=info.get("runtimePrecision"),
+        compile_seconds=compiled_at - start, infer_seconds=finished - compiled_at)
+
+
+def _precision_name(value: str) -> str:
+    """``<Type: 'float32'>``/``f32``/``float32`` -> ``f32``."""
+    names = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "f32": "f32", "bf16": "bf16", "f16": "f16"}
+    for long_name, short in names.items():
+        if long_name in value:
+            return short
+    return value
