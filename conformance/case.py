@@ -20,6 +20,7 @@ from . import shapes
 CASE_FIELDS = (
     "data", "kernel", "strides", "pads_begin", "pads_end", "dilations", "auto_pad",
     "output_padding", "output_shape", "fill", "seed", "marks", "spec_note", "description",
+    "allow_negative_pads",
 )
 PER_AXIS_FIELDS = ("strides", "pads_begin", "pads_end", "dilations", "output_padding", "output_shape")
 FILE_FIELDS = ("op", "defaults", "cases", "description")
@@ -74,6 +75,9 @@ class Case:
     marks: tuple[str, ...] = ()
     spec_note: str | None = None
     description: str | None = None
+    # The specs say pads are "positive"/"non-negative"; a case probing what a
+    # runtime does with negative pads opts in explicitly (docs/spec-notes.md#sn-negative-pads).
+    allow_negative_pads: bool = False
 
     @property
     def spatial_rank(self) -> int:
@@ -250,8 +254,15 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str,
 
     strides = axes("strides", 1, 1)
     dilations = axes("dilations", 1, 1)
-    pads_begin = axes("pads_begin", 0, 0)
-    pads_end = axes("pads_end", 0, 0)
+    allow_negative_pads = entry.get("allow_negative_pads", False)
+    if not isinstance(allow_negative_pads, bool):
+        raise entry.error("allow_negative_pads", f"expected true or false, got {allow_negative_pads!r}")
+    pads_begin = axes("pads_begin", 0, None)
+    pads_end = axes("pads_end", 0, None)
+    for name, pads in (("pads_begin", pads_begin), ("pads_end", pads_end)):
+        if not allow_negative_pads and any(pad < 0 for pad in pads):
+            raise entry.error(name, f"values must be >= 0, got {list(pads)!r} "
+                              "(set allow_negative_pads: true to probe negative pads)")
     auto_pad = entry.get("auto_pad", "explicit")
     if auto_pad not in shapes.AUTO_PADS:
         raise entry.error("auto_pad", f"{auto_pad!r} is not one of {', '.join(shapes.AUTO_PADS)}")
@@ -284,7 +295,8 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str,
         strides=strides, pads_begin=pads_begin, pads_end=pads_end, dilations=dilations,
         auto_pad=auto_pad, output_padding=output_padding, output_shape=output_shape,
         seed=seed, fill=fill, source=Source(entry.path, entry.entry_line), sweep=sweep,
-        marks=tuple(marks), spec_note=entry.get("spec_note"), description=entry.get("description"))
+        marks=tuple(marks), spec_note=entry.get("spec_note"), description=entry.get("description"),
+        allow_negative_pads=allow_negative_pads)
     out = case.geometry().output_shape
     if any(dim < 1 for dim in out[2:]):
         where = "output_shape" if output_shape else "data"
