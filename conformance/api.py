@@ -16,11 +16,12 @@ from .inputs import Inputs, make_inputs
 from .oracle import Reference, reference
 from .render import RenderedIR, render
 from .runtime import RunResult, Target, TargetUnavailable, run
+from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "Target",
     "TargetUnavailable", "Verdict", "check", "load_cases", "load_cases_text", "make_inputs",
-    "reference", "render", "run",
+    "reference", "render", "run", "WorkerFailed", "WorkerFailure",
 ]
 
 DEFAULT_IR_DIR = Path(".conformance") / "ir"
@@ -47,15 +48,24 @@ class Outcome:
 
 
 def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
-          expected: Reference | None = None, inputs: Inputs | None = None) -> Outcome:
+          expected: Reference | None = None, inputs: Inputs | None = None,
+          isolate: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Outcome:
     """Render ``case``, run it on ``target``, compute the oracle, compare.
 
     ``inputs`` and ``expected`` may be passed in when already computed for the
-    same case (the plugin reuses them across targets).
+    same case (the plugin reuses them across targets). The runtime stage runs
+    in a worker process when the target needs its own environment (an ISA cap)
+    or ``isolate`` is set; a worker that crashes or exceeds ``timeout`` raises
+    ``WorkerFailed`` (its ``.failure`` says which, with the stderr tail).
     """
     inputs = inputs if inputs is not None else make_inputs(case)
     ir = render(case, inputs, ir_dir)
-    result = run(ir, inputs.data, target)
+    if isolate or needs_worker(target):
+        result = run_in_worker(ir, inputs.data, target, timeout)
+        if isinstance(result, WorkerFailure):
+            raise WorkerFailed(result)
+    else:
+        result = run(ir, inputs.data, target)
     expected = expected if expected is not None else reference(case, inputs)
     tolerance = tolerance_for(result.inference_precision, expected.geometry.accumulation_length,
                               inputs.data, inputs.kernel)

@@ -23,17 +23,28 @@ class TargetUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where and how to run: device, inference precision, extra properties."""
+    """Where and how to run: device, inference precision, extra properties, CPU ISA cap.
+
+    ``isa`` caps oneDNN's CPU kernels (``ONEDNN_MAX_CPU_ISA``, e.g. ``avx2``);
+    it is read at process start, so such a target runs in a worker process
+    (``conformance.worker``) started with that environment.
+    """
 
     device: str = "CPU"
     precision: str = "f32"
     properties: tuple[tuple[str, str], ...] = ()
+    isa: str | None = None
 
     @property
     def id(self) -> str:
-        """Readable id used in test ids and reports, e.g. ``CPU-f32``."""
+        """Readable id used in test ids and reports, e.g. ``CPU-f32``, ``CPU-f32-avx2``."""
         extra = "".join(f"-{key}={value}" for key, value in self.properties)
-        return f"{self.device}-{self.precision}{extra}"
+        cap = f"-{self.isa.lower()}" if self.isa else ""
+        return f"{self.device}-{self.precision}{cap}{extra}"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables the runtime must start with for this target."""
+        return {"ONEDNN_MAX_CPU_ISA": self.isa.upper()} if self.isa else {}
 
     def config(self) -> dict[str, str]:
         """Properties passed to ``compile_model``: precision first, then the rest."""

@@ -1,0 +1,334 @@
+"""Run the runtime stage in persistent worker subprocesses (environment, crash and hang isolation).
+
+Why: ``ONEDNN_MAX_CPU_ISA`` (the CPU ISA cap) is read once when the oneDNN
+library starts, so a target with an ISA cap needs a process started with that
+environment; and a plugin that segfaults or never returns must cost one item,
+not the whole session.
+
+Design: one long-lived worker per distinct environment (the ``env`` overrides
+plus the parent's ``os.environ``), started with ``subprocess.Popen`` in its own
+session (Ctrl-C goes to the parent, which shuts workers down). The parent has
+already rendered the IR; a job sends the ``RenderedIR`` (paths), the input array
+and the ``Target`` over a private pipe (``multiprocessing.connection``, pickle),
+the worker runs ``runtime.run`` (read_model + compile + infer) and sends back the
+``RunResult`` including the output array. An exception raised by ``runtime.run``
+in the worker (``TargetUnavailable``, an OpenVINO ``RuntimeError``) is re-raised
+in the parent unchanged, so callers see the same behaviour as in-process.
+
+If the worker dies during a job (segfault, abort, ``os._exit``) the job's result
+is ``WorkerFailure(status="crashed")`` with the signal or exit code and the tail
+of the worker's stderr; if a job exceeds its timeout the worker is killed and the
+result is ``WorkerFailure(status="hung")``. Either way the next job gets a fresh
+worker. The worker exits on its own when the parent goes away.
+
+Interface (for the plugin, api.check and the report)::
+
+    from conformance import worker
+    result = worker.run_in_worker(ir, data, target, timeout=60.0)   # RunResult | WorkerFailure
+    if isinstance(result, worker.WorkerFailure):
+        result.status        # "crashed" | "hung"
+        result.describe()    # one paragraph: what happened, exit code/signal, stderr tail
+    worker.shutdown()        # stop all workers (also registered with atexit)
+
+``worker.call(function, *args, env=..., timeout=...)`` runs any importable
+function in a worker (probing a capped ISA, or a deliberate segfault in tests).
+``WorkerPool`` is the class behind these module-level functions, for callers
+that want their own set of workers. ``needs_worker(target)`` says whether a
+target can only run in a worker (it has an ISA cap).
+"""
+from __future__ import annotations
+
+import atexit
+import faulthandler
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from .render import RenderedIR
+from .runtime import RunResult, Target
+
+DEFAULT_TIMEOUT = 120.0        # seconds per job (compile + infer); far above any case here
+STARTUP_TIMEOUT = 120.0        # seconds for a fresh worker to import OpenVINO and say "ready"
+STDERR_TAIL_LINES = 20
+
+CRASHED, HUNG = "crashed", "hung"
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """A job that did not come back: the worker died (``crashed``) or timed out (``hung``)."""
+
+    status: str                   # "crashed" | "hung"
+    detail: str                   # e.g. "killed by signal 11 (SIGSEGV)", "no result after 60 s"
+    environment: tuple[tuple[str, str], ...] = ()   # the worker's env overrides
+    exit_code: int | None = None  # negative: killed by that signal (subprocess convention)
+    signal_name: str | None = None
+    stderr_tail: str = ""
+    seconds: float = 0.0          # wall time from sending the job to detecting the failure
+
+    def describe(self) -> str:
+        """What happened, in a few lines a person can act on."""
+        env = " ".join(f"{key}={value}" for key, value in self.environment)
+        lines = [f"worker {self.status}: {self.detail} after {self.seconds:.1f} s"
+                 + (f" (env {env})" if env else "")]
+        if self.stderr_tail:
+            lines += ["worker stderr (tail):", self.stderr_tail]
+        return "\n".join(lines)
+
+
+class WorkerFailed(Exception):
+    """Raised by callers that want an exception instead of a returned ``WorkerFailure``."""
+
+    def __init__(self, failure: WorkerFailure):
+        super().__init__(failure.describe())
+        self.failure = failure
+
+
+def needs_worker(target: Target) -> bool:
+    """True when ``target`` cannot run in this process (its environment differs)."""
+    return bool(target.environment())
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class _Worker:
+    """One subprocess with a fixed environment, a job pipe and a stderr log file."""
+
+    def __init__(self, environment: tuple[tuple[str, str], ...]):
+        self.environment = environment
+        parent_end, child_end = os.pipe(), os.pipe()   # (parent reads, child writes), (child reads, parent writes)
+        self.log = tempfile.TemporaryFile(prefix="ov-conformance-worker-")
+        env = {**os.environ, **dict(environment)}
+        # The worker must import *this* conformance package (a worktree or an install alike).
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "conformance.worker", str(child_end[0]), str(parent_end[1])],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            pass_fds=(child_end[0], parent_end[1]), start_new_session=True, close_fds=True)
+        os.close(child_end[0])
+        os.close(parent_end[1])
+        self.receive = Connection(parent_end[0], writable=False)
+        self.send = Connection(child_end[1], readable=False)
+        self.started = time.perf_counter()
+        self.ready_seconds: float | None = None
+        self.jobs = 0
+
+    def wait_ready(self, timeout: float) -> WorkerFailure | None:
+        """Block until the worker has imported OpenVINO and created its Core."""
+        outcome = self._receive(timeout, time.perf_counter())
+        if isinstance(outcome, WorkerFailure):
+            return outcome
+        self.ready_seconds = time.perf_counter() - self.started
+        return None
+
+    def submit(self, job: tuple, timeout: float):
+        """Send ``job``; return ``(ok, value)`` or a ``WorkerFailure``."""
+        sent = time.perf_counter()
+        try:
+            self.send.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            pass  # the worker is gone; _receive reports how it ended
+        self.jobs += 1
+        return self._receive(timeout, sent)
+
+    def _receive(self, timeout: float, since: float):
+        try:
+            if self.receive.poll(timeout):
+                return pickle.loads(self.receive.recv_bytes())
+        except (EOFError, OSError):
+            pass  # the worker closed its end: it died
+        else:
+            self.kill()
+            return self._failure(HUNG, f"no result after {timeout:g} s; worker killed", since)
+        try:
+            self.process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        code = self.process.returncode
+        if code is not None and code < 0:
+            detail = f"killed by signal {-code} ({_signal_name(-code)})"
+        else:
+            detail = f"exited with code {code}"
+        return self._failure(CRASHED, detail, since)
+
+    def _failure(self, status: str, detail: str, since: float) -> WorkerFailure:
+        code = self.process.returncode
+        return WorkerFailure(status=status, detail=detail, environment=self.environment, exit_code=code,
+                             signal_name=_signal_name(-code) if code is not None and code < 0 else None,
+                             stderr_tail=self.stderr_tail(), seconds=time.perf_counter() - since)
+
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        text = self.log.read()[-16384:].decode("utf-8", "replace")
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self, grace: float = 5.0) -> None:
+        """Ask the worker to exit (EOF on its job pipe); kill it if it does not."""
+        for connection in (self.send, self.receive):
+            try:
+                connection.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.log.close()
+
+
+class WorkerPool:
+    """Workers keyed by environment; a dead or killed worker is replaced on the next job."""
+
+    def __init__(self, startup_timeout: float = STARTUP_TIMEOUT):
+        self.startup_timeout = startup_timeout
+        self._workers: dict[tuple[tuple[str, str], ...], _Worker] = {}
+        self._lock = threading.Lock()
+        self.spawned = 0
+
+    def _worker(self, environment: tuple[tuple[str, str], ...]) -> _Worker | WorkerFailure:
+        worker = self._workers.get(environment)
+        if worker is not None and worker.alive:
+            return worker
+        if worker is not None:
+            worker.close(grace=0)
+        worker = _Worker(environment)
+        self.spawned += 1
+        failure = worker.wait_ready(self.startup_timeout)
+        if failure is not None:
+            worker.close(grace=0)
+            self._workers.pop(environment, None)
+            return failure
+        self._workers[environment] = worker
+        return worker
+
+    def call(self, function, *args, env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+        """``function(*args)`` in the worker for ``env``: its return value, or a ``WorkerFailure``.
+
+        ``function`` must be importable by name (pickled by reference). An
+        exception it raises is re-raised here.
+        """
+        environment = tuple(sorted((env or {}).items()))
+        with self._lock:
+            worker = self._worker(environment)
+            if isinstance(worker, WorkerFailure):
+                return worker
+            outcome = worker.submit(("call", function, args), timeout)
+            if isinstance(outcome, WorkerFailure):
+                worker.close(grace=0)
+                del self._workers[environment]
+                return outcome
+        ok, value = outcome
+        if not ok:
+            raise value
+        return value
+
+    def run(self, ir: RenderedIR, data: np.ndarray, target: Target, timeout: float = DEFAULT_TIMEOUT,
+            op_name: str = "op") -> RunResult | WorkerFailure:
+        """``runtime.run(ir, data, target)`` in the worker for ``target``'s environment."""
+        from . import runtime
+        return self.call(runtime.run, ir, data, target, op_name, env=target.environment(), timeout=timeout)
+
+    def stats(self) -> dict:
+        """Workers started so far and each live worker's startup time and job count."""
+        return {"spawned": self.spawned,
+                "workers": [{"environment": dict(env), "pid": w.process.pid, "jobs": w.jobs,
+                             "startup_seconds": w.ready_seconds} for env, w in self._workers.items()]}
+
+    def shutdown(self) -> None:
+        """Stop every worker (idempotent)."""
+        with self._lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.close()
+
+
+_POOL = WorkerPool()
+atexit.register(_POOL.shutdown)
+
+
+def run_in_worker(ir: RenderedIR, data: np.ndarray, target: Target,
+                  timeout: float = DEFAULT_TIMEOUT) -> RunResult | WorkerFailure:
+    """Run the runtime stage for ``target`` in the shared pool's worker for its environment."""
+    return _POOL.run(ir, data, target, timeout)
+
+
+def call(function, *args, env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+    """``function(*args)`` in the shared pool's worker for ``env`` (see ``WorkerPool.call``)."""
+    return _POOL.call(function, *args, env=env, timeout=timeout)
+
+
+def pool() -> WorkerPool:
+    """The shared pool used by ``run_in_worker`` and ``call``."""
+    return _POOL
+
+
+def shutdown() -> None:
+    """Stop the shared pool's workers (session end; also runs at interpreter exit)."""
+    _POOL.shutdown()
+
+
+# ---- the worker process ------------------------------------------------------------------------
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker stuck in a job would outlive a killed parent: watch for re-parenting."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
+def _picklable(error: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # pybind-made exception types may not round-trip
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _serve(read_fd: int, write_fd: int) -> None:
+    jobs, results = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    faulthandler.enable(all_threads=False)  # a native crash leaves the Python stack in the stderr tail
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    from . import runtime
+    runtime.core()  # load the plugins now, so startup cost is not charged to the first job
+    results.send_bytes(pickle.dumps(("ready", os.getpid())))
+    while True:
+        try:
+            kind, function, args = pickle.loads(jobs.recv_bytes())
+        except EOFError:
+            return
+        try:
+            reply = (True, function(*args))
+        except Exception as error:  # the parent re-raises it
+            reply = (False, _picklable(error))
+        results.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]))

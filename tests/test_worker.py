@@ -1,0 +1,130 @@
+"""The worker pool: results equal in-process runs; crashes and hangs cost one job, not the session."""
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+import numpy as np
+import pytest
+
+from conformance import api, runtime
+from conformance.worker import CRASHED, HUNG, WorkerFailure, WorkerPool, needs_worker
+
+CASE = """
+op: GroupConvolution
+cases:
+  - name: small
+    data: [1, 4, 6, 6]
+    kernel: [2, 3, 2, 3, 3]
+    strides: [1, 1]
+    pads_begin: [1, 1]
+    pads_end: [1, 1]
+    dilations: [1, 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def pool():
+    workers = WorkerPool()
+    yield workers
+    workers.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    case = api.load_cases_text(CASE)[0]
+    inputs = api.make_inputs(case)
+    return api.render(case, inputs, tmp_path_factory.mktemp("ir")), inputs
+
+
+def test_worker_result_equals_in_process_run(pool, rendered):
+    ir, inputs = rendered
+    target = runtime.Target("CPU", "f32")
+    here = runtime.run(ir, inputs.data, target)
+    there = pool.run(ir, inputs.data, target)
+    assert isinstance(there, runtime.RunResult)
+    np.testing.assert_array_equal(there.output, here.output)
+    assert there.primitive_type == here.primitive_type and there.primitive_type is not None
+
+
+def test_isa_cap_reaches_the_worker_and_changes_the_kernel(pool, rendered):
+    ir, inputs = rendered
+    target = runtime.Target("CPU", "f32", isa="sse41")
+    assert needs_worker(target) and not needs_worker(runtime.Target("CPU", "f32"))
+    assert target.id == "CPU-f32-sse41"
+    assert pool.call(os.getenv, "ONEDNN_MAX_CPU_ISA", env=target.environment()) == "SSE41"
+    capped = pool.run(ir, inputs.data, target)
+    uncapped = pool.run(ir, inputs.data, runtime.Target("CPU", "f32"))
+    assert "avx" not in capped.primitive_type, capped.primitive_type     # e.g. jit_gemm_f32, jit_sse42_dw_f32
+    np.testing.assert_array_equal(capped.output, uncapped.output)        # integer inputs: exact either way
+
+
+def test_exceptions_in_the_job_are_raised_in_the_parent(pool, rendered):
+    ir, inputs = rendered
+    with pytest.raises(ValueError):
+        pool.call(int, "not a number")
+    with pytest.raises(runtime.TargetUnavailable):
+        pool.run(ir, inputs.data, runtime.Target("NO_SUCH_DEVICE", "f32"))
+    assert pool.call(int, "7") == 7  # the same worker carries on
+
+
+def test_segfault_is_crashed_and_the_next_job_runs(pool, rendered):
+    ir, inputs = rendered
+    before = pool.call(os.getpid)
+    pool.call(os.write, 2, b"marker before the crash\n")
+    failure = pool.call(ctypes.string_at, 0)   # reads address 0: a real SIGSEGV in the worker
+    assert isinstance(failure, WorkerFailure)
+    assert failure.status == CRASHED
+    assert failure.signal_name == "SIGSEGV" and failure.exit_code == -11
+    assert "marker before the crash" in failure.stderr_tail
+    assert "Segmentation fault" in failure.stderr_tail    # faulthandler's report
+    assert "SIGSEGV" in failure.describe()
+    after = pool.call(os.getpid)
+    assert after != before                                 # a fresh worker
+    assert isinstance(pool.run(ir, inputs.data, runtime.Target("CPU", "f32")), runtime.RunResult)
+
+
+def test_abort_is_crashed(pool):
+    failure = pool.call(os.abort)
+    assert failure.status == CRASHED and failure.signal_name == "SIGABRT"
+    assert pool.call(int, "1") == 1
+
+
+def test_exit_is_crashed_with_the_exit_code(pool):
+    failure = pool.call(os._exit, 7)
+    assert failure.status == CRASHED and failure.exit_code == 7 and "code 7" in failure.detail
+
+
+def test_hang_is_killed_after_the_timeout_and_the_next_job_runs(pool, rendered):
+    ir, inputs = rendered
+    before = pool.call(os.getpid)
+    started = time.perf_counter()
+    failure = pool.call(time.sleep, 60, timeout=1.0)
+    elapsed = time.perf_counter() - started
+    assert isinstance(failure, WorkerFailure) and failure.status == HUNG
+    assert 1.0 <= elapsed < 10.0
+    assert "1 s" in failure.detail
+    with pytest.raises(ProcessLookupError):
+        os.kill(before, 0)                                 # the hung worker is gone
+    result = pool.run(ir, inputs.data, runtime.Target("CPU", "f32"))
+    assert isinstance(result, runtime.RunResult)
+
+
+def test_shutdown_stops_every_worker(rendered):
+    workers = WorkerPool()
+    pids = [workers.call(os.getpid), workers.call(os.getpid, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})]
+    assert len(set(pids)) == 2 and workers.stats()["spawned"] == 2
+    workers.shutdown()
+    for pid in pids:
+        with pytest.raises((ProcessLookupError, ChildProcessError)):
+            os.kill(pid, 0)
+
+
+def test_api_check_runs_isa_capped_targets_in_a_worker(tmp_path):
+    case = api.load_cases_text(CASE)[0]
+    outcome = api.check(case, runtime.Target("CPU", "f32", isa="avx2"), tmp_path)
+    assert outcome.verdict.passed and outcome.run.target_id == "CPU-f32-avx2"
+    assert "avx512" not in outcome.run.primitive_type
+    isolated = api.check(case, runtime.Target("CPU", "f32"), tmp_path, isolate=True)
+    assert isolated.verdict.passed
