@@ -1,2 +1,15 @@
 """Shared fixtures for the harness's own tests."""
 pytest_plugins = ["pytester"]
+
+# Hypothesis profiles for the property tests (tests/test_oracle_properties.py,
+# tests/test_shape_inference.py): "quick" runs in CI; "deep" checks thousands of
+# random configurations (tox -e oracle-deep, or CONFORMANCE_HYPOTHESIS_PROFILE=deep).
+# `pytest --hypothesis-profile=deep` works too.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("quick", max_examples=100, deadline=None)
+settings.register_profile("deep", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("CONFORMANCE_HYPOTHESIS_PROFILE", "quick"))
