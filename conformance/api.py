@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .case import Case, CaseError, load_case_file, load_cases_text
+from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
+                   load_cases_text)
 from .compare import Verdict, compare, tolerance_for
 from .inputs import Inputs, make_inputs
 from .oracle import Reference, reference
@@ -27,13 +28,19 @@ __all__ = [
 DEFAULT_IR_DIR = Path(".conformance") / "ir"
 
 
-def load_cases(path: Path | str, root: Path | str | None = None) -> list[Case]:
-    """All cases in a case file, or in every ``*.yaml`` below a directory (sorted)."""
+def load_cases(path: Path | str, root: Path | str | None = None, *,
+               memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
+    """All cases in a case file, or in every ``*.yaml`` below a directory (sorted).
+
+    Raises ``CaseError`` (``CaseFileErrors`` listing every problem of the first bad
+    file). ``memory_budget``: bytes or ``"16GiB"``; cases needing more are refused.
+    """
     path = Path(path)
     if path.is_dir():
         root = root or path
-        return [case for file in sorted(path.rglob("*.yaml")) for case in load_case_file(file, root)]
-    return load_case_file(path, root)
+        return [case for file in sorted(path.rglob("*.yaml"))
+                for case in load_case_file(file, root, memory_budget=memory_budget)]
+    return load_case_file(path, root, memory_budget=memory_budget)
 
 
 @dataclass(frozen=True)

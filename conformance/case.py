@@ -4,29 +4,42 @@ A case file names an op, optional ``defaults`` and a list of ``cases``; each
 case may carry a ``sweep`` block whose cartesian product becomes one ``Case``
 per combination. Everything is checked here, before anything runs, and every
 problem is a ``CaseError`` that names ``file:line: field: what is wrong``.
+
+Checking goes in three steps for every expanded combination:
+
+1. each field's value against its entry in ``SCHEMA`` (type, range);
+2. the style translation (``styles.py``: PyTorch/MATLAB fields -> spec fields);
+3. the relations between spec fields (ranks, channels, output_padding, output
+   size, memory budget).
+
+All cases of a file are checked; ``load_cases_text`` raises one
+``CaseFileErrors`` listing every problem (``.errors``), so ``validate`` shows
+them all and the pytest plugin shows them in one failed item.
+
+Adding a field is one ``SCHEMA`` entry (its parser, what is allowed, where it
+applies) plus the ``Case`` attribute it resolves to.
 """
 from __future__ import annotations
 
+import difflib
 import itertools
+import re
+import reprlib
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
-from . import shapes
+from . import shapes, styles
+from .styles import FieldError
 
-CASE_FIELDS = (
-    "data", "kernel", "strides", "pads_begin", "pads_end", "dilations", "auto_pad",
-    "output_padding", "output_shape", "fill", "seed", "marks", "spec_note", "description",
-    "allow_negative_pads",
-)
-PER_AXIS_FIELDS = ("strides", "pads_begin", "pads_end", "dilations", "output_padding", "output_shape")
-FILE_FIELDS = ("op", "defaults", "cases", "description")
-ENTRY_FIELDS = CASE_FIELDS + ("name", "sweep")
 FILLS = ("integers", "uniform")
 MARKS = ("slow",)
+FILE_FIELDS = ("op", "defaults", "cases", "description")
+GIB = 1 << 30
+DEFAULT_MEMORY_BUDGET = 16 * GIB  # the spec's full-size examples (224^3 3D) fit; a typo'd 10^6 does not
 
 
 class CaseError(Exception):
@@ -39,6 +52,18 @@ class CaseError(Exception):
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class CaseFileErrors(CaseError):
+    """Every problem found in one case file; located (path/line/field) at the first."""
+
+    def __init__(self, errors: list[CaseError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.path, first.line, first.field, first.message)
+
+    def __str__(self) -> str:
+        return "\n".join(CaseError.__str__(error) for error in self.errors)
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,7 @@ class Case:
     marks: tuple[str, ...] = ()
     spec_note: str | None = None
     description: str | None = None
+    style: str = "spec"                      # how the case was written (styles.py)
     # The specs say pads are "positive"/"non-negative"; a case probing what a
     # runtime does with negative pads opts in explicitly (docs/spec-notes.md#sn-negative-pads).
     allow_negative_pads: bool = False
@@ -111,47 +137,125 @@ def _join(values) -> str:
     return ",".join(str(v) for v in values)
 
 
+# --- memory ------------------------------------------------------------------------
+
+def _volume(dims) -> int:
+    product = 1
+    for dim in dims:
+        product *= dim
+    return product
+
+
+def tensor_bytes(case: Case, element_size: int = 4) -> int:
+    """Bytes of the op's own tensors (data, kernel, output) at ``element_size``."""
+    output = case.geometry().output_shape
+    return element_size * (_volume(case.data_shape) + _volume(case.kernel_shape) + _volume(output))
+
+
+def footprint_bytes(case: Case) -> int:
+    """Estimated peak bytes one check of ``case`` allocates (pure arithmetic, allocates nothing).
+
+    f32 inputs and the device's output (with its copy), plus the float64 oracle:
+    data, kernel and their absolute values, the padded input (GroupConvolution) or
+    the uncropped transposed result (BackpropData), the output and its magnitude.
+    The runtime's own scratch memory is not counted.
+    """
+    geometry = case.geometry()
+    data, kernel, output = _volume(case.data_shape), _volume(case.kernel_shape), _volume(geometry.output_shape)
+    spatial = case.data_shape[2:]
+    if case.op == shapes.GROUP_CONVOLUTION:
+        intermediate = _volume(case.data_shape[:2]) * _volume(
+            max(0, x + b + e) for x, b, e in zip(spatial, geometry.pads_begin, geometry.pads_end))
+    else:
+        intermediate = _volume(geometry.output_shape[:2]) * _volume(
+            shapes.backprop_full_size(x, k, s, d)
+            for x, k, s, d in zip(spatial, case.kernel_shape[3:], case.strides, case.dilations))
+    f32 = 4 * (data + kernel + 2 * output)
+    f64 = 8 * (2 * data + 2 * kernel + 2 * intermediate + 2 * output)
+    return f32 + f64
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """``'16GiB'``, ``'512MB'``, ``'1000'`` or an int -> bytes."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size (e.g. 16GiB, 512MiB, 2GB, 1000000)")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+
+
+def format_size(size: int) -> str:
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} B"
+
+
 # --- YAML with line numbers --------------------------------------------------
 
 class _Mapping(dict):
-    """A dict that remembers the line of itself and of each key."""
+    """A dict that remembers the line of itself and of each key (and each value)."""
 
     line: int = 0
     key_lines: dict
+    value_lines: dict
 
 
 class _Sequence(list):
+    """A list that remembers its line and the line of each item."""
+
     line: int = 0
+    item_lines: list
 
 
 class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` (no object tags) that keeps line numbers and rejects duplicate keys."""
+    """``yaml.SafeLoader`` (no object tags) that keeps line numbers and rejects duplicate keys.
+
+    Aliases (``*name``) are refused: an alias bomb is a few lines of YAML, and
+    ``defaults:`` already shares values between cases.
+    """
 
     def __init__(self, stream, path):
         super().__init__(stream)
         self.path = path
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise CaseError(self.path, event.start_mark.line + 1, None,
+                            f"YAML alias *{event.anchor} is not allowed (use 'defaults:' to share values)")
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
     mapping = _Mapping()
     mapping.line = node.start_mark.line + 1
     mapping.key_lines = {}
+    mapping.value_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         key_line = key_node.start_mark.line + 1
         if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise CaseError(loader.path, key_line, None, f"mapping key {key!r} is not a plain name")
+            raise CaseError(loader.path, key_line, None, f"mapping key {_show(key)} is not a plain name")
         if key in mapping:
             raise CaseError(loader.path, key_line, str(key),
                             f"duplicate key (first given on line {mapping.key_lines[key]})")
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[key] = key_line
+        mapping.value_lines[key] = value_node.start_mark.line + 1
     return mapping
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> _Sequence:
     sequence = _Sequence(loader.construct_object(child, deep=True) for child in node.value)
     sequence.line = node.start_mark.line + 1
+    sequence.item_lines = [child.start_mark.line + 1 for child in node.value]
     return sequence
 
 
@@ -164,6 +268,11 @@ def parse_yaml(text: str, path: Path | str) -> Any:
     loader = _Loader(text, path)
     try:
         return loader.get_single_data()
+    except yaml.constructor.ConstructorError as error:
+        mark = error.problem_mark or error.context_mark
+        raise CaseError(path, mark.line + 1 if mark else None, None,
+                        f"{error.problem}: only plain YAML (mappings, lists, strings, numbers) is allowed, "
+                        f"no tags such as !!python/object") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
@@ -174,133 +283,314 @@ def parse_yaml(text: str, path: Path | str) -> Any:
         loader.dispose()
 
 
-# --- field checks --------------------------------------------------------------
+_repr = reprlib.Repr()
+_repr.maxlist = _repr.maxtuple = 8
+_repr.maxstring = _repr.maxother = 60
+_repr.maxlevel = 3
+
+
+def _show(value) -> str:
+    """A value for an error message, cut short if long or deep."""
+    return _repr.repr(value)
+
+
+# --- the schema: one entry per field -----------------------------------------
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape(value):
+    if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
+        raise FieldError("", f"expected a list of integers, got {_show(value)}")
+    if any(v < 1 for v in value):
+        raise FieldError("", f"every dimension must be >= 1, got {_show(value)}")
+    return tuple(value)
+
+
+def _ints(minimum: int | None) -> Callable[[Any], Any]:
+    """An integer (applies to every axis) or a list of integers, each >= ``minimum``."""
+    def parse(value):
+        items = value if isinstance(value, list) else [value]
+        if (not isinstance(value, list) and not _is_int(value)) or not all(_is_int(v) for v in items) or not items:
+            raise FieldError("", f"expected an integer or a list of integers, got {_show(value)}")
+        if minimum is not None and any(v < minimum for v in items):
+            raise FieldError("", f"values must be >= {minimum}, got {_show(value)}")
+        return tuple(value) if isinstance(value, list) else value
+    return parse
+
+
+def _int(minimum: int) -> Callable[[Any], int]:
+    def parse(value):
+        if not _is_int(value):
+            raise FieldError("", f"expected an integer, got {_show(value)}")
+        if value < minimum:
+            raise FieldError("", f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _choice(options, *, also: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """One of ``options`` (strings), or else whatever ``also`` accepts."""
+    def parse(value):
+        if isinstance(value, str) and value in options:
+            return value
+        if also is not None and not isinstance(value, str):
+            return also(value)
+        raise FieldError("", f"{_show(value)} is not one of {', '.join(options)}")
+    return parse
+
+
+def _text(value):
+    if not isinstance(value, str):
+        raise FieldError("", f"expected text, got {_show(value)}")
+    return value
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise FieldError("", f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _marks(value):
+    if not isinstance(value, list) or not all(isinstance(m, str) and m in MARKS for m in value):
+        raise FieldError("", f"expected a list of marks, got {_show(value)}")
+    return tuple(value)
+
+
+def _zero_only(value):
+    if value != 0 or isinstance(value, bool):
+        raise FieldError("", f"{_show(value)} cannot be expressed: GroupConvolution pads with zeros only")
+    return value
+
+
+def _zeros_mode(value):
+    if value != "zeros":
+        raise FieldError("", f"{_show(value)} cannot be expressed: these ops pad with zeros only")
+    return value
+
+
+ALL = styles.STYLES
+SPEC, PYTORCH, MATLAB = ("spec",), ("pytorch",), ("matlab",)
+BACKPROP = (shapes.GROUP_CONVOLUTION_BACKPROP_DATA,)
+AXES = "one integer for every spatial axis, or a list with one per axis"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One case field: how to parse it, what is allowed, where it may appear."""
+
+    parse: Callable[[Any], Any]       # value -> normalized value; raises FieldError(message)
+    allowed: str                      # said in every error about the field
+    styles: tuple[str, ...] = ALL     # styles whose vocabulary has it
+    ops: tuple[str, ...] = shapes.OPS
+    sweepable: bool = True
+
+
+SCHEMA: dict[str, Field] = {
+    # spec style: the op's own inputs and attributes
+    "data": Field(_shape, "the data shape [N, GROUPS*C_IN, spatial...], rank 3-5", SPEC),
+    "kernel": Field(_shape, "the kernel shape in the spec layout, rank = data rank + 1: GroupConvolution "
+                            "[GROUPS, C_OUT, C_IN, k...], BackpropData [GROUPS, C_IN, C_OUT, k...]", SPEC),
+    "strides": Field(_ints(1), f"integers >= 1: {AXES}", SPEC),
+    "dilations": Field(_ints(1), f"integers >= 1: {AXES}", SPEC),
+    "pads_begin": Field(_ints(None), f"integers >= 0 (< 0 with allow_negative_pads: true): {AXES}", SPEC),
+    "pads_end": Field(_ints(None), f"integers >= 0 (< 0 with allow_negative_pads: true): {AXES}", SPEC),
+    "auto_pad": Field(_choice(shapes.AUTO_PADS), ", ".join(shapes.AUTO_PADS), SPEC),
+    "output_padding": Field(_ints(0), f"integers >= 0, each < stride or < dilation: {AXES}",
+                            SPEC + PYTORCH, BACKPROP),
+    "output_shape": Field(_ints(1), "the output's spatial sizes, integers >= 1, one per spatial axis",
+                          SPEC, BACKPROP),
+    # PyTorch style: nn.Conv{1,2,3}d / nn.ConvTranspose{1,2,3}d
+    "input_shape": Field(_shape, "the input tensor shape [N, C, spatial...], rank 3-5", PYTORCH),
+    "in_channels": Field(_int(1), "a positive integer, divisible by groups", PYTORCH),
+    "out_channels": Field(_int(1), "a positive integer, divisible by groups", PYTORCH),
+    "groups": Field(_int(1), "a positive integer dividing in_channels and out_channels", PYTORCH),
+    "kernel_size": Field(_ints(1), f"integers >= 1: {AXES}", PYTORCH),
+    "stride": Field(_ints(1), f"integers >= 1: {AXES}", PYTORCH),
+    "dilation": Field(_ints(1), f"integers >= 1: {AXES}", PYTORCH),
+    "padding": Field(_choice(("same", "valid"), also=_ints(0)),
+                     f"same, valid (Conv only), or integers >= 0: {AXES}", PYTORCH),
+    "padding_mode": Field(_zeros_mode, "zeros", PYTORCH),
+    # MATLAB style: groupedConvolution2dLayer (2D GroupConvolution)
+    "InputSize": Field(_shape, "[H W C] as in imageInputLayer (three positive integers)", MATLAB),
+    "BatchSize": Field(_int(1), "a positive integer (default 1)", MATLAB),
+    "FilterSize": Field(_ints(1), "a positive integer or [h w]", MATLAB),
+    "NumFiltersPerGroup": Field(_int(1), "a positive integer", MATLAB),
+    "NumGroups": Field(_choice(("channelwise",), also=_int(1)),
+                       "a positive integer dividing the input channels, or channelwise", MATLAB),
+    "Stride": Field(_ints(1), "a positive integer or [a b]", MATLAB),
+    "DilationFactor": Field(_ints(1), "a positive integer or [h w]", MATLAB),
+    "Padding": Field(_choice(("same",), also=_ints(0)),
+                     "a non-negative integer p, [a b] (top/bottom, left/right), [t b l r], or same", MATLAB),
+    "PaddingValue": Field(_zero_only, "0 (the only padding these ops express)", MATLAB),
+    # every style
+    "style": Field(_choice(styles.STYLES), ", ".join(styles.STYLES) + " (default spec)", sweepable=False),
+    "fill": Field(_choice(FILLS), ", ".join(FILLS)),
+    "seed": Field(_int(0), "a non-negative integer (default: a hash of the case id)"),
+    "marks": Field(_marks, "a list of: " + ", ".join(MARKS)),
+    "spec_note": Field(_text, "text: the docs/spec-notes.md id this case illustrates", sweepable=False),
+    "description": Field(_text, "text", sweepable=False),
+    "allow_negative_pads": Field(_boolean, "true or false: the case probes negative pads on purpose"),
+}
+
+# Fields every style must give (after defaults and sweeps are merged).
+REQUIRED = {
+    "spec": ("data", "kernel"),
+    "pytorch": ("input_shape", "in_channels", "out_channels", "kernel_size"),
+    "matlab": ("InputSize", "FilterSize", "NumFiltersPerGroup", "NumGroups"),
+}
+ENTRY_ONLY = ("name", "sweep")
+
+
+def fields_for(style: str, op: str) -> list[str]:
+    """The field names a case of ``op`` written in ``style`` may use."""
+    return [name for name, spec in SCHEMA.items() if style in spec.styles and op in spec.ops]
+
+
+# --- checking ----------------------------------------------------------------------
 
 @dataclass
 class _Entry:
-    """A case entry's merged fields, each with the line it came from."""
+    """A case combination's merged fields, each with its line and how to name it."""
 
     path: str
+    entry_line: int
     values: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
-    entry_line: int = 0
+    labels: dict = field(default_factory=dict)     # "strides" or "sweep.strides"
+
+    def set(self, name, value, line, label=None):
+        self.values[name] = value
+        self.lines[name] = line
+        self.labels[name] = label or name
 
     def error(self, name: str, message: str) -> CaseError:
-        return CaseError(self.path, self.lines.get(name, self.entry_line), name, message)
-
-    def get(self, name, default=None):
-        return self.values.get(name, default)
+        return CaseError(self.path, self.lines.get(name, self.entry_line), self.labels.get(name, name), message)
 
 
-def _suggest(name: str, allowed) -> str:
-    import difflib
-    close = difflib.get_close_matches(name, allowed, n=1)
+def _unknown_key(key: str, style: str, op: str, allowed) -> str:
+    """"unknown field" plus the best hint: a close name, or the style/op that has it."""
+    spec = SCHEMA.get(key)
+    if spec is not None and style not in spec.styles:
+        return f"is a {'/'.join(spec.styles)}-style field; add 'style: {spec.styles[0]}' or use the {style}-style fields"
+    if spec is not None and op not in spec.ops:
+        return f"only {' and '.join(spec.ops)} has this field, not {op}"
+    close = difflib.get_close_matches(key, allowed, n=1) or difflib.get_close_matches(
+        key.lower(), [name.lower() for name in allowed], n=1)
+    if close and close[0] not in allowed:
+        close = [name for name in allowed if name.lower() == close[0]]
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"unknown field{hint} (allowed: {', '.join(sorted(allowed))})"
 
 
-def _check_keys(path, mapping: _Mapping, allowed, what: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise CaseError(path, mapping.key_lines.get(key, mapping.line), str(key), _suggest(str(key), allowed))
+def _check_keys(path: str, mapping: _Mapping, allowed, style: str, op: str, prefix: str = "") -> list[CaseError]:
+    return [CaseError(path, mapping.key_lines.get(key, mapping.line), f"{prefix}{key}",
+                      _unknown_key(str(key), style, op, allowed))
+            for key in mapping if key not in allowed]
 
 
-def _int_list(entry: _Entry, name: str, *, minimum: int | None, rank: int | None) -> tuple[int, ...]:
-    """A per-axis integer attribute; a bare integer is broadcast to every axis."""
-    value = entry.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, list)):
-        raise entry.error(name, f"expected a list of integers, got {value!r}")
-    if isinstance(value, int):
-        if rank is None:
-            raise entry.error(name, "expected a list of integers (a bare integer needs a known rank)")
-        value = [value] * rank
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise entry.error(name, f"expected a list of integers, got {list(value)!r}")
-    if rank is not None and len(value) != rank:
-        raise entry.error(name, f"has {len(value)} values but the data has {rank} spatial axes")
-    if minimum is not None and any(v < minimum for v in value):
-        raise entry.error(name, f"values must be >= {minimum}, got {list(value)!r}")
-    return tuple(value)
+def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
+    """Check and resolve spec fields against each other; errors name the field (or its origin)."""
+    def error(name, message):
+        return entry.error(origin.get(name, name), message)
 
-
-def _shape(entry: _Entry, name: str) -> tuple[int, ...]:
-    if name not in entry.values:
-        raise entry.error(name, "is required")
-    value = entry.get(name)
-    if not isinstance(value, list) or not value:
-        raise entry.error(name, f"expected a shape (list of positive integers), got {value!r}")
-    return _int_list(entry, name, minimum=1, rank=None)
-
-
-def _build_case(entry: _Entry, op: str, case_id: str, name: str,
-                sweep: tuple[tuple[str, Any], ...]) -> Case:
-    data_shape = _shape(entry, "data")
-    kernel_shape = _shape(entry, "kernel")
+    data_shape, kernel_shape = tuple(spec_values["data"]), tuple(spec_values["kernel"])
     if not 3 <= len(data_shape) <= 5:
-        raise entry.error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {list(data_shape)}")
+        raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {list(data_shape)}")
     if len(kernel_shape) != len(data_shape) + 1:
-        raise entry.error("kernel", f"rank must be data rank + 1 = {len(data_shape) + 1}, got {len(kernel_shape)}")
+        raise error("kernel", f"rank must be data rank + 1 = {len(data_shape) + 1}, got {len(kernel_shape)}: "
+                              f"{list(kernel_shape)}")
     rank = len(data_shape) - 2
     layout = "[GROUPS, C_OUT, C_IN, ...]" if op == shapes.GROUP_CONVOLUTION else "[GROUPS, C_IN, C_OUT, ...]"
     in_per_group = kernel_shape[2] if op == shapes.GROUP_CONVOLUTION else kernel_shape[1]
     if data_shape[1] != kernel_shape[0] * in_per_group:
-        raise entry.error("kernel", f"data has {data_shape[1]} channels but kernel {layout} "
-                          f"{list(kernel_shape)} needs GROUPS*C_IN = {kernel_shape[0] * in_per_group}")
+        raise error("kernel", f"data has {data_shape[1]} channels but kernel {layout} {list(kernel_shape)} "
+                              f"needs GROUPS*C_IN = {kernel_shape[0] * in_per_group}; the data's channels must "
+                              f"be GROUPS*C_IN")
 
-    def axes(attr, default, minimum):
-        if attr not in entry.values:
-            return (default,) * rank
-        return _int_list(entry, attr, minimum=minimum, rank=rank)
+    def axes(name, default):
+        value = spec_values.get(name, default)
+        if isinstance(value, int):
+            return (value,) * rank
+        if len(value) != rank:
+            raise error(name, f"has {len(value)} values but the data has {rank} spatial axes; "
+                              f"allowed: one integer, or {rank} values")
+        return tuple(value)
 
-    strides = axes("strides", 1, 1)
-    dilations = axes("dilations", 1, 1)
-    allow_negative_pads = entry.get("allow_negative_pads", False)
-    if not isinstance(allow_negative_pads, bool):
-        raise entry.error("allow_negative_pads", f"expected true or false, got {allow_negative_pads!r}")
-    pads_begin = axes("pads_begin", 0, None)
-    pads_end = axes("pads_end", 0, None)
-    for name, pads in (("pads_begin", pads_begin), ("pads_end", pads_end)):
-        if not allow_negative_pads and any(pad < 0 for pad in pads):
-            raise entry.error(name, f"values must be >= 0, got {list(pads)!r} "
-                              "(set allow_negative_pads: true to probe negative pads)")
-    auto_pad = entry.get("auto_pad", "explicit")
-    if auto_pad not in shapes.AUTO_PADS:
-        raise entry.error("auto_pad", f"{auto_pad!r} is not one of {', '.join(shapes.AUTO_PADS)}")
-    output_padding = output_shape = None
-    if op == shapes.GROUP_CONVOLUTION:
-        for only_backprop in ("output_padding", "output_shape"):
-            if only_backprop in entry.values:
-                raise entry.error(only_backprop, f"only {shapes.GROUP_CONVOLUTION_BACKPROP_DATA} has this")
-    else:
-        output_padding = axes("output_padding", 0, 0)
-        for axis, (pad, stride, dilation) in enumerate(zip(output_padding, strides, dilations)):
+    resolved = {"data_shape": data_shape, "kernel_shape": kernel_shape}
+    for name, default in (("strides", 1), ("dilations", 1), ("pads_begin", 0), ("pads_end", 0)):
+        resolved[name] = axes(name, default)
+    if not entry.values.get("allow_negative_pads", False):
+        for name in ("pads_begin", "pads_end"):
+            if any(pad < 0 for pad in resolved[name]):
+                raise error(name, f"negative pads {list(resolved[name])}; allowed: integers >= 0 "
+                                  f"(set allow_negative_pads: true to probe negative pads on purpose)")
+    resolved["auto_pad"] = spec_values.get("auto_pad", "explicit")
+    resolved["output_padding"] = resolved["output_shape"] = None
+    if op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA:
+        output_padding = axes("output_padding", 0)
+        for axis, (pad, stride, dilation) in enumerate(zip(output_padding, resolved["strides"],
+                                                          resolved["dilations"])):
             if pad >= max(stride, dilation):
-                raise entry.error("output_padding", f"axis {axis}: {pad} must be smaller than the stride "
-                                  f"({stride}) or the dilation ({dilation})")
-        if entry.get("output_shape") is not None:
-            output_shape = _int_list(entry, "output_shape", minimum=1, rank=rank)
+                raise error("output_padding", f"axis {axis}: {pad} must be smaller than the stride ({stride}) "
+                                              f"or the dilation ({dilation})")
+        resolved["output_padding"] = output_padding
+        if spec_values.get("output_shape") is not None:
+            output_shape = spec_values["output_shape"]
+            if isinstance(output_shape, int) or len(output_shape) != rank:
+                raise error("output_shape", f"needs exactly {rank} spatial sizes (one per axis), "
+                                            f"got {_show(output_shape)}")
+            resolved["output_shape"] = tuple(output_shape)
+    return resolved
 
-    fill = entry.get("fill", "integers")
-    if fill not in FILLS:
-        raise entry.error("fill", f"{fill!r} is not one of {', '.join(FILLS)}")
-    seed = entry.get("seed", zlib.crc32(case_id.encode()))
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise entry.error("seed", f"expected a non-negative integer, got {seed!r}")
-    marks = entry.get("marks", [])
-    if not isinstance(marks, list) or any(m not in MARKS for m in marks):
-        raise entry.error("marks", f"expected a list of {', '.join(MARKS)}, got {marks!r}")
 
+def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_budget: int | None) -> Case:
+    """Parse, translate and relate one combination's fields into a ``Case``."""
+    parsed: dict[str, Any] = {}
+    for key, value in entry.values.items():
+        try:
+            parsed[key] = SCHEMA[key].parse(value)
+        except FieldError as problem:
+            raise entry.error(key, f"{problem.message}; allowed: {SCHEMA[key].allowed}") from None
+    style = parsed.get("style", "spec")
+    missing = [key for key in REQUIRED[style] if key not in parsed]
+    if missing:
+        raise entry.error(missing[0], f"is required ({SCHEMA[missing[0]].allowed})")
+    style_values = {key: value for key, value in parsed.items() if style in SCHEMA[key].styles}
+    common = {key: value for key, value in parsed.items() if key not in style_values}
+    try:
+        spec_values = styles.to_spec(style, style_values, op)
+    except FieldError as problem:
+        raise entry.error(problem.field, problem.message) from None
+    # Errors about translated fields point at the field the user wrote.
+    origin = {} if style == "spec" else {
+        "pytorch": {"data": "input_shape", "kernel": "kernel_size", "strides": "stride", "dilations": "dilation",
+                    "pads_begin": "padding", "pads_end": "padding"},
+        "matlab": {"data": "InputSize", "kernel": "FilterSize", "strides": "Stride",
+                   "dilations": "DilationFactor", "pads_begin": "Padding", "pads_end": "Padding"},
+    }[style]
+    resolved = _relations(entry, op, spec_values, origin)
+    seed = common.get("seed", zlib.crc32(case_id.encode()))
     case = Case(
-        id=case_id, name=name, op=op, data_shape=data_shape, kernel_shape=kernel_shape,
-        strides=strides, pads_begin=pads_begin, pads_end=pads_end, dilations=dilations,
-        auto_pad=auto_pad, output_padding=output_padding, output_shape=output_shape,
-        seed=seed, fill=fill, source=Source(entry.path, entry.entry_line), sweep=sweep,
-        marks=tuple(marks), spec_note=entry.get("spec_note"), description=entry.get("description"),
-        allow_negative_pads=allow_negative_pads)
+        id=case_id, name=name, op=op, **resolved, seed=seed, fill=common.get("fill", "integers"),
+        source=Source(entry.path, entry.entry_line), sweep=sweep, marks=common.get("marks", ()),
+        spec_note=common.get("spec_note"), description=common.get("description"), style=style,
+        allow_negative_pads=common.get("allow_negative_pads", False))
     out = case.geometry().output_shape
     if any(dim < 1 for dim in out[2:]):
-        where = "output_shape" if output_shape else "data"
-        raise entry.error(where, f"the spec's output shape would be {list(out)}: every spatial size must be >= 1")
+        where = "output_shape" if case.output_shape else origin.get("data", "data")
+        raise entry.error(where, f"the spec's output shape would be {list(out)}: every spatial size must be >= 1 "
+                                 f"(enlarge the input or reduce kernel/dilation/pads)")
+    if memory_budget is not None:
+        needed = footprint_bytes(case)
+        if needed > memory_budget:
+            raise entry.error(origin.get("data", "data"),
+                              f"this case needs about {format_size(needed)} (data {list(case.data_shape)}, "
+                              f"kernel {list(case.kernel_shape)}, output {list(out)}), over the memory budget of "
+                              f"{format_size(memory_budget)}; allowed: shapes within the budget (raise it with "
+                              f"--memory-budget, ini conformance_memory_budget, or memory_budget= in the API)")
     return case
 
 
@@ -310,84 +600,147 @@ def _format_value(value) -> str:
     return str(value)
 
 
-def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str) -> Iterator[Case]:
-    _check_keys(path, raw, ENTRY_FIELDS, "case")
+_NAME = re.compile(r"^[^\s\[\]:/]+$")
+
+
+def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
+            memory_budget: int | None, errors: list[CaseError]) -> Iterator[Case]:
+    """The cases of one entry (one per sweep combination); problems go to ``errors``."""
+    style = raw.get("style", defaults.get("style", "spec"))
+    if style not in styles.STYLES:
+        mapping = raw if "style" in raw else defaults
+        errors.append(CaseError(path, mapping.key_lines["style"], "style",
+                                f"{_show(style)} is not one of {', '.join(styles.STYLES)}"))
+        return
+    allowed = fields_for(style, op)
+    problems = _check_keys(path, raw, allowed + list(ENTRY_ONLY), style, op)
     name = raw.get("name")
-    if not isinstance(name, str) or not name or any(c in name for c in "[]:/ "):
-        raise CaseError(path, raw.key_lines.get("name", raw.line), "name",
-                        f"every case needs a name without spaces, '[', ']', ':' or '/', got {name!r}")
-    sweep = raw.get("sweep") or _Mapping()
-    if not isinstance(sweep, dict):
-        raise CaseError(path, raw.key_lines.get("sweep", raw.line), "sweep",
-                        "expected a mapping of field: [values...]")
-    for key, values in sweep.items():
-        if key not in CASE_FIELDS:
-            raise CaseError(path, sweep.key_lines.get(key, sweep.line), f"sweep.{key}", _suggest(str(key), CASE_FIELDS))
-        if not isinstance(values, list) or not values:
-            raise CaseError(path, sweep.key_lines.get(key, sweep.line), f"sweep.{key}",
-                            "expected a non-empty list of values to sweep over")
+    if not isinstance(name, str) or not _NAME.match(name):
+        problems.append(CaseError(path, raw.key_lines.get("name", raw.line), "name",
+                                  f"every case needs a name without spaces, '[', ']', ':' or '/', got {_show(name)}"))
+    sweep = raw.get("sweep")
+    if sweep is None:
+        sweep = _Mapping(); sweep.line = raw.line; sweep.key_lines = {}; sweep.value_lines = {}
+    elif not isinstance(sweep, dict):
+        problems.append(CaseError(path, raw.key_lines["sweep"], "sweep",
+                                  f"expected a mapping of field: [values...], got {_show(sweep)}"))
+        sweep = {}
+    else:
+        problems += _check_keys(path, sweep, allowed, style, op, prefix="sweep.")
+        for key, values in sweep.items():
+            if key in SCHEMA and not SCHEMA[key].sweepable:
+                problems.append(CaseError(path, sweep.key_lines[key], f"sweep.{key}", "cannot be swept"))
+            elif not isinstance(values, list) or not values:
+                problems.append(CaseError(path, sweep.key_lines[key], f"sweep.{key}",
+                                          f"expected a non-empty list of values to sweep over, got {_show(values)}"))
+    if problems:
+        errors.extend(problems)
+        return
     keys = list(sweep)
-    for combination in itertools.product(*(sweep[k] for k in keys)):
+    for indices in itertools.product(*(range(len(sweep[k])) for k in keys)):
         entry = _Entry(path=path, entry_line=raw.line)
         for source in (defaults, raw):
             for key, value in source.items():
-                if key in ("name", "sweep"):
-                    continue
-                entry.values[key] = value
-                entry.lines[key] = source.key_lines.get(key, source.line)
-        for key, value in zip(keys, combination):
-            entry.values[key] = value
-            entry.lines[key] = sweep.key_lines.get(key, sweep.line)
-        swept = tuple(zip(keys, combination))
+                if key in allowed:  # unknown keys were reported already
+                    entry.set(key, value, source.value_lines.get(key, source.line))
+        swept = []
+        for key, index in zip(keys, indices):
+            values = sweep[key]
+            entry.set(key, values[index], values.item_lines[index], f"sweep.{key}")
+            swept.append((key, values[index]))
         suffix = "-".join(f"{k}={_format_value(v)}" for k, v in swept)
         case_id = f"{file_id}::{name}" + (f"[{suffix}]" if suffix else "")
-        yield _build_case(entry, op, case_id, name, swept)
+        try:
+            yield _build_case(entry, op, case_id, name, tuple(swept), memory_budget)
+        except CaseError as error:
+            errors.append(error)
 
 
-def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None = None) -> list[Case]:
-    """Parse one case file's text into resolved cases; raises ``CaseError`` on the first problem."""
+def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None = None, *,
+                    memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
+    """Parse one case file's text into resolved cases.
+
+    Every case is checked; if any has a problem, raises ``CaseFileErrors``
+    listing all of them. ``memory_budget`` (bytes, or e.g. ``"16GiB"``; ``None``
+    = unlimited) refuses cases whose ``footprint_bytes`` exceed it.
+    """
     path = str(path)
+    budget = parse_size(memory_budget) if memory_budget is not None else None
     document = parse_yaml(text, path)
     if document is None:
         raise CaseError(path, 1, None, "the file is empty: expected 'op:' and 'cases:'")
     if not isinstance(document, dict):
         raise CaseError(path, 1, None, "expected a mapping with 'op:' and 'cases:' at the top level")
-    _check_keys(path, document, FILE_FIELDS, "file")
     op = document.get("op")
+    errors = [CaseError(path, document.key_lines[key], str(key),
+                        "is a case field: put it in a case under 'cases:' or under 'defaults:'" if key in SCHEMA
+                        else _unknown_key(str(key), "spec", "", FILE_FIELDS))
+              for key in document if key not in FILE_FIELDS]
     if op not in shapes.OPS:
-        raise CaseError(path, document.key_lines.get("op", 1), "op",
-                        f"{op!r} is not one of {', '.join(shapes.OPS)}")
-    defaults = document.get("defaults") or _Mapping()
-    if not isinstance(defaults, dict):
-        raise CaseError(path, document.key_lines.get("defaults", 1), "defaults", "expected a mapping")
-    _check_keys(path, defaults, CASE_FIELDS, "defaults")
+        close = difflib.get_close_matches(str(op), shapes.OPS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        errors.append(CaseError(path, document.key_lines.get("op", document.line), "op",
+                                f"{_show(op)} is not an op this harness tests{hint} "
+                                f"(allowed: {', '.join(shapes.OPS)})"))
+    defaults = document.get("defaults")
+    if defaults is None:
+        defaults = _Mapping(); defaults.line = 1; defaults.key_lines = {}; defaults.value_lines = {}
+    elif not isinstance(defaults, dict):
+        errors.append(CaseError(path, document.key_lines["defaults"], "defaults",
+                                f"expected a mapping of field: value, got {_show(defaults)}"))
+        defaults = None
     entries = document.get("cases")
     if not isinstance(entries, list) or not entries:
-        raise CaseError(path, document.key_lines.get("cases", 1), "cases", "expected a non-empty list of cases")
+        errors.append(CaseError(path, document.key_lines.get("cases", document.line), "cases",
+                                f"expected a non-empty list of cases, got {_show(entries)}"))
+    if errors:
+        raise CaseFileErrors(errors)
+    style = defaults.get("style", "spec")
+    if style in styles.STYLES:
+        errors += _check_keys(path, defaults, fields_for(style, op), style, op, prefix="defaults.")
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    for raw in entries:
+    for index, raw in enumerate(entries):
         if not isinstance(raw, dict):
-            raise CaseError(path, getattr(entries, "line", 1), "cases", f"every entry must be a mapping, got {raw!r}")
-        for case in _expand(path, op, defaults, raw, file_id or Path(path).name):
+            errors.append(CaseError(path, entries.item_lines[index], "cases",
+                                    f"every entry must be a mapping with name: and fields, got {_show(raw)}"))
+            continue
+        for case in _expand(path, op, defaults, raw, file_id or Path(path).name, budget, errors):
             if case.id in seen:
-                raise CaseError(path, raw.line, "name", f"case id {case.id} repeats the one from line {seen[case.id]}")
+                errors.append(CaseError(path, raw.line, "name",
+                                        f"case id {case.id} repeats the one from line {seen[case.id]}"))
+                continue
             seen[case.id] = raw.line
             cases.append(case)
+    if errors:
+        unique = list(dict.fromkeys((e.path, e.line, e.field, e.message) for e in errors))
+        raise CaseFileErrors([CaseError(*key) for key in unique])
     return cases
 
 
-def load_case_file(path: Path | str, root: Path | str | None = None) -> list[Case]:
-    """Load one case file; ids are relative to ``root`` (the cases tree) when given."""
+def load_case_file(path: Path | str, root: Path | str | None = None, *,
+                   memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
+    """Load one case file; ids are relative to ``root`` (the cases tree) when given.
+
+    A file (or a symlink) whose real location is outside ``root`` is refused.
+    """
     path = Path(path)
     file_id = path.name
     if root is not None:
         try:
             file_id = path.resolve().relative_to(Path(root).resolve()).as_posix()
         except ValueError:
-            raise CaseError(path, None, None, f"is outside the cases tree {root}") from None
+            what = "is a symlink to a file outside" if path.is_symlink() else "is outside"
+            raise CaseError(path, None, None, f"{what} the cases tree {root}; case files must stay inside it") from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CaseError(path, None, None, f"cannot read: {error}") from None
-    return load_cases_text(text, path, file_id)
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CaseError(path, None, None, f"cannot read: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        column = error.start - raw.rfind(b"\n", 0, error.start)
+        raise CaseError(path, line, None, f"not UTF-8 text: byte 0x{raw[error.start]:02x} at column {column}; "
+                                          f"save the file as UTF-8") from None
+    return load_cases_text(text, path, file_id, memory_budget=memory_budget)

@@ -15,7 +15,7 @@ import pytest
 
 from . import api, expectations
 from . import report as reporting
-from .case import Case, CaseError
+from .case import Case, CaseError, parse_size
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
 
 _RECORD_KEY = "conformance_record"
@@ -37,6 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where rendered IR is written (default .conformance/ir under the rootdir)")
     group.addoption("--expected-failures", metavar="PATH", default=None,
                     help="expected-failure registry (default: ini conformance_expected_failures)")
+    group.addoption("--memory-budget", metavar="SIZE", default=None,
+                    help="refuse cases whose tensors need more than SIZE (e.g. 16GiB; 'none' = no limit; "
+                         "default: ini conformance_memory_budget)")
+    parser.addini("conformance_memory_budget", "largest estimated memory one case may need (e.g. 16GiB, none)",
+                  default="16GiB")
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
     parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
     parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
@@ -60,6 +65,11 @@ class _Session:
         self.targets = _targets(config)
         self.ir_dir = Path(config.getoption("ir_dir") or root / ".conformance" / "ir")
         self.run_slow = config.getoption("runslow")
+        budget = config.getoption("memory_budget") or config.getini("conformance_memory_budget")
+        try:
+            self.memory_budget = None if str(budget).lower() == "none" else parse_size(budget)
+        except ValueError as error:
+            raise pytest.UsageError(f"memory budget: {error}") from None
         registry = config.getoption("expected_failures") or root / config.getini("conformance_expected_failures")
         self.registry_error: CaseError | None = None
         self.registry: list[expectations.ExpectedFailure] = []
@@ -97,7 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     state = parent.config.stash[_STATE]
-    if file_path.suffix in (".yaml", ".yml") and state.cases_root in file_path.resolve().parents:
+    if file_path.suffix in (".yaml", ".yml") and (
+            state.cases_root in file_path.resolve().parents or state.cases_root in file_path.absolute().parents):
+        # A symlink inside cases/ leading outside it is collected, and refused by the loader.
         return CaseFile.from_parent(parent, path=file_path)
     return None
 
@@ -108,7 +120,7 @@ class CaseFile(pytest.File):
     def collect(self):
         state = self.config.stash[_STATE]
         try:
-            cases = api.load_cases(self.path, state.cases_root)
+            cases = api.load_cases(self.path, state.cases_root, memory_budget=state.memory_budget)
         except CaseError as error:
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=error)
             return

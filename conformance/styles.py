@@ -1,0 +1,175 @@
+"""Ways to write a case: translate PyTorch- and MATLAB-style fields to the spec's.
+
+A case may be written in the spec's own terms (``data``/``kernel`` shapes in the
+op's layouts, ``strides``, ``pads_begin``... as today), or with the parameters
+of ``torch.nn.Conv{1,2,3}d`` / ``ConvTranspose{1,2,3}d`` (``style: pytorch``), or
+with those of MATLAB's ``groupedConvolution2dLayer`` (``style: matlab``). This
+module turns the latter two into spec fields; ``case.py`` then checks and
+resolves the result exactly as if it had been written in spec style, so every
+style renders the same IR for the same convolution.
+
+Framework ``'same'`` padding becomes *explicit* pads (``auto_pad: explicit``),
+computed the way the framework computes them, so the IR does not depend on how
+the op spec's ``same_upper``/``same_lower`` are read:
+
+* PyTorch ``padding='same'`` (stride 1 only, as torch itself requires): total
+  ``dilation*(kernel-1)``, ``begin = total // 2``, the odd unit at the end.
+* MATLAB ``Padding: same``: output ``ceil(in/stride)``, total
+  ``max(0, (out-1)*stride + dilated kernel - in)``, the odd unit at the
+  bottom/right (= the end). Both are what the spec calls ``same_upper``.
+
+Relations between the framework's own parameters (``in_channels`` divisible by
+``groups``...) are checked here and reported under the framework's field names.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+GROUP_CONVOLUTION = "GroupConvolution"
+GROUP_CONVOLUTION_BACKPROP_DATA = "GroupConvolutionBackpropData"
+
+STYLES = ("spec", "pytorch", "matlab")
+
+
+class FieldError(ValueError):
+    """A problem with one field's value; the caller adds file and line."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def _per_axis(values: dict, name: str, rank: int, default: int) -> tuple[int, ...]:
+    """An int (broadcast) or a list of ``rank`` ints, as torch and MATLAB both accept."""
+    value = values.get(name, default)
+    if isinstance(value, int):
+        return (value,) * rank
+    value = tuple(value)
+    if len(value) != rank:
+        raise FieldError(name, f"has {len(value)} values but the input has {rank} spatial axes "
+                               f"(give one integer, or {rank})")
+    return value
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """Output ceil(size/stride); the odd unit of padding at the end (bottom/right)."""
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - size)
+    return total // 2, total - total // 2
+
+
+# --- PyTorch ------------------------------------------------------------------
+
+def from_pytorch(values: dict[str, Any], op: str) -> dict[str, Any]:
+    """``nn.ConvNd``/``nn.ConvTransposeNd`` parameters -> spec fields.
+
+    Weight layouts (PyTorch's ``groups`` relations): ``Conv`` weight is
+    ``[out_channels, in_channels/groups, k...]`` = spec kernel
+    ``[groups, out_channels/groups, in_channels/groups, k...]``;
+    ``ConvTranspose`` weight is ``[in_channels, out_channels/groups, k...]`` = spec
+    kernel ``[groups, in_channels/groups, out_channels/groups, k...]``.
+    """
+    input_shape = tuple(values["input_shape"])
+    rank = len(input_shape) - 2
+    if not 1 <= rank <= 3:
+        raise FieldError("input_shape", f"rank must be 3, 4 or 5 ([N, C, L], [N, C, H, W] or [N, C, D, H, W]), "
+                                        f"got {len(input_shape)}")
+    in_channels, out_channels = values["in_channels"], values["out_channels"]
+    groups = values.get("groups", 1)
+    if input_shape[1] != in_channels:
+        raise FieldError("in_channels", f"is {in_channels} but input_shape {list(input_shape)} has "
+                                        f"{input_shape[1]} channels")
+    for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if channels % groups:
+            raise FieldError(name, f"{channels} is not divisible by groups={groups} "
+                                   f"(torch requires both channel counts divisible by groups)")
+    kernel_size = _per_axis(values, "kernel_size", rank, 1)
+    stride = _per_axis(values, "stride", rank, 1)
+    dilation = _per_axis(values, "dilation", rank, 1)
+    padding = values.get("padding", 0)
+    transposed = op == GROUP_CONVOLUTION_BACKPROP_DATA
+    if isinstance(padding, str):
+        if transposed:
+            raise FieldError("padding", f"{padding!r}: ConvTranspose takes only integer padding "
+                                        f"(torch has no 'same'/'valid' for it)")
+        if padding == "valid":
+            padding = 0
+        elif any(s != 1 for s in stride):
+            raise FieldError("padding", "'same' needs stride 1 (torch rejects padding='same' for strided "
+                                        "convolutions); give explicit padding instead")
+        else:
+            pads = [_same_pads(size, k, 1, d) for size, k, d in zip(input_shape[2:], kernel_size, dilation)]
+            pads_begin, pads_end = tuple(p[0] for p in pads), tuple(p[1] for p in pads)
+    if not isinstance(padding, str):
+        pads_begin = pads_end = _per_axis({"padding": padding}, "padding", rank, 0)
+    spec = {
+        "data": input_shape,
+        "strides": stride, "dilations": dilation, "pads_begin": pads_begin, "pads_end": pads_end,
+        "auto_pad": "explicit",
+    }
+    if transposed:
+        spec["kernel"] = (groups, in_channels // groups, out_channels // groups) + kernel_size
+        spec["output_padding"] = _per_axis(values, "output_padding", rank, 0)
+    else:
+        if "output_padding" in values:
+            raise FieldError("output_padding", "only ConvTranspose (GroupConvolutionBackpropData) has it")
+        spec["kernel"] = (groups, out_channels // groups, in_channels // groups) + kernel_size
+    return spec
+
+
+# --- MATLAB -------------------------------------------------------------------
+
+def from_matlab(values: dict[str, Any], op: str) -> dict[str, Any]:
+    """``groupedConvolution2dLayer`` properties -> spec fields (2D GroupConvolution only).
+
+    ``InputSize`` is ``[H W C]`` as in ``imageInputLayer``; the batch is
+    ``BatchSize`` (default 1). MATLAB's weights ``FilterSize(1) x FilterSize(2) x
+    NumChannelsPerGroup x NumFiltersPerGroup x NumGroups`` are the spec kernel
+    ``[NumGroups, NumFiltersPerGroup, NumChannelsPerGroup, h, w]``.
+    """
+    if op != GROUP_CONVOLUTION:
+        raise FieldError("style", "matlab style describes groupedConvolution2dLayer, i.e. GroupConvolution; "
+                                  "write GroupConvolutionBackpropData cases in spec or pytorch style")
+    padding_value = values.get("PaddingValue", 0)
+    if padding_value != 0:
+        raise FieldError("PaddingValue", f"{padding_value!r} cannot be expressed: GroupConvolution pads with "
+                                         f"zeros only (allowed: 0)")
+    height, width, channels = values["InputSize"]
+    groups = values["NumGroups"]
+    if groups == "channelwise":
+        groups = channels
+    if channels % groups:
+        raise FieldError("NumGroups", f"{groups} does not evenly divide the {channels} input channels "
+                                      f"(MATLAB requires it)")
+    filter_size = _per_axis(values, "FilterSize", 2, 1)
+    stride = _per_axis(values, "Stride", 2, 1)
+    dilation = _per_axis(values, "DilationFactor", 2, 1)
+    padding = values.get("Padding", 0)
+    if padding == "same":
+        pads = [_same_pads(size, k, s, d) for size, k, s, d in zip((height, width), filter_size, stride, dilation)]
+        pads_begin, pads_end = (pads[0][0], pads[1][0]), (pads[0][1], pads[1][1])
+    elif isinstance(padding, int):
+        pads_begin = pads_end = (padding, padding)
+    elif len(padding) == 2:          # [a b]: a top and bottom, b left and right
+        pads_begin = pads_end = tuple(padding)
+    elif len(padding) == 4:          # [t b l r]
+        top, bottom, left, right = padding
+        pads_begin, pads_end = (top, left), (bottom, right)
+    else:
+        raise FieldError("Padding", f"has {len(padding)} values; allowed: p, [a b], [t b l r] or same")
+    return {
+        "data": (values.get("BatchSize", 1), channels, height, width),
+        "kernel": (groups, values["NumFiltersPerGroup"], channels // groups) + filter_size,
+        "strides": stride, "dilations": dilation, "pads_begin": pads_begin, "pads_end": pads_end,
+        "auto_pad": "explicit",
+    }
+
+
+TRANSLATORS = {"pytorch": from_pytorch, "matlab": from_matlab}
+
+
+def to_spec(style: str, values: dict[str, Any], op: str) -> dict[str, Any]:
+    """Spec-style fields for ``values`` written in ``style`` (spec style passes through)."""
+    if style == "spec":
+        return dict(values)
+    return TRANSLATORS[style](values, op)
