@@ -473,15 +473,15 @@ class _Entry:
 def _unknown_key(key: str, style: str, op: str, allowed) -> str:
     """"unknown field" plus the best hint: a close name, or the style/op that has it."""
     spec = SCHEMA.get(key)
-    if spec is not None and style not in spec.styles:
-        return f"is a {'/'.join(spec.styles)}-style field; add 'style: {spec.styles[0]}' or use the {style}-style fields"
-    if spec is not None and op not in spec.ops:
+    if spec is not None and style in spec.styles and op not in spec.ops:
         return f"only {' and '.join(spec.ops)} has this field, not {op}"
     close = difflib.get_close_matches(key, allowed, n=1) or difflib.get_close_matches(
         key.lower(), [name.lower() for name in allowed], n=1)
     if close and close[0] not in allowed:
         close = [name for name in allowed if name.lower() == close[0]]
     hint = f"; did you mean '{close[0]}'?" if close else ""
+    if spec is not None and style not in spec.styles:
+        hint += f" ('{key}' is a {'/'.join(spec.styles)}-style field: add 'style: {spec.styles[0]}' to write the case that way)"
     return f"unknown field{hint} (allowed: {', '.join(sorted(allowed))})"
 
 
@@ -613,7 +613,9 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
                                 f"{_show(style)} is not one of {', '.join(styles.STYLES)}"))
         return
     allowed = fields_for(style, op)
-    problems = _check_keys(path, raw, allowed + list(ENTRY_ONLY), style, op)
+    # Unknown keys are reported and skipped; the known fields are still checked.
+    errors.extend(_check_keys(path, raw, allowed + list(ENTRY_ONLY), style, op))
+    problems: list[CaseError] = []
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         problems.append(CaseError(path, raw.key_lines.get("name", raw.line), "name",
@@ -626,9 +628,11 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
                                   f"expected a mapping of field: [values...], got {_show(sweep)}"))
         sweep = {}
     else:
-        problems += _check_keys(path, sweep, allowed, style, op, prefix="sweep.")
+        errors.extend(_check_keys(path, sweep, allowed, style, op, prefix="sweep."))
         for key, values in sweep.items():
-            if key in SCHEMA and not SCHEMA[key].sweepable:
+            if key not in allowed:
+                continue
+            if not SCHEMA[key].sweepable:
                 problems.append(CaseError(path, sweep.key_lines[key], f"sweep.{key}", "cannot be swept"))
             elif not isinstance(values, list) or not values:
                 problems.append(CaseError(path, sweep.key_lines[key], f"sweep.{key}",
@@ -636,7 +640,7 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
     if problems:
         errors.extend(problems)
         return
-    keys = list(sweep)
+    keys = [key for key in sweep if key in allowed]
     for indices in itertools.product(*(range(len(sweep[k])) for k in keys)):
         entry = _Entry(path=path, entry_line=raw.line)
         for source in (defaults, raw):
@@ -713,7 +717,8 @@ def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None 
             seen[case.id] = raw.line
             cases.append(case)
     if errors:
-        unique = list(dict.fromkeys((e.path, e.line, e.field, e.message) for e in errors))
+        unique = sorted(dict.fromkeys((e.path, e.line, e.field, e.message) for e in errors),
+                        key=lambda error: error[1] or 0)
         raise CaseFileErrors([CaseError(*key) for key in unique])
     return cases
 
