@@ -7,13 +7,14 @@ done by ``conformance.api.check``; this module only wires it into pytest.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
 import pytest
 
-from . import api, expectations
+from . import api, expectations, repro
 from . import report as reporting
 from .case import Case, CaseError, parse_size
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
@@ -42,12 +43,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "default: ini conformance_memory_budget)")
     parser.addini("conformance_memory_budget", "largest estimated memory one case may need (e.g. 16GiB, none)",
                   default="16GiB")
+    group.addoption("--repro-dir", metavar="DIR", default=None,
+                    help="where repro bundles of failing items are written "
+                         "(default: ini conformance_repro_dir, reports/repro)")
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
     parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
     parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
     parser.addini("conformance_report", "JSON report path (relative to the rootdir)", default="reports/conformance.json")
     parser.addini("conformance_expected_failures", "expected-failure registry (relative to the rootdir)",
                   default="expected_failures.yaml")
+    parser.addini("conformance_repro_dir", "repro bundle directory (relative to the rootdir)", default="reports/repro")
 
 
 def _targets(config: pytest.Config) -> list[Target]:
@@ -80,11 +85,17 @@ class _Session:
                 self.registry_error = error
         report_path = config.getoption("conformance_report") or config.getini("conformance_report")
         self.report_path = root / report_path
+        self.repro_dir = root / (config.getoption("repro_dir") or config.getini("conformance_repro_dir"))
+        self.root = root
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
         self._cached: tuple[str, object, object] | None = None  # (case id, inputs, reference)
-        self.written: tuple[Path, Path] | None = None
+        self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
+
+    def relative(self, path: Path | str, start: Path | None = None) -> str:
+        """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout."""
+        return Path(os.path.relpath(Path(path).resolve(), (start or self.root).resolve())).as_posix()
 
     def inputs_and_reference(self, case: Case):
         """Inputs and oracle output, reused while consecutive items share a case."""
@@ -183,8 +194,10 @@ class CaseItem(pytest.Item):
         self.case = case
         self.target = target
         self.outcome: api.Outcome | None = None
-        self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op),
-                                 ("source", str(case.source))]
+        self.repro: Path | None = None
+        state = self.config.stash[_STATE]
+        source = f"{state.relative(case.source.path)}:{case.source.line}"
+        self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source)]
 
     def runtest(self) -> None:
         state = self.config.stash[_STATE]
@@ -195,18 +208,24 @@ class CaseItem(pytest.Item):
             self.outcome = api.check(self.case, self.target, state.ir_dir, expected=expected, inputs=inputs)
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
+        if not self.outcome.verdict.passed:
+            self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target,
+                                            self.outcome.ir, actual=self.outcome.run.output,
+                                            message=self.outcome.verdict.describe())
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
             raise ConformanceFailure(self.outcome)
 
     def _record_fields(self) -> dict:
         run, verdict = self.outcome.run, self.outcome.verdict
+        state = self.config.stash[_STATE]
         return {
+            "repro": state.relative(self.repro, state.report_path.parent) if self.repro else None,
             "run": {"device": run.device, "inference_precision": run.inference_precision,
                     "openvino_version": run.openvino_version, "layer_type": run.layer_type,
                     "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
                     "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
-                    "ir": str(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
+                    "ir": state.relative(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
             "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
                         "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
                         "total": verdict.total, "max_abs_error": verdict.max_abs_error,
@@ -226,10 +245,20 @@ class CaseItem(pytest.Item):
                 f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
                 f"OpenVINO {run.openvino_version}",
                 f"IR: {outcome.ir.xml_path}",
+                *self._repro_lines(),
             ])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
+
+    def _repro_lines(self) -> list[str]:
+        if self.repro is None:
+            return []
+        state = self.config.stash[_STATE]
+        bundle = Path(state.relative(self.repro, Path.cwd()))
+        environment = repro.kernel_environment(self.target)
+        return [f"repro bundle: {bundle}/", *(f"reproduce: {line}" for line in
+                                               repro.commands(bundle, self.target, self.outcome.ir.input_name, environment))]
 
     def reportinfo(self):
         return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
@@ -265,9 +294,11 @@ class _Recorder:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.state.written:
-            totals = ", ".join(f"{count} {name}" for name, count in self.state.totals.items() if count)
+            totals = ", ".join(f"{self.state.totals[name]} {name}" for name in reporting.OUTCOMES
+                               if self.state.totals[name])
             terminalreporter.write_sep("-", "conformance report")
-            terminalreporter.write_line(f"{totals}; JSON: {self.state.written[0]}  Markdown: {self.state.written[1]}")
+            json_path, markdown_path, html_path = self.state.written
+            terminalreporter.write_line(f"{totals}; JSON: {json_path}  Markdown: {markdown_path}  HTML: {html_path}")
 
 
 def _record(state: _Session, report: pytest.TestReport) -> None:
@@ -290,7 +321,7 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
         record.reason = reason.strip() or None
     if _RECORD_KEY in properties:
         fields = json.loads(properties[_RECORD_KEY])
-        record.run, record.verdict = fields["run"], fields["verdict"]
+        record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
 
 
 def _environment(state: _Session) -> dict:

@@ -1,17 +1,35 @@
-"""Stage 6: per-item records -> JSON and Markdown summaries.
+"""Stage 6: per-item records -> JSON, Markdown and HTML summaries.
 
 An ``ItemRecord`` is a plain, JSON-friendly summary of one test item (what
 ran, how it compared, how it ended). The plugin builds them from pytest's
 reports on the controlling process, so they are complete under xdist too.
+
+The JSON document is deterministic: keys in a fixed order, items sorted by
+(case id, target id, node id), paths relative to the report or the rootdir.
+Only the fields named in ``TIMING_FIELDS`` change between two runs with the
+same cases, seeds and targets; ``without_timing`` drops them for comparison.
+Reports from several shards merge with ``merge_reports`` (the CLI's
+``merge-reports``) into the document a single run would have written.
 """
 from __future__ import annotations
 
 import json
+import math
+import os
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+SCHEMA = "openvino-op-conformance/2"
+
+# How an item ended. crashed/hung come from isolated runs (the worker died or overran its time limit).
+OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "crashed", "hung", "error")
+# Outcomes that fail a CI run (xfailed is an expected failure, skipped did not run).
+FAILING = ("failed", "xpassed", "crashed", "hung", "error")
+
+# (section, key) pairs that hold wall-clock measurements: the only fields that
+# may differ between two runs of the same cases on the same targets.
+TIMING_FIELDS = (("item", "duration_seconds"), ("run", "compile_seconds"), ("run", "infer_seconds"))
 
 
 @dataclass
@@ -28,72 +46,197 @@ class ItemRecord:
     reason: str | None = None
     run: dict = field(default_factory=dict)       # device, precision, primitive, OpenVINO version
     verdict: dict = field(default_factory=dict)   # shape, mismatches, max errors, tolerance
+    repro: str | None = None                      # repro bundle directory, relative to the report
+
+
+def pass_rate(counts: dict) -> float | None:
+    """Passed / (items - skipped), in percent, as OpenVINO's conformance summary computes it."""
+    ran = counts["items"] - counts["skipped"]
+    return round(100.0 * counts["passed"] / ran, 2) if ran else None
+
+
+def _cell(counts: Counter, implemented: int) -> dict:
+    cell = {"items": sum(counts.values()), "implemented": implemented}
+    cell |= {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+    cell["pass_rate"] = pass_rate(cell)
+    return cell
 
 
 def summarize(records: list[ItemRecord]) -> dict:
-    """Counts per op x target and overall, in a deterministic order."""
+    """Counts per op x target and overall, in a deterministic order.
+
+    ``implemented`` counts the items the device compiled and executed (the run
+    recorded what it ran); ``pass_rate`` is passed / (items - skipped).
+    """
     matrix: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    implemented: dict[str, Counter] = defaultdict(Counter)
     totals: Counter = Counter()
     primitives: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
     for record in records:
         matrix[record.op][record.target_id][record.outcome] += 1
         totals[record.outcome] += 1
+        if record.run.get("layer_type") or record.run.get("primitive_type"):
+            implemented[record.op][record.target_id] += 1
         if record.run.get("primitive_type"):
             primitives[record.op][record.target_id].add(record.run["primitive_type"])
     return {
-        "totals": {outcome: totals.get(outcome, 0) for outcome in OUTCOMES} | {"items": len(records)},
+        "totals": _cell(totals, sum(sum(per_target.values()) for per_target in implemented.values())),
         "matrix": {
-            op: {target: {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
-                 for target, counts in sorted(targets.items())}
+            op: {target: _cell(counts, implemented[op][target]) for target, counts in sorted(targets.items())}
             for op, targets in sorted(matrix.items())},
         "primitives": {op: {target: sorted(names) for target, names in sorted(targets.items())}
                        for op, targets in sorted(primitives.items())},
     }
 
 
-def build_report(records: list[ItemRecord], environment: dict) -> dict:
-    """The whole JSON document: environment, summary, and one row per item."""
-    ordered = sorted(records, key=lambda record: (record.case_id, record.target_id, record.nodeid))
+def _json_safe(value):
+    """inf/nan (e.g. a relative error where the spec says 0) as strings: the JSON stays strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _sort_key(item: dict) -> tuple:
+    return item["case_id"], item["target_id"], item["nodeid"]
+
+
+def _document(environment: dict, items: list[dict]) -> dict:
+    items = sorted(items, key=_sort_key)
+    records = [ItemRecord(**item) for item in items]
     return {
-        "schema": "openvino-op-conformance/1",
+        "schema": SCHEMA,
         "environment": environment,
-        "summary": summarize(ordered),
-        "items": [asdict(record) for record in ordered],
+        "summary": summarize(records),
+        "items": items,
     }
 
 
-def markdown(report: dict) -> str:
+def build_report(records: list[ItemRecord], environment: dict) -> dict:
+    """The whole JSON document: environment, summary, and one row per item."""
+    return _document(environment, [_json_safe(asdict(record)) for record in records])
+
+
+def without_timing(report: dict) -> dict:
+    """A copy of ``report`` with every field of ``TIMING_FIELDS`` removed (to compare runs)."""
+    copy = json.loads(json.dumps(report))
+    for item in copy["items"]:
+        for section, key in TIMING_FIELDS:
+            (item if section == "item" else item.get(section, {})).pop(key, None)
+    return copy
+
+
+class MergeError(ValueError):
+    """Reports that cannot be merged (overlapping items, different schema)."""
+
+
+def merge_reports(reports: list[tuple[dict, Path | str]], output_dir: Path | str) -> dict:
+    """One document from shard reports, as a single run over all their items would write.
+
+    ``reports`` pairs each document with the directory it was read from, so
+    repro links (relative to their report) stay valid from ``output_dir``.
+    Environments must agree key by key; where they don't (shards on different
+    machines), the merged value is the sorted list of distinct values.
+    """
+    if not reports:
+        raise MergeError("no reports to merge")
+    items: dict[str, dict] = {}
+    environments = []
+    for document, directory in reports:
+        if document.get("schema") != SCHEMA:
+            raise MergeError(f"report from {directory} has schema {document.get('schema')!r}, expected {SCHEMA!r}")
+        environments.append(document["environment"])
+        for item in document["items"]:
+            if item["nodeid"] in items:
+                raise MergeError(f"{item['nodeid']} is in more than one report (shards overlap)")
+            item = dict(item)
+            if item.get("repro"):
+                item["repro"] = Path(os.path.relpath(Path(directory) / item["repro"], output_dir)).as_posix()
+            items[item["nodeid"]] = item
+    return _document(_merge_environments(environments), list(items.values()))
+
+
+def _merge_environments(environments: list[dict]) -> dict:
+    merged = {}
+    for key in environments[0]:
+        values = [environment.get(key) for environment in environments]
+        if key == "targets":  # union, in order of first appearance
+            merged[key] = list(dict.fromkeys(target for value in values for target in value or ()))
+        elif all(value == values[0] for value in values):
+            merged[key] = values[0]
+        else:
+            merged[key] = sorted({json.dumps(value) for value in values})
+    return merged
+
+
+COUNT_COLUMNS = ("implemented", "passed", "failed", "xfailed", "xpassed", "skipped", "crashed", "hung", "error")
+
+
+def _rate(cell: dict) -> str:
+    return "n/a" if cell["pass_rate"] is None else f"{cell['pass_rate']:.1f}%"
+
+
+def headline(item: dict) -> str:
+    """One line saying why an item did not pass (empty for a passed item)."""
+    verdict = item.get("verdict") or {}
+    if item["outcome"] in ("failed", "xfailed") and verdict and not verdict.get("passed", True):
+        if verdict["expected_shape"] != verdict["actual_shape"]:
+            return f"output shape {verdict['actual_shape']}, the spec says {verdict['expected_shape']}"
+        return (f"{verdict['mismatches']} of {verdict['total']} elements outside the tolerance, "
+                f"max abs error {verdict['max_abs_error']:.6g}")
+    reason = (item.get("reason") or "").strip()
+    return reason.splitlines()[0] if reason else ""
+
+
+def markdown(report: dict, html_name: str | None = None) -> str:
     """A short Markdown summary (for $GITHUB_STEP_SUMMARY or a PR comment)."""
     summary = report["summary"]
     lines = ["## OpenVINO op conformance", ""]
     env = report["environment"]
     lines.append(f"OpenVINO `{env.get('openvino_version')}`, targets: {', '.join(env.get('targets', []))}")
-    lines += ["", "| op | target | passed | failed | xfailed | xpassed | skipped | error | pass rate |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    totals = summary["totals"]
+    lines += ["", f"**{totals['items']} items**: " + ", ".join(
+        f"{totals[outcome]} {outcome}" for outcome in OUTCOMES if totals[outcome]) + f"; pass rate {_rate(totals)}"]
+    lines += ["", "| op | target | " + " | ".join(COUNT_COLUMNS) + " | pass rate |",
+              "|---|---|" + "---|" * len(COUNT_COLUMNS) + "---|"]
     for op, targets in summary["matrix"].items():
-        for target, counts in targets.items():
-            ran = counts["passed"] + counts["failed"] + counts["xfailed"] + counts["xpassed"] + counts["error"]
-            rate = f"{100.0 * counts['passed'] / ran:.1f}%" if ran else "n/a"
-            lines.append(f"| {op} | {target} | " + " | ".join(
-                str(counts[o]) for o in ("passed", "failed", "xfailed", "xpassed", "skipped", "error")) + f" | {rate} |")
-    failing = [item for item in report["items"] if item["outcome"] in ("failed", "error", "xpassed")]
+        for target, cell in targets.items():
+            lines.append(f"| {op} | {target} | " + " | ".join(str(cell[c]) for c in COUNT_COLUMNS)
+                         + f" | {_rate(cell)} |")
+    failing = [item for item in report["items"] if item["outcome"] in FAILING]
     if failing:
         lines += ["", "### Failures", ""]
         for item in failing:
-            first = (item.get("reason") or "").splitlines()[0] if item.get("reason") else ""
-            lines.append(f"- `{item['case_id']}` [{item['target_id']}] {item['outcome']}: {first}")
-    lines += ["", "Primitives exercised:", ""]
-    for op, targets in summary["primitives"].items():
-        for target, names in targets.items():
-            lines.append(f"- {op} / {target}: {', '.join(names)}")
+            first = headline(item)
+            repro = f" (repro: `{item['repro']}`)" if item.get("repro") else ""
+            lines.append(f"- `{item['case_id']}` [{item['target_id']}] **{item['outcome']}**: {first}{repro}")
+    if summary["primitives"]:
+        lines += ["", "Primitives exercised:", ""]
+        for op, targets in summary["primitives"].items():
+            for target, names in targets.items():
+                lines.append(f"- {op} / {target}: {', '.join(names)}")
+    if html_name:
+        lines += ["", f"Per-case details: `{html_name}` (in the run's artifacts)."]
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict, json_path: Path | str) -> tuple[Path, Path]:
-    """Write ``report`` as JSON and its Markdown summary beside it (``.md``)."""
+def write_report(report: dict, json_path: Path | str) -> tuple[Path, Path, Path]:
+    """Write ``report`` as JSON, with its Markdown and HTML summaries beside it (``.md``, ``.html``)."""
+    from .html_report import html  # the page's template code; kept apart to keep this module short
+
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    html_path = json_path.with_suffix(".html")
+    html_path.write_text(html(report), encoding="utf-8")
     markdown_path = json_path.with_suffix(".md")
-    markdown_path.write_text(markdown(report), encoding="utf-8")
-    return json_path, markdown_path
+    markdown_path.write_text(markdown(report, html_path.name), encoding="utf-8")
+    return json_path, markdown_path, html_path
+
+
+def read_report(path: Path | str) -> dict:
+    """A JSON report as written by ``write_report``."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,64 @@
+"""The HTML report in a real headless browser (Debian's chromium): it renders, its tables are there.
+
+Skips, saying why, when chromium is not installed (.ci/run installs it). Set
+CONFORMANCE_ARTIFACTS=DIR to keep the screenshot (CI uploads it).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from reporting_support import make_suite
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                                "(apt-get install -y chromium; .ci/run does this)")
+
+
+def _chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--window-size=1400,1000", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+@pytest.fixture
+def html_report(pytester):
+    make_suite(pytester, corrupt=True)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=4, failed=1)
+    return pytester.path / "reports" / "conformance.html"
+
+
+def test_html_report_renders_in_chromium(html_report, tmp_path):
+    dom = lxml_html.fromstring(_chromium(tmp_path, "--dump-dom", html_report.as_uri()).stdout)
+    assert dom.findtext(".//h1") == "OpenVINO op conformance"
+    matrix = dom.get_element_by_id("matrix")
+    assert [th.text_content() for th in matrix.findall(".//thead//th")] == ["op", "CPU-f32"]
+    assert [row.findtext("th") for row in matrix.findall(".//tbody/tr")] == [
+        "GroupConvolution", "GroupConvolutionBackpropData"]
+    assert "66.7%" in matrix.findall(".//tbody/tr")[0].text_content()  # 2 of 3 conv items pass
+    counts = dom.get_element_by_id("counts")
+    header = [th.text_content() for th in counts.findall(".//thead//th")]
+    for column in ("implemented", "passed", "failed", "xfailed", "skipped", "crashed", "hung", "pass rate"):
+        assert column in header
+    rows = dom.get_element_by_id("items").findall(".//tbody/tr")
+    assert len(rows) == 5
+    failing = rows[0]  # failing items come first
+    assert "broken_b" in failing.text_content() and failing.get("class") == "row-failed"
+    link = failing.find(".//a").get("href")
+    assert (html_report.parent / link / "reproduce.py").is_file()  # the link reaches the bundle
+
+    screenshot = tmp_path / "conformance-html.png"
+    _chromium(tmp_path, f"--screenshot={screenshot}", html_report.as_uri())
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
+    if os.environ.get("CONFORMANCE_ARTIFACTS"):
+        keep = Path(os.environ["CONFORMANCE_ARTIFACTS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(screenshot, keep / screenshot.name)
