@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from . import api, expectations, repro
+from . import api, expectations, repro, worker
 from . import report as reporting
 from .case import Case, CaseError, parse_size
+from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
 
 _RECORD_KEY = "conformance_record"
+_STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "default: ini conformance_memory_budget)")
     parser.addini("conformance_memory_budget", "largest estimated memory one case may need (e.g. 16GiB, none)",
                   default="16GiB")
+    group.addoption("--isolate", action="store_true", dest="isolate", default=None,
+                    help="run OpenVINO in worker processes: a crash is a 'crashed' item, a time-out a 'hung' one "
+                         "(default: on when the CI environment variable is set)")
+    group.addoption("--no-isolate", action="store_false", dest="isolate", help="run OpenVINO in the pytest process")
+    group.addoption("--item-timeout", type=float, metavar="SECONDS", default=None,
+                    help="with --isolate: an item whose compile+infer takes longer is 'hung' "
+                         f"(default: ini conformance_item_timeout, {worker.DEFAULT_TIMEOUT:g})")
     group.addoption("--repro-dir", metavar="DIR", default=None,
                     help="where repro bundles of failing items are written "
                          "(default: ini conformance_repro_dir, reports/repro)")
@@ -52,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_report", "JSON report path (relative to the rootdir)", default="reports/conformance.json")
     parser.addini("conformance_expected_failures", "expected-failure registry (relative to the rootdir)",
                   default="expected_failures.yaml")
+    parser.addini("conformance_item_timeout", "seconds before an isolated item is 'hung'",
+                  default=str(worker.DEFAULT_TIMEOUT))
     parser.addini("conformance_repro_dir", "repro bundle directory (relative to the rootdir)", default="reports/repro")
 
 
@@ -87,6 +98,9 @@ class _Session:
         self.report_path = root / report_path
         self.repro_dir = root / (config.getoption("repro_dir") or config.getini("conformance_repro_dir"))
         self.root = root
+        isolate = config.getoption("isolate")
+        self.isolate = bool(os.environ.get("CI")) if isolate is None else isolate
+        self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
         self._cached: tuple[str, object, object] | None = None  # (case id, inputs, reference)
@@ -205,9 +219,19 @@ class CaseItem(pytest.Item):
             raise state.registry_error
         inputs, expected = state.inputs_and_reference(self.case)
         try:
-            self.outcome = api.check(self.case, self.target, state.ir_dir, expected=expected, inputs=inputs)
+            self.outcome = api.check(self.case, self.target, state.ir_dir, expected=expected, inputs=inputs,
+                                     isolate=state.isolate, timeout=state.item_timeout)
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
+        except worker.WorkerFailed as failed:
+            # The IR is cached by digest: rendering again returns the file the worker read.
+            ir = api.render(self.case, inputs, state.ir_dir)
+            self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target, ir,
+                                            outcome=failed.failure.status, message=failed.failure.describe())
+            self.user_properties.append((_STATUS_KEY, failed.failure.status))
+            self.user_properties.append((_RECORD_KEY, json.dumps({
+                "repro": state.relative(self.repro, state.report_path.parent), "run": {}, "verdict": {}})))
+            raise
         if not self.outcome.verdict.passed:
             self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target,
                                             self.outcome.ir, actual=self.outcome.run.output,
@@ -247,6 +271,12 @@ class CaseItem(pytest.Item):
                 f"IR: {outcome.ir.xml_path}",
                 *self._repro_lines(),
             ])
+        if isinstance(excinfo.value, worker.WorkerFailed):
+            failure = excinfo.value.failure
+            return "\n".join([
+                f"{self.case.id} on {self.target.id}: the OpenVINO worker {failure.status} "
+                f"(isolated run, time limit {self.config.stash[_STATE].item_timeout:g} s)",
+                f"case: {self.case.source}", describe_case(self.case), failure.describe(), *self._repro_lines()])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
@@ -258,7 +288,7 @@ class CaseItem(pytest.Item):
         bundle = Path(state.relative(self.repro, Path.cwd()))
         environment = repro.kernel_environment(self.target)
         return [f"repro bundle: {bundle}/", *(f"reproduce: {line}" for line in
-                                               repro.commands(bundle, self.target, self.outcome.ir.input_name, environment))]
+                                               repro.commands(bundle, self.target, DATA_INPUT_NAME, environment))]
 
     def reportinfo(self):
         return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
@@ -285,6 +315,7 @@ class _Recorder:
         _record(self.state, report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        worker.shutdown()
         if hasattr(session.config, "workerinput"):
             return  # xdist worker: the controller writes the report
         if self.state.records:
@@ -312,7 +343,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
             op=properties["op"], source=properties["source"])
     if report.when == "teardown" and record.outcome != "passed":
         return  # a teardown problem after a failure does not replace the failure
-    record.outcome = _item_outcome(report)
+    record.outcome = properties.get(_STATUS_KEY) if report.failed and _STATUS_KEY in properties \
+        else _item_outcome(report)
     record.duration_seconds = round(record.duration_seconds + report.duration, 6)
     if record.outcome != "passed":
         reason = getattr(report, "wasxfail", None) or (report.longreprtext or "")
@@ -333,4 +365,5 @@ def _environment(state: _Session) -> dict:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[_STATE]
     return [f"conformance: OpenVINO {openvino_version()}, targets {', '.join(t.id for t in state.targets)}, "
-            f"cases {state.cases_root}"]
+            f"cases {state.cases_root}"
+            + (f", isolated in worker processes (time limit {state.item_timeout:g} s)" if state.isolate else "")]

@@ -77,7 +77,7 @@ def bundle_name(case_id: str, target_id: str) -> str:
 def kernel_environment(target: Target) -> dict[str, str]:
     """The kernel-selecting environment the item ran under (the process's, plus the target's own)."""
     environment = {key: os.environ[key] for key in KERNEL_ENVIRONMENT if key in os.environ}
-    environment.update(dict(getattr(target, "environment", ()) or ()))
+    environment.update(target.environment())
     return environment
 
 

@@ -13,3 +13,9 @@ settings.register_profile("quick", max_examples=100, deadline=None)
 settings.register_profile("deep", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("CONFORMANCE_HYPOTHESIS_PROFILE", "quick"))
+
+# Load OpenVINO and torch before any in-process pytester run: pytester restores sys.modules after
+# each run, and a native extension dropped that way fails to import again ("'openvino._pyopenvino'
+# is not a package") in every later test.
+import openvino  # noqa: E402,F401
+import torch  # noqa: E402,F401

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CASES = """\
