@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from . import api, expectations, repro, worker
+from . import api, bundles, expectations, repro, worker
 from . import report as reporting
+from . import targets as target_lists
 from .case import Case, CaseError, parse_size
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
@@ -31,6 +32,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--precision", action="append", dest="conformance_precisions", metavar="HINT",
                     choices=PRECISIONS,
                     help="INFERENCE_PRECISION_HINT to test (repeatable; default f32, or ini conformance_precisions)")
+    group.addoption("--target", action="append", dest="conformance_targets", metavar="DEVICE[:PRECISION][:ISA]",
+                    help="target to test, e.g. CPU:f32, CPU:f32:avx2 (ISA cap, runs in a worker), CPU:bf16, "
+                         "AUTO:f32, HETERO:GPU,CPU:f16 (repeatable; adds to --device x --precision)")
+    group.addoption("--targets", dest="conformance_targets_file", metavar="FILE", default=None,
+                    help="YAML file listing targets (see conformance/targets.py)")
+    group.addoption("--save-results", dest="conformance_save_results", metavar="DIR", default=None,
+                    help="write every item's output (.npz) and metadata (.json) to this result bundle "
+                         "(compare two with: ov-conformance compare-bundles A B)")
     group.addoption("--runslow", action="store_true", default=False,
                     help="also run cases marked slow (the spec's full-size examples)")
     group.addoption("--conformance-report", metavar="PATH", default=None,
@@ -58,6 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
     parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
     parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
+    parser.addini("conformance_targets", "targets to test (DEVICE[:PRECISION][:ISA]); when set, replaces "
+                  "conformance_devices x conformance_precisions", type="args", default=[])
     parser.addini("conformance_report", "JSON report path (relative to the rootdir)", default="reports/conformance.json")
     parser.addini("conformance_expected_failures", "expected-failure registry (relative to the rootdir)",
                   default="expected_failures.yaml")
@@ -67,9 +78,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _targets(config: pytest.Config) -> list[Target]:
-    devices = config.getoption("conformance_devices") or config.getini("conformance_devices")
-    precisions = config.getoption("conformance_precisions") or config.getini("conformance_precisions")
-    return [Target(device, precision) for device in devices for precision in precisions]
+    """--target and --targets, plus --device x --precision; with none of them, the ini settings."""
+    devices, precisions = config.getoption("conformance_devices"), config.getoption("conformance_precisions")
+    try:
+        chosen = [target_lists.parse_target(text) for text in config.getoption("conformance_targets") or []]
+        if config.getoption("conformance_targets_file"):
+            chosen += target_lists.load_targets(config.getoption("conformance_targets_file"))
+        if devices or precisions:
+            chosen += [target_lists.make_target(device, precision)
+                       for device in devices or config.getini("conformance_devices")
+                       for precision in precisions or config.getini("conformance_precisions")]
+        if not chosen and config.getini("conformance_targets"):
+            chosen = [target_lists.parse_target(text) for text in config.getini("conformance_targets")]
+        if not chosen:
+            chosen = [target_lists.make_target(device, precision) for device in config.getini("conformance_devices")
+                      for precision in config.getini("conformance_precisions")]
+    except (target_lists.TargetError, CaseError) as error:
+        raise pytest.UsageError(f"conformance targets: {error}") from None
+    return target_lists.unique(chosen)
 
 
 class _Session:
@@ -106,6 +132,14 @@ class _Session:
         self._cached: tuple[str, object, object] | None = None  # (case id, inputs, reference)
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
+        # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
+        # several targets run, for the cross-target diff in the report.
+        save_results = config.getoption("conformance_save_results")
+        self.results_dir: Path | None = (Path(save_results) if save_results else
+                                         root / ".conformance" / "results" if len(self.targets) > 1 else None)
+        if self.results_dir is not None and not hasattr(config, "workerinput"):
+            bundles.start_bundle(self.results_dir, {"openvino_version": openvino_version(),
+                                                    "targets": [target.id for target in self.targets]}, clear=True)
 
     def relative(self, path: Path | str, start: Path | None = None) -> str:
         """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout."""
@@ -236,6 +270,13 @@ class CaseItem(pytest.Item):
             self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target,
                                             self.outcome.ir, actual=self.outcome.run.output,
                                             message=self.outcome.verdict.describe())
+        if state.results_dir is not None:
+            outcome = self.outcome
+            bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
+                               inputs=inputs, ir_digest=outcome.ir.digest, run=outcome.run,
+                               bound=bundles.tolerance_bound(expected.output, expected.magnitude,
+                                                             outcome.verdict.tolerance),
+                               passed=outcome.verdict.passed)
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
             raise ConformanceFailure(self.outcome)
@@ -248,6 +289,7 @@ class CaseItem(pytest.Item):
             "run": {"device": run.device, "inference_precision": run.inference_precision,
                     "openvino_version": run.openvino_version, "layer_type": run.layer_type,
                     "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
+                    "isa_cap": self.target.isa, "config": self.target.config(), **run.extra,
                     "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
                     "ir": state.relative(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
             "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
@@ -320,6 +362,9 @@ class _Recorder:
             return  # xdist worker: the controller writes the report
         if self.state.records:
             document = reporting.build_report(list(self.state.records.values()), _environment(self.state))
+            if self.state.results_dir is not None and len(self.state.targets) > 1:
+                document["cross_target"] = bundles.summarize_differences(
+                    bundles.cross_target_diffs(self.state.results_dir))
             self.state.written = reporting.write_report(document, self.state.report_path)
             self.state.totals = document["summary"]["totals"]
 

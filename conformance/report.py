@@ -218,9 +218,31 @@ def markdown(report: dict, html_name: str | None = None) -> str:
         for op, targets in summary["primitives"].items():
             for target, names in targets.items():
                 lines.append(f"- {op} / {target}: {', '.join(names)}")
+    lines += _cross_target_markdown(report.get("cross_target"))
     if html_name:
         lines += ["", f"Per-case details: `{html_name}` (in the run's artifacts)."]
     return "\n".join(lines) + "\n"
+
+
+def _diff_text(value: float | None) -> str:
+    return "shape/NaN" if value is None else f"{value:.3g}"
+
+
+def _cross_target_markdown(section: dict | None) -> list[str]:
+    """Targets compared with each other (same case, same inputs): per pair, then the largest differences."""
+    if not section or not section.get("pairs"):
+        return []
+    lines = ["", "### Cross-target differences", "",
+             "| targets | cases | identical | differing | beyond tolerance | max abs diff |", "|---|---|---|---|---|---|"]
+    for pair, counts in section["pairs"].items():
+        lines.append(f"| {pair} | {counts['cases']} | {counts['identical']} | {counts['differing']} | "
+                     f"{counts['beyond_tolerance']} | {_diff_text(counts['max_abs_diff'])} |")
+    if section.get("largest"):
+        lines += ["", "| case | targets | max abs diff | beyond tolerance | primitives |", "|---|---|---|---|---|"]
+        for entry in section["largest"]:
+            lines.append(f"| `{entry['case_id']}` | {entry['a']} vs {entry['b']} | {_diff_text(entry['max_abs_diff'])} | "
+                         f"{entry['beyond']}/{entry['total']} | {entry['primitive_a']} / {entry['primitive_b']} |")
+    return lines
 
 
 def write_report(report: dict, json_path: Path | str) -> tuple[Path, Path, Path]:

@@ -81,14 +81,31 @@ def openvino_version() -> str:
     return ov.get_version()
 
 
+# Runtime-model nodes that move or convert data around the op rather than compute it.
+_DATA_MOVEMENT = ("Reorder", "Convert", "Input", "Output", "Const", "Parameter", "Result")
+
+
 def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
-    """rt_info of the node executing the op (the plugin may rename/fuse it)."""
+    """rt_info of the node executing the op (the plugin may rename, fuse or decompose it).
+
+    Among the runtime nodes that list ``op_name`` in ``originalLayersNames``
+    (or carry it as their name), the first that computes (not a Reorder or
+    Convert) is the op's node; if the plugin decomposed the op into several
+    computing nodes, ``nodes`` lists them all as ``layerType:primitiveType``.
+    """
+    matching = []
     for node in compiled.get_runtime_model().get_ordered_ops():
         info = node.get_rt_info()
         names = info["originalLayersNames"].astype(str).split(",") if "originalLayersNames" in info else []
         if op_name in names or node.get_friendly_name() == op_name:
-            return {key: info[key].astype(str) for key in info.keys()}
-    return {}
+            matching.append({key: info[key].astype(str) for key in info.keys()})
+    computing = [info for info in matching if info.get("layerType") not in _DATA_MOVEMENT] or matching
+    if not computing:
+        return {}
+    primary = dict(computing[0])
+    if len(computing) > 1:
+        primary["nodes"] = ",".join(f"{info.get('layerType')}:{info.get('primitiveType')}" for info in computing)
+    return primary
 
 
 def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -> RunResult:
@@ -122,7 +139,8 @@ def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -
         inference_precision=_precision_name(precision), openvino_version=openvino_version(),
         layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
         runtime_precision=info.get("runtimePrecision"),
-        compile_seconds=compiled_at - start, infer_seconds=finished - compiled_at)
+        compile_seconds=compiled_at - start, infer_seconds=finished - compiled_at,
+        extra={"nodes": info["nodes"]} if "nodes" in info else {})
 
 
 def _precision_name(value: str) -> str:

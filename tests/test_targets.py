@@ -1,0 +1,154 @@
+"""Target lists (strings, YAML, ini) and multi-target runs: skips, ISA caps, primitives, cross-target diff."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.case import CaseError
+from conformance.runtime import Target
+from conformance.targets import TargetError, load_targets, parse_target
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("text, expected, target_id", [
+    ("CPU", Target("CPU", "f32"), "CPU-f32"),
+    ("CPU:bf16", Target("CPU", "bf16"), "CPU-bf16"),
+    ("CPU:f32:avx2", Target("CPU", "f32", isa="avx2"), "CPU-f32-avx2"),
+    ("CPU:SSE41", Target("CPU", "f32", isa="sse41"), "CPU-f32-sse41"),
+    ("AUTO:f32", Target("AUTO", "f32"), "AUTO-f32"),
+    ("AUTO:GPU,CPU:f16", Target("AUTO:GPU,CPU", "f16"), "AUTO:GPU,CPU-f16"),
+    ("HETERO:GPU,CPU", Target("HETERO:GPU,CPU", "f32"), "HETERO:GPU,CPU-f32"),
+    ("GPU.1:f16:PERFORMANCE_HINT=LATENCY", Target("GPU.1", "f16", (("PERFORMANCE_HINT", "LATENCY"),)),
+     "GPU.1-f16-PERFORMANCE_HINT=LATENCY"),
+])
+def test_target_strings(text, expected, target_id):
+    assert parse_target(text) == expected
+    assert parse_target(text).id == target_id
+
+
+def test_isa_cap_sets_the_environment():
+    assert parse_target("CPU:f32:avx512_core").environment() == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
+    assert parse_target("CPU:f32").environment() == {}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("CPU:f32:avx3", "'avx3' is not a precision"),          # oneDNN would silently ignore it
+    ("GPU:f16:avx2", "applies to the CPU plugin"),
+    ("CPU:f32:INFERENCE_PRECISION_HINT=bf16", "as the precision field"),
+    (":f32", "the device is empty"),
+])
+def test_bad_target_strings(text, message):
+    with pytest.raises(TargetError, match=message):
+        parse_target(text)
+
+
+def test_targets_yaml(tmp_path):
+    path = tmp_path / "targets.yaml"
+    path.write_text("targets:\n  - CPU:f32\n  - {device: CPU, precision: f32, isa: sse41}\n"
+                    "  - device: GPU\n    precision: f16\n    properties: {PERFORMANCE_HINT: LATENCY}\n  - CPU:f32\n")
+    assert [target.id for target in load_targets(path)] == [
+        "CPU-f32", "CPU-f32-sse41", "GPU-f16-PERFORMANCE_HINT=LATENCY"]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("targets:\n  - device: CPU\n    isa: avx9\n", (3, "isa")),
+    ("targets:\n  - device: CPU\n    precison: f32\n", (3, "precison")),
+    ("targets:\n  - precision: f32\n", (2, "device")),
+    ("target: [CPU]\n", (1, None)),
+    ("targets:\n  - CPU:f32\n  - CPU:f99\n", (3, "targets")),
+])
+def test_bad_targets_yaml_names_line_and_field(tmp_path, text, where):
+    path = tmp_path / "targets.yaml"
+    path.write_text(text)
+    with pytest.raises(CaseError) as error:
+        load_targets(path)
+    assert (error.value.line, error.value.field) == where
+    assert error.value.path == str(path)
+
+
+CASES = """
+op: GroupConvolution
+cases:
+  - name: dw
+    data: [1, 8, 6, 6]
+    kernel: [8, 1, 1, 3, 3]
+    pads_begin: [1, 1]
+    pads_end: [1, 1]
+  - name: grouped
+    data: [1, 8, 6, 6]
+    kernel: [2, 4, 4, 3, 3]
+    fill: uniform
+"""
+
+
+def _project(pytester, monkeypatch, ini_extra: str = "") -> None:
+    # A subprocess: an in-process run would unload openvino's native modules afterwards.
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    pytester.makeini(f"[pytest]\nconformance_cases = cases\ntestpaths = cases\n{ini_extra}")
+    pytester.mkdir("cases")
+    (pytester.path / "cases" / "small.yaml").write_text(CASES)
+
+
+def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targets(pytester, monkeypatch):
+    _project(pytester, monkeypatch)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs", "--target", "CPU:f32", "--target", "CPU:f32:sse41",
+        "--target", "NO_SUCH_DEVICE:f16", "--target", "AUTO:f32")
+    result.assert_outcomes(passed=6, skipped=2)
+    result.stdout.fnmatch_lines(["*NO_SUCH_DEVICE*is not available (OpenVINO sees: *CPU*"])
+    report = json.loads((pytester.path / "reports" / "conformance.json").read_text())
+    primitives = report["summary"]["primitives"]["GroupConvolution"]
+    assert set(primitives) == {"CPU-f32", "CPU-f32-sse41", "AUTO-f32"}
+    assert not any("avx" in name for name in primitives["CPU-f32-sse41"])
+    item = next(i for i in report["items"] if i["target_id"] == "CPU-f32-sse41")
+    assert item["run"]["isa_cap"] == "sse41" and item["run"]["layer_type"] == "Convolution"
+    pairs = report["cross_target"]["pairs"]
+    assert set(pairs) == {"AUTO-f32 vs CPU-f32", "AUTO-f32 vs CPU-f32-sse41", "CPU-f32 vs CPU-f32-sse41"}
+    assert all(pair["cases"] == 2 and pair["beyond_tolerance"] == 0 for pair in pairs.values())
+    assert set(report["cross_target"]["cases"]) == {"small.yaml::dw", "small.yaml::grouped"}
+    markdown = (pytester.path / "reports" / "conformance.md").read_text()
+    assert "### Cross-target differences" in markdown and "CPU-f32 vs CPU-f32-sse41" in markdown
+
+
+class _Config:
+    """The two pytest.Config methods ``plugin._targets`` reads."""
+
+    def __init__(self, options: dict, ini: dict):
+        self.options, self.ini = options, {"conformance_devices": ["CPU"], "conformance_precisions": ["f32"],
+                                           "conformance_targets": [], **ini}
+
+    def getoption(self, name):
+        return self.options.get(name)
+
+    def getini(self, name):
+        return self.ini[name]
+
+
+@pytest.mark.parametrize("options, ini, expected", [
+    ({}, {}, ["CPU-f32"]),
+    ({}, {"conformance_targets": ["CPU:f32", "CPU:bf16"]}, ["CPU-f32", "CPU-bf16"]),
+    ({"conformance_targets": ["CPU:f32:avx2"]}, {"conformance_targets": ["CPU:bf16"]}, ["CPU-f32-avx2"]),
+    ({"conformance_devices": ["AUTO"]}, {"conformance_targets": ["CPU:bf16"]}, ["AUTO-f32"]),
+    ({"conformance_targets": ["CPU:sse41"], "conformance_precisions": ["f32", "bf16"]}, {},
+     ["CPU-f32-sse41", "CPU-f32", "CPU-bf16"]),
+    ({"conformance_targets_file": "FILE", "conformance_targets": ["CPU"]}, {}, ["CPU-f32", "CPU-f32-avx2"]),
+])
+def test_where_targets_come_from(tmp_path, options, ini, expected):
+    from conformance.plugin import _targets
+    path = tmp_path / "targets.yaml"
+    path.write_text("targets:\n  - {device: CPU, isa: avx2}\n  - CPU:f32\n")
+    if options.get("conformance_targets_file"):
+        options = {**options, "conformance_targets_file": str(path)}
+    assert [target.id for target in _targets(_Config(options, ini))] == expected
+
+
+def test_bad_targets_file_is_a_usage_error_naming_line_and_field(pytester, monkeypatch):
+    _project(pytester, monkeypatch)
+    (pytester.path / "bad.yaml").write_text("targets:\n  - {device: CPU, isa: avx9}\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--targets", "bad.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bad.yaml:2: isa: ISA cap 'avx9' is not one of*"])
+    assert "Traceback" not in result.stderr.str()
