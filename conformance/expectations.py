@@ -41,7 +41,8 @@ class ExpectedFailure:
     def describe(self) -> str:
         note = f" (see {self.spec_note})" if self.spec_note else ""
         return (f"known deviation on OpenVINO {self.openvino}: {self.reason}{note} [{self.source}]. "
-                f"If this now passes, OpenVINO changed: update {self.source.rsplit(':', 1)[0]}.")
+                f"If this item now passes (XPASS), OpenVINO changed: update the expected-failure registry, "
+                f"removing or narrowing the entry at {self.source}.")
 
 
 def load_registry(path: Path | str) -> list[ExpectedFailure]:
@@ -62,7 +63,12 @@ def load_registry(path: Path | str) -> list[ExpectedFailure]:
                 raise CaseError(path, raw.key_lines[key], str(key), f"unknown field (allowed: {', '.join(ENTRY_FIELDS)})")
         for required in ("case", "openvino", "reason"):
             if not isinstance(raw.get(required), str) or not raw.get(required):
-                raise CaseError(path, line, required, "is required (a non-empty string)")
+                where = raw.key_lines.get(required, line)
+                raise CaseError(path, where, required, "is required (a non-empty string)")
+        for optional in ("target", "spec_note"):
+            if optional in raw and not isinstance(raw[optional], str):
+                raise CaseError(path, raw.key_lines[optional], optional,
+                                f"must be a string, got {raw[optional]!r}")
         entries.append(ExpectedFailure(raw["case"], str(raw.get("target", "*")), raw["openvino"],
                                        raw["reason"], raw.get("spec_note"), f"{path.name}:{line}"))
     return entries
