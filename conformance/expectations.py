@@ -7,8 +7,9 @@
       openvino: "2026.4.*"
       reason: "CPU ignores the spec's total_padding split for auto_pad=explicit"
       spec_note: "docs/spec-notes.md#sn-6"
+      fails: mismatch      # default; or "error": OpenVINO raises compiling/running the IR
 
-Patterns are shell-style (``fnmatch``). A matching item becomes a strict
+Patterns are shell-style (``fnmatch``; ``[[]`` matches a literal ``[``). A matching item becomes a strict
 xfail: if OpenVINO is fixed, the XPASS fails the run and says to update the
 registry. Entries only apply to the OpenVINO releases they name.
 """
@@ -20,7 +21,9 @@ from pathlib import Path
 
 from .case import CaseError, parse_yaml
 
-ENTRY_FIELDS = ("case", "target", "openvino", "reason", "spec_note")
+ENTRY_FIELDS = ("case", "target", "openvino", "reason", "spec_note", "fails")
+# How a known deviation shows: a wrong output (mismatch) or OpenVINO raising (error).
+FAILS = ("mismatch", "error")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class ExpectedFailure:
     reason: str
     spec_note: str | None
     source: str
+    fails: str = "mismatch"
 
     def matches(self, case_id: str, target_id: str, openvino_release: str) -> bool:
         return (fnmatchcase(case_id, self.case) and fnmatchcase(target_id, self.target)
@@ -69,8 +73,11 @@ def load_registry(path: Path | str) -> list[ExpectedFailure]:
             if optional in raw and not isinstance(raw[optional], str):
                 raise CaseError(path, raw.key_lines[optional], optional,
                                 f"must be a string, got {raw[optional]!r}")
+        fails = raw.get("fails", "mismatch")
+        if fails not in FAILS:
+            raise CaseError(path, raw.key_lines["fails"], "fails", f"{fails!r} is not one of {', '.join(FAILS)}")
         entries.append(ExpectedFailure(raw["case"], str(raw.get("target", "*")), raw["openvino"],
-                                       raw["reason"], raw.get("spec_note"), f"{path.name}:{line}"))
+                                       raw["reason"], raw.get("spec_note"), f"{path.name}:{line}", fails))
     return entries
 
 
