@@ -27,6 +27,7 @@ import platform
 import re
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ SCHEMA = "openvino-op-conformance-bundle/1"
 _ISA_FLAG = re.compile(r"^(sse4_\d|avx\w*|amx\w*|fma|f16c)$")
 
 
+@lru_cache(maxsize=1)
 def cpu_description() -> dict:
     """CPU model and flags from /proc/cpuinfo (the things that pick CPU kernels)."""
     model, flags = platform.processor() or platform.machine(), []
