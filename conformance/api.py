@@ -23,6 +23,9 @@ __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "Target",
     "TargetUnavailable", "Verdict", "check", "load_cases", "load_cases_text", "make_inputs",
     "reference", "render", "run", "WorkerFailed", "WorkerFailure",
+    # authoring
+    "CaseFileErrors", "DEFAULT_MEMORY_BUDGET", "Export", "expected_output", "export", "footprint_bytes",
+    "validate",
 ]
 
 DEFAULT_IR_DIR = Path(".conformance") / "ir"
@@ -78,3 +81,92 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
                               inputs.data, inputs.kernel)
     verdict = compare(expected.output, expected.magnitude, result.output, tolerance)
     return Outcome(case, ir, result, expected, verdict)
+
+
+# --- authoring: validate, oracle for given inputs, export for benchmark_app ------------
+
+def validate(paths, root: Path | str | None = None, *,
+             memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> tuple[list[Case], list[CaseError]]:
+    """Load every case file under ``paths`` (files or directories); never raises for bad input.
+
+    Returns the cases that loaded and every problem found (each a located
+    ``CaseError``), so one bad file does not hide the others. A directory is its
+    own cases root unless ``root`` is given: files (or symlinks) leading outside
+    the root are refused.
+    """
+    cases: list[Case] = []
+    errors: list[CaseError] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files, file_root = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")), root or path
+        elif path.exists() or path.is_symlink():
+            files, file_root = [path], root
+        else:
+            errors.append(CaseError(path, None, None, "no such file or directory"))
+            continue
+        for file in files:
+            try:
+                cases += load_case_file(file, file_root, memory_budget=memory_budget)
+            except CaseFileErrors as error:
+                errors += error.errors
+            except CaseError as error:
+                errors.append(error)
+    return cases, errors
+
+
+def expected_output(case: Case, data=None, kernel=None):
+    """The spec's output (float64 numpy array) for ``case`` on the given inputs.
+
+    ``data``/``kernel`` default to the case's own seeded inputs; arrays given must
+    have the case's shapes (the oracle computes in float64 whatever their dtype).
+    """
+    import numpy as np
+    default = make_inputs(case)
+    data = default.data if data is None else np.asarray(data)
+    kernel = default.kernel if kernel is None else np.asarray(kernel)
+    for what, array, shape in (("data", data, case.data_shape), ("kernel", kernel, case.kernel_shape)):
+        if tuple(array.shape) != tuple(shape):
+            raise ValueError(f"{what} has shape {list(array.shape)}, the case says {list(shape)}")
+    return reference(case, Inputs(data, kernel)).output
+
+
+@dataclass(frozen=True)
+class Export:
+    """A case on disk for tools outside the harness (OpenVINO's benchmark_app, read_model)."""
+
+    xml_path: Path
+    bin_path: Path
+    data_path: Path             # the input, .npy (float32, the IR's element type)
+    expected_path: Path         # the spec's output, .npy (float64)
+
+    def benchmark_app_command(self, device: str = "CPU", precision: str = "f32") -> str:
+        """A ``benchmark_app`` line that runs the IR on the exported input."""
+        from .render import DATA_INPUT_NAME
+        return (f"benchmark_app -m {self.xml_path} -i {DATA_INPUT_NAME}:{self.data_path} -d {device} "
+                f"-infer_precision {precision} -hint latency -niter 100")
+
+
+def file_stem(case: Case) -> str:
+    """A file name for ``case``: its name and swept values, safe on every filesystem
+    and in benchmark_app's arguments (which split on '=' and ':')."""
+    import re
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", case.id.split("::", 1)[-1]).strip("_")[:150] or "case"
+
+
+def export(case: Case, directory: Path | str, inputs: Inputs | None = None) -> Export:
+    """Write ``case``'s IR (``<stem>.xml``/``.bin``, the same bytes ``render`` writes),
+    its input and the spec's expected output (``.npy``) to ``directory``."""
+    import numpy as np
+    from .render import render_bytes
+    inputs = inputs if inputs is not None else make_inputs(case)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(case)
+    xml, weights = render_bytes(case, inputs)
+    paths = Export(directory / f"{stem}.xml", directory / f"{stem}.bin",
+                   directory / f"{stem}.data.npy", directory / f"{stem}.expected.npy")
+    paths.xml_path.write_bytes(xml)
+    paths.bin_path.write_bytes(weights)
+    np.save(paths.data_path, inputs.data)
+    np.save(paths.expected_path, reference(case, inputs).output)
+    return paths

@@ -276,7 +276,10 @@ def parse_yaml(text: str, path: Path | str) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
-        raise CaseError(path, line, None, f"YAML syntax error: {error.problem}") from None
+        what = ", ".join(part for part in (error.context, error.problem) if part)
+        if error.context_mark is not None and mark is not None and error.context_mark.line != mark.line:
+            what += f" (the construct started on line {error.context_mark.line + 1})"
+        raise CaseError(path, line, None, f"YAML syntax error: {what}") from None
     except yaml.YAMLError as error:
         raise CaseError(path, None, None, f"YAML error: {error}") from None
     finally:
@@ -337,7 +340,7 @@ def _choice(options, *, also: Callable[[Any], Any] | None = None) -> Callable[[A
             return value
         if also is not None and not isinstance(value, str):
             return also(value)
-        raise FieldError("", f"{_show(value)} is not one of {', '.join(options)}")
+        raise FieldError("", f"unknown value {_show(value)}")
     return parse
 
 
@@ -549,11 +552,14 @@ def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
 def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_budget: int | None) -> Case:
     """Parse, translate and relate one combination's fields into a ``Case``."""
     parsed: dict[str, Any] = {}
+    problems = []
     for key, value in entry.values.items():
         try:
             parsed[key] = SCHEMA[key].parse(value)
         except FieldError as problem:
-            raise entry.error(key, f"{problem.message}; allowed: {SCHEMA[key].allowed}") from None
+            problems.append(entry.error(key, f"{problem.message}; allowed: {SCHEMA[key].allowed}"))
+    if problems:  # every field's own problem; relations are checked once the fields are right
+        raise CaseFileErrors(problems)
     style = parsed.get("style", "spec")
     missing = [key for key in REQUIRED[style] if key not in parsed]
     if missing:
@@ -660,6 +666,8 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
         case_id = f"{file_id}::{name}" + (f"[{suffix}]" if suffix else "")
         try:
             yield _build_case(entry, op, case_id, name, tuple(swept), memory_budget)
+        except CaseFileErrors as problems:
+            errors.extend(problems.errors)
         except CaseError as error:
             errors.append(error)
 
@@ -678,13 +686,16 @@ def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None 
     if document is None:
         raise CaseError(path, 1, None, "the file is empty: expected 'op:' and 'cases:'")
     if not isinstance(document, dict):
-        raise CaseError(path, 1, None, "expected a mapping with 'op:' and 'cases:' at the top level")
+        raise CaseError(path, getattr(document, "line", 1), None,
+                        f"expected a mapping with 'op:' and 'cases:' at the top level, got {_show(document)}")
     op = document.get("op")
     errors = [CaseError(path, document.key_lines[key], str(key),
                         "is a case field: put it in a case under 'cases:' or under 'defaults:'" if key in SCHEMA
                         else _unknown_key(str(key), "spec", "", FILE_FIELDS))
               for key in document if key not in FILE_FIELDS]
-    if op not in shapes.OPS:
+    if op is None:
+        errors.append(CaseError(path, document.line, "op", f"is required (allowed: {', '.join(shapes.OPS)})"))
+    elif op not in shapes.OPS:
         close = difflib.get_close_matches(str(op), shapes.OPS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         errors.append(CaseError(path, document.key_lines.get("op", document.line), "op",

@@ -170,7 +170,7 @@ def test_matlab_padding_forms_and_channelwise():
     ("    PaddingValue: 1\n", 9, "PaddingValue", "cannot be expressed: GroupConvolution pads with zeros only"),
     ("    PaddingValue: replicate\n", 9, "PaddingValue", "cannot be expressed"),
     ("    Padding: [1, 2, 3]\n", 9, "Padding", "has 3 values; allowed: p, [a b], [t b l r] or same"),
-    ("    Padding: valid\n", 9, "Padding", "'valid' is not one of same"),
+    ("    Padding: valid\n", 9, "Padding", "unknown value 'valid'; allowed: a non-negative integer p"),
 ])
 def test_matlab_style_errors(extra, line, field, fragment):
     base = "op: GroupConvolution\ncases:\n  - name: m\n    style: matlab\n    InputSize: [6, 7, 4]\n" \

@@ -1,0 +1,299 @@
+"""``ov-conformance``: validate, list, render and scaffold case files.
+
+Thin by design: every command calls the functions of ``conformance.api`` that the
+pytest plugin calls (running cases is pytest's job: ``python -m pytest``).
+
+    ov-conformance validate cases/                 # every problem, file:line: field: ...
+    ov-conformance list cases/group_convolution    # expanded case ids
+    ov-conformance render 'group_convolution/depthwise.yaml::mobilenet_v2_dw3x3' -o out/
+    ov-conformance new GroupConvolutionBackpropData --style pytorch -o cases/mine.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import api, shapes, styles
+from .case import parse_size
+
+DEFAULT_CASES = Path("cases")
+
+
+def _budget(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_budget(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory-budget", type=_budget, default=api.DEFAULT_MEMORY_BUDGET, metavar="SIZE",
+                        help="refuse cases whose tensors need more than SIZE (e.g. 16GiB, 512MiB, none; "
+                             "default 16GiB, as the pytest plugin)")
+
+
+def _validate(args) -> tuple[list[api.Case], list[api.CaseError]]:
+    """``api.validate`` per path; ids are relative to --root, or to ./cases for paths inside it
+    (as in pytest ids), else to the directory given."""
+    cases, errors = [], []
+    default_root = DEFAULT_CASES.resolve()
+    for path in args.paths:
+        root = Path(args.root) if args.root else None
+        if root is None and default_root.is_dir() and (
+                default_root == Path(path).resolve() or default_root in Path(path).absolute().parents):
+            root = DEFAULT_CASES
+        found, problems = api.validate([path], root, memory_budget=args.memory_budget)
+        cases += found
+        errors += problems
+    return cases, errors
+
+
+# --- validate / list ------------------------------------------------------------------
+
+def cmd_validate(args) -> int:
+    """Check every case file; print every problem; exit 1 if there is any."""
+    cases, errors = _validate(args)
+    for error in errors:
+        print(error)
+    files = len({case.source.path for case in cases})
+    if errors:
+        bad = len({error.path for error in errors})
+        print(f"{len(errors)} problem(s) in {bad} file(s); {len(cases)} case(s) in {files} other file(s) are valid",
+              file=sys.stderr)
+        return 1
+    print(f"ok: {len(cases)} case(s) in {files} file(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args) -> int:
+    """Print the expanded case ids (one per sweep combination)."""
+    cases, errors = _validate(args)
+    for case in cases:
+        print(f"{case.id}\t{case.source}" if args.verbose else case.id)
+    for error in errors:
+        print(error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+# --- render ----------------------------------------------------------------------------
+
+def select(spec: str, cases_root: Path, memory_budget) -> list[api.Case]:
+    """Cases named by a file path, or by a case id ``file::name[sweep]`` (relative to the
+    cases root); an id without its ``[sweep]`` part selects every combination."""
+    file_part, _, case_part = spec.partition("::")
+    path = Path(file_part)
+    if not path.exists() and (cases_root / file_part).exists():
+        path = cases_root / file_part
+    if not path.exists():
+        raise api.CaseError(file_part, None, None, f"no such case file (looked here and under {cases_root}/)")
+    inside = cases_root.exists() and cases_root.resolve() in path.resolve().parents
+    cases = api.load_cases(path, cases_root if inside else None, memory_budget=memory_budget)
+    if not case_part:
+        return cases
+    chosen = [case for case in cases if case.id.split("::", 1)[1] == case_part
+              or case.id.split("::", 1)[1].split("[", 1)[0] == case_part]
+    if not chosen:
+        names = ", ".join(sorted({case.id.split("::", 1)[1] for case in cases})[:20])
+        raise api.CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
+    return chosen
+
+
+def cmd_render(args) -> int:
+    """Write IR + input + expected output for the selected cases, print benchmark_app lines."""
+    try:
+        cases = select(args.case, Path(args.cases), args.memory_budget)
+    except api.CaseError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for case in cases:
+        exported = api.export(case, args.output)
+        print(f"# {case.id}  ({case.source})")
+        print(f"#   IR {exported.xml_path} + {exported.bin_path.name}; input {exported.data_path.name}; "
+              f"expected (float64) {exported.expected_path.name}")
+        print(exported.benchmark_app_command(args.device, args.precision))
+    return 0
+
+
+# --- new -------------------------------------------------------------------------------
+
+SCAFFOLDS = {
+    ("spec", shapes.GROUP_CONVOLUTION): """\
+# GroupConvolution-1 cases, written in the spec's terms.
+# Check with: ov-conformance validate {path}
+op: GroupConvolution
+defaults:                        # merged into every case below (any case field)
+  fill: integers                 # integers (exact in f32, default) or uniform
+cases:
+  - name: my_case                # no spaces, '[', ']', ':' or '/'
+    description: what this case shows
+    data: [1, 8, 10, 10]         # [N, GROUPS*C_IN, spatial...]: rank 3, 4 or 5
+    kernel: [4, 2, 2, 3, 3]      # [GROUPS, C_OUT, C_IN, k...]: rank = data rank + 1
+    strides: [1, 1]              # >= 1; one integer for all axes, or one per spatial axis
+    dilations: [1, 1]            # >= 1
+    pads_begin: [1, 1]           # >= 0; used when auto_pad is explicit
+    pads_end: [1, 1]
+    auto_pad: explicit           # explicit, same_upper, same_lower, valid
+    sweep:                       # optional: one case per combination of these values
+      strides: [1, 2]
+""",
+    ("spec", shapes.GROUP_CONVOLUTION_BACKPROP_DATA): """\
+# GroupConvolutionBackpropData-1 cases, written in the spec's terms.
+# Check with: ov-conformance validate {path}
+op: GroupConvolutionBackpropData
+cases:
+  - name: my_case                # no spaces, '[', ']', ':' or '/'
+    description: what this case shows
+    data: [1, 8, 5, 5]           # [N, GROUPS*C_IN, spatial...]: rank 3, 4 or 5
+    kernel: [4, 2, 3, 3, 3]      # [GROUPS, C_IN, C_OUT, k...]: rank = data rank + 1
+    strides: [2, 2]              # >= 1; one integer for all axes, or one per spatial axis
+    dilations: [1, 1]            # >= 1
+    pads_begin: [1, 1]           # >= 0, cropped from the output; used when auto_pad is explicit
+    pads_end: [1, 1]
+    output_padding: [1, 1]       # >= 0 and < stride or < dilation, added at the end
+    auto_pad: explicit           # explicit, same_upper, same_lower, valid
+    # output_shape: [10, 10]     # optional 3rd input: the output's spatial sizes
+""",
+    ("pytorch", shapes.GROUP_CONVOLUTION): """\
+# GroupConvolution-1 cases, written as torch.nn.Conv2d (Conv1d/Conv3d: 1 or 3 spatial axes).
+# Check with: ov-conformance validate {path}
+op: GroupConvolution
+defaults:
+  style: pytorch
+cases:
+  - name: my_case                # nn.Conv2d(8, 12, kernel_size=3, stride=1, padding='same', groups=4)
+    input_shape: [1, 8, 10, 10]  # [N, C, H, W]
+    in_channels: 8               # divisible by groups
+    out_channels: 12             # divisible by groups
+    groups: 4
+    kernel_size: 3               # int or one per spatial axis
+    stride: 1
+    padding: same                # int, [h, w], 'same' (stride 1 only, as in torch) or 'valid'
+    dilation: 1
+""",
+    ("pytorch", shapes.GROUP_CONVOLUTION_BACKPROP_DATA): """\
+# GroupConvolutionBackpropData-1 cases, written as torch.nn.ConvTranspose2d.
+# Check with: ov-conformance validate {path}
+op: GroupConvolutionBackpropData
+defaults:
+  style: pytorch
+cases:
+  - name: my_case                # nn.ConvTranspose2d(8, 4, kernel_size=3, stride=2, padding=1, output_padding=1, groups=2)
+    input_shape: [1, 8, 5, 5]    # [N, C, H, W]
+    in_channels: 8               # divisible by groups
+    out_channels: 4              # divisible by groups
+    groups: 2
+    kernel_size: 3
+    stride: 2
+    padding: 1                   # int or [h, w] (no 'same'/'valid' for ConvTranspose)
+    output_padding: 1            # < stride or < dilation
+    dilation: 1
+""",
+    ("matlab", shapes.GROUP_CONVOLUTION): """\
+# GroupConvolution-1 cases, written as MATLAB's groupedConvolution2dLayer (2D only).
+# Check with: ov-conformance validate {path}
+op: GroupConvolution
+defaults:
+  style: matlab
+cases:
+  - name: my_case                # groupedConvolution2dLayer(3, 1, 'channelwise', 'Stride', 2, 'Padding', 'same')
+    InputSize: [28, 28, 32]      # [H W C], as imageInputLayer
+    BatchSize: 1
+    FilterSize: 3                # h or [h w]
+    NumFiltersPerGroup: 1
+    NumGroups: channelwise       # a positive integer dividing C, or channelwise (= C)
+    Stride: 2                    # s or [a b]
+    DilationFactor: 1            # d or [h w]
+    Padding: same                # p, [a b], [t b l r], or same (= ceil(in/stride), odd extra bottom/right)
+    PaddingValue: 0              # only 0: these ops pad with zeros
+""",
+}
+
+
+def cmd_new(args) -> int:
+    """Print (or write) a commented case file to start from."""
+    key = (args.style, args.op)
+    if key not in SCAFFOLDS:
+        print(f"{args.style} style has no {args.op} (MATLAB's groupedConvolution2dLayer is GroupConvolution)",
+              file=sys.stderr)
+        return 1
+    text = SCAFFOLDS[key].format(path=args.output or "FILE.yaml")
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    output = Path(args.output)
+    if output.exists():
+        print(f"{output} exists; not overwriting it", file=sys.stderr)
+        return 1
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}; edit it, then: ov-conformance validate {output}", file=sys.stderr)
+    return 0
+
+
+# --- the parser ------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ov-conformance",
+        description="Case files for the OpenVINO GroupConvolution / GroupConvolutionBackpropData "
+                    "conformance harness. Run the cases with: python -m pytest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  ov-conformance validate cases/\n"
+               "  ov-conformance list cases/group_convolution/depthwise.yaml\n"
+               "  ov-conformance render 'group_convolution/depthwise.yaml::mobilenet_v2_dw3x3' -o out/\n"
+               "  ov-conformance new GroupConvolution --style pytorch -o cases/mine.yaml")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check case files; print every problem (exit 1 if any)",
+                                   description="Check case files and directories without running anything. "
+                                               "Prints every problem as file:line: field: message.")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="case files or directories (searched for *.yaml)")
+    validate.add_argument("--root", help="cases root: files resolving outside it are refused "
+                                         "(default: each directory given)")
+    _add_budget(validate)
+    validate.set_defaults(handler=cmd_validate)
+
+    listing = commands.add_parser("list", help="print the expanded case ids",
+                                  description="Print one case id per sweep combination, as pytest ids show them.")
+    listing.add_argument("paths", nargs="+", metavar="PATH", help="case files or directories")
+    listing.add_argument("--root", help="cases root (default: each directory given)")
+    listing.add_argument("-v", "--verbose", action="store_true", help="also print file:line of each case")
+    _add_budget(listing)
+    listing.set_defaults(handler=cmd_list)
+
+    render = commands.add_parser(
+        "render", help="write IR .xml/.bin, input .npy and expected .npy for benchmark_app",
+        description="Render cases to OpenVINO IR (the bytes the harness runs), with the input and the "
+                    "spec's expected output as .npy, and print a benchmark_app line for each.")
+    render.add_argument("case", metavar="CASE_ID_OR_FILE",
+                        help="a case file, or a case id FILE::NAME[SWEEP] (FILE relative to --cases; "
+                             "without [SWEEP]: every combination)")
+    render.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write to")
+    render.add_argument("--cases", default=str(DEFAULT_CASES), metavar="DIR",
+                        help="cases root that case ids are relative to (default: cases)")
+    render.add_argument("--device", default="CPU", help="device for the printed benchmark_app line")
+    render.add_argument("--precision", default="f32", help="inference precision for the benchmark_app line")
+    _add_budget(render)
+    render.set_defaults(handler=cmd_render)
+
+    new = commands.add_parser("new", help="print a commented case file to start from",
+                              description="Scaffold a commented case file for OP in one of the styles.")
+    new.add_argument("op", choices=shapes.OPS, metavar="OP", help=" or ".join(shapes.OPS))
+    new.add_argument("--style", choices=styles.STYLES, default="spec",
+                     help="spec (default), pytorch (nn.ConvNd / ConvTransposeNd) or matlab (groupedConvolution2dLayer)")
+    new.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout (never overwrites)")
+    new.set_defaults(handler=cmd_new)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
