@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -401,7 +402,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
         reason = getattr(report, "wasxfail", None) or (report.longreprtext or "")
         if report.skipped and isinstance(report.longrepr, tuple):
             reason = report.longrepr[2]
-        record.reason = reason.strip() or None
+        # xdist puts "[gw0] linux -- Python 3.11.7 ..." first; the report must not depend on the worker.
+        record.reason = re.sub(r"^\[gw\d+\] [^\n]*\n", "", reason.strip()).strip() or None
     if _RECORD_KEY in properties:
         fields = json.loads(properties[_RECORD_KEY])
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
