@@ -262,3 +262,10 @@ def write_report(report: dict, json_path: Path | str) -> tuple[Path, Path, Path]
 def read_report(path: Path | str) -> dict:
     """A JSON report as written by ``write_report``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def merge_files(inputs: list[Path | str], output: Path | str) -> tuple[Path, Path, Path]:
+    """Merge shard reports (JSON files) into ``output``, with its Markdown and HTML (``merge-reports``)."""
+    output = Path(output)
+    documents = [(read_report(path), Path(path).parent) for path in inputs]
+    return write_report(merge_reports(documents, output.parent), output)

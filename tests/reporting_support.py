@@ -68,9 +68,12 @@ def pytest_unconfigure(config):
 
 
 def make_suite(pytester, corrupt: bool = False) -> None:
-    """Two case files (5 items on CPU-f32), optionally with the ``broken_b`` case failing."""
+    """Two case files (5 items on CPU-f32), optionally with the ``broken_b`` case failing.
+
+    Runs are in-process (``--no-isolate``, also under CI=true) so the corrupting conftest applies.
+    """
     pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n'
-                                         'addopts = "-p no:cacheprovider"\n')
+                                         'addopts = "-p no:cacheprovider --no-isolate"\n')
     cases = pytester.mkdir("cases")
     (cases / "conv.yaml").write_text(CASES)
     (cases / "backprop.yaml").write_text(BACKPROP)
