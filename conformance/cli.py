@@ -7,6 +7,7 @@ pytest plugin calls (running cases is pytest's job: ``python -m pytest``).
     ov-conformance list cases/group_convolution    # expanded case ids
     ov-conformance render 'group_convolution/depthwise.yaml::mobilenet_v2_dw3x3' -o out/
     ov-conformance new GroupConvolutionBackpropData --style pytorch -o cases/mine.yaml
+    ov-conformance merge-reports shard-1.json shard-2.json -o reports/conformance.json
 """
 from __future__ import annotations
 
@@ -233,6 +234,20 @@ def cmd_new(args) -> int:
     return 0
 
 
+def cmd_merge_reports(args) -> int:
+    """Merge shard reports into one JSON report, with its Markdown and HTML beside it."""
+    from . import report
+    try:
+        json_path, markdown_path, html_path = report.merge_files(args.reports, args.output)
+    except (OSError, ValueError, KeyError) as error:  # missing file, bad JSON, overlapping shards
+        print(f"merge-reports: {error}", file=sys.stderr)
+        return 1
+    totals = report.read_report(json_path)["summary"]["totals"]
+    counts = ", ".join(f"{totals[name]} {name}" for name in report.OUTCOMES if totals[name])
+    print(f"{len(args.reports)} reports, {totals['items']} items ({counts}): {json_path}, {markdown_path}, {html_path}")
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="spec (default), pytorch (nn.ConvNd / ConvTransposeNd) or matlab (groupedConvolution2dLayer)")
     new.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout (never overwrites)")
     new.set_defaults(handler=cmd_new)
+
+    merge = commands.add_parser(
+        "merge-reports", help="merge shard reports (JSON) into one, and write its Markdown and HTML",
+        description="Merge the JSON reports of shards (pytest --splits N --group I --conformance-report ...) "
+                    "into the report a single run would have written; repro links are rebased.")
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json", help="shard reports")
+    merge.add_argument("-o", "--output", required=True, metavar="MERGED.json",
+                       help="merged JSON report; .md and .html are written beside it")
+    merge.set_defaults(handler=cmd_merge_reports)
     return parser
 
 

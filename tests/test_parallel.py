@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import report
+from conformance import cli, report
 from reporting_support import make_suite, read_json, subprocess_env
 
 
@@ -39,7 +39,7 @@ def test_xdist_writes_one_report_equal_to_a_serial_run(pytester, monkeypatch):
     assert report.without_timing(_report(pytester.path)) == report.without_timing(serial)
 
 
-def test_shards_merged_equal_a_single_run(pytester):
+def test_shards_merged_equal_a_single_run(pytester, capsys):
     make_suite(pytester, corrupt=True)
     pytester.runpytest().assert_outcomes(passed=4, failed=1)
     single = _report(pytester.path)
@@ -49,5 +49,15 @@ def test_shards_merged_equal_a_single_run(pytester):
                                     "--conformance-report", f"reports/shard-{group}.json")
         shards.append(_report(pytester.path, f"shard-{group}.json"))
         assert 0 < len(shards[-1]["items"]) < 5, result.stdout.str()
-    merged = report.merge_reports([(shard, pytester.path / "reports") for shard in shards], pytester.path / "reports")
-    assert report.without_timing(merged) == report.without_timing(single)
+    reports = pytester.path / "reports"
+    assert cli.main(["merge-reports", str(reports / "shard-1.json"), str(reports / "shard-2.json"),
+                     "-o", str(reports / "merged.json")]) == 0
+    assert report.without_timing(_report(pytester.path, "merged.json")) == report.without_timing(single)
+    # Markdown and HTML are regenerated from the merged JSON: the same pages as the single run's.
+    for suffix in (".md", ".html"):
+        merged = (reports / f"merged{suffix}").read_text().replace("merged.html", "conformance.html")
+        assert merged == (reports / f"conformance{suffix}").read_text()
+    # Overlapping shards are refused, saying which item is in both.
+    assert cli.main(["merge-reports", str(reports / "shard-1.json"), str(reports / "shard-1.json"),
+                     "-o", str(reports / "bad.json")]) == 1
+    assert "is in more than one report (shards overlap)" in capsys.readouterr().err
