@@ -19,6 +19,8 @@ th, td { border: 1px solid #c8c8cc; padding: 3px 7px; text-align: left; vertical
 th { background: #eef0f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.cell { text-align: center; min-width: 9em; }
+#items code { word-break: break-all; }
+#items td:first-child { max-width: 30em; } #items td:last-child { min-width: 18em; max-width: 34em; }
 .rate { font-size: 1.25em; font-weight: 600; display: block; }
 .counts { font-size: .8em; color: #444; }
 .good { background: #d9f2dc; } .warn { background: #fff1c2; } .bad { background: #f9d0cc; }
@@ -120,7 +122,8 @@ def html(report: dict) -> str:
         targets += [target for target in per_target if target not in targets]
     totals = summary["totals"]
     failing = [item for item in report["items"] if item["outcome"] in FAILING]
-    ordered = failing + [item for item in report["items"] if item["outcome"] not in FAILING]
+    known = [item for item in report["items"] if item["outcome"] == "xfailed"]
+    ordered = failing + known + [item for item in report["items"] if item["outcome"] not in FAILING + ("xfailed",)]
     environment_rows = "".join(
         f"<tr><th>{escape(str(key))}</th><td>"
         f"{escape(', '.join(map(str, value)) if isinstance(value, list) else str(value))}</td></tr>"
@@ -137,7 +140,8 @@ def html(report: dict) -> str:
         "<p><small>P passed, F failed, XF expected failure, S skipped, C crashed, H hung. "
         "Pass rate = passed / (items - skipped); implemented = items the device compiled and ran.</small></p>",
         "<h2>Counts</h2>", *_counts(summary),
-        f"<h2>Items ({len(failing)} failing first)</h2>", *_items(ordered),
+        f"<h2>Items: {len(failing)} failing, then {len(known)} expected failures, then the rest</h2>",
+        *_items(ordered),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
