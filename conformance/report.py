@@ -172,6 +172,7 @@ def _merge_environments(environments: list[dict]) -> dict:
     return merged
 
 
+MARKDOWN_FAILURES = 50  # listed in the Markdown summary (a GitHub step summary is capped at 1 MiB)
 COUNT_COLUMNS = ("implemented", "passed", "failed", "xfailed", "xpassed", "skipped", "crashed", "hung", "error")
 
 
@@ -209,10 +210,12 @@ def markdown(report: dict, html_name: str | None = None) -> str:
     failing = [item for item in report["items"] if item["outcome"] in FAILING]
     if failing:
         lines += ["", "### Failures", ""]
-        for item in failing:
+        for item in failing[:MARKDOWN_FAILURES]:
             first = headline(item)
             repro = f" (repro: `{item['repro']}`)" if item.get("repro") else ""
             lines.append(f"- `{item['case_id']}` [{item['target_id']}] **{item['outcome']}**: {first}{repro}")
+        if len(failing) > MARKDOWN_FAILURES:
+            lines.append(f"- ... and {len(failing) - MARKDOWN_FAILURES} more (all are in the JSON and HTML reports)")
     if summary["primitives"]:
         lines += ["", "Primitives exercised:", ""]
         for op, targets in summary["primitives"].items():

@@ -95,3 +95,9 @@ def test_markdown_lists_counts_and_failures_with_repro():
     assert "`f.yaml::b` [CPU-f32] **failed**" in text and "(repro: `repro/b`)" in text
     assert "`f.yaml::e` [CPU-f32] **crashed**" in text and "`f.yaml::f` [CPU-f32] **hung**" in text
     assert "f.yaml::c" not in text.split("### Failures")[1]  # an expected failure is not a failure
+
+
+def test_markdown_lists_at_most_fifty_failures():
+    records = [_record(f"case{index:03}", "failed") for index in range(60)]
+    text = report.markdown(report.build_report(records, {"targets": ["CPU-f32"]}))
+    assert text.count("**failed**") == 50 and "... and 10 more" in text
