@@ -45,9 +45,18 @@ _PARSER = etree.XMLParser(remove_blank_text=True, remove_comments=True, resolve_
                           no_network=True, huge_tree=False, load_dtd=False)
 
 
+def parse_xml(path: Path | str) -> etree._ElementTree:
+    """Parse an XML file with entities, DTD loading and network off; a document that
+    declares a DOCTYPE (where entities live: billion laughs, external entities) is refused."""
+    tree = etree.parse(str(path), _PARSER)
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise ValueError(f"{path}: a DOCTYPE / entity declaration is not allowed in IR XML")
+    return tree
+
+
 @lru_cache(maxsize=None)
 def _template(name: str) -> etree._Element:
-    return etree.parse(str(templates_dir() / f"{name}.xml"), _PARSER).getroot()
+    return parse_xml(templates_dir() / f"{name}.xml").getroot()
 
 
 @dataclass(frozen=True)
