@@ -330,6 +330,13 @@ def compare_bundles_command(a: str, b: str, exact: bool = False, target_a: str |
     table = difference_table(differences, only_beyond=not show_all)
     if table:
         print(table, file=out)
+    changed = [d for d in differences if d.primitive_a != d.primitive_b]
+    if changed:
+        kinds = sorted({f"{d.primitive_a} -> {d.primitive_b}" for d in changed})
+        print(f"{len(changed)} item(s) ran a different primitive: {'; '.join(kinds[:10])}", file=out)
+        if show_all:
+            for d in changed:
+                print(f"  {d.case_id} [{d.a} / {d.b}]: {d.primitive_a} -> {d.primitive_b}", file=out)
     for note in notes:
         print(f"note: {note}", file=out)
     if not differences:

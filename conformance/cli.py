@@ -8,6 +8,7 @@ pytest plugin calls (running cases is pytest's job: ``python -m pytest``).
     ov-conformance render 'group_convolution/depthwise.yaml::mobilenet_v2_dw3x3' -o out/
     ov-conformance new GroupConvolutionBackpropData --style pytorch -o cases/mine.yaml
     ov-conformance merge-reports shard-1.json shard-2.json -o reports/conformance.json
+    ov-conformance compare-bundles A B             # two `pytest --save-results` bundles; exit 1 if they differ
 """
 from __future__ import annotations
 
@@ -260,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  ov-conformance validate cases/\n"
                "  ov-conformance list cases/group_convolution/depthwise.yaml\n"
                "  ov-conformance render 'group_convolution/depthwise.yaml::mobilenet_v2_dw3x3' -o out/\n"
-               "  ov-conformance new GroupConvolution --style pytorch -o cases/mine.yaml")
+               "  ov-conformance new GroupConvolution --style pytorch -o cases/mine.yaml\n"
+               "  ov-conformance compare-bundles results/ov-2026.4.1 results/ov-2026.3.0")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check case files; print every problem (exit 1 if any)",
@@ -311,7 +313,27 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("-o", "--output", required=True, metavar="MERGED.json",
                        help="merged JSON report; .md and .html are written beside it")
     merge.set_defaults(handler=cmd_merge_reports)
+
+    compare = commands.add_parser(
+        "compare-bundles", help="compare two result bundles (pytest --save-results); exit 1 if any case differs",
+        description="Compare the outputs of two result bundles (two machines, two OpenVINO versions, a plugin "
+                    "and CPU). Items match by case id and target. A case differs beyond tolerance when "
+                    "|a-b| > bound_a + bound_b, each side's tolerance against the oracle.")
+    compare.add_argument("bundle_a", metavar="A", help="result bundle directory")
+    compare.add_argument("bundle_b", metavar="B", help="result bundle directory")
+    compare.add_argument("--exact", action="store_true", help="any difference counts (e.g. same machine, new release)")
+    compare.add_argument("--target-a", metavar="ID", help="compare this target of A (e.g. GPU-f16) ...")
+    compare.add_argument("--target-b", metavar="ID", help="... with this target of B (e.g. CPU-f32)")
+    compare.add_argument("--all", action="store_true", help="list every differing case, not only those beyond tolerance")
+    compare.set_defaults(handler=cmd_compare_bundles)
     return parser
+
+
+def cmd_compare_bundles(args) -> int:
+    """Print the cases that differ between two result bundles; 1 if any beyond tolerance, 2 if unusable."""
+    from .bundles import compare_bundles_command
+    return compare_bundles_command(args.bundle_a, args.bundle_b, exact=args.exact, target_a=args.target_a,
+                                   target_b=args.target_b, show_all=args.all)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conformance import cli
 from conformance.bundles import (compare_bundles, compare_bundles_command, cross_target_diffs, diff_outputs,
                                  load_bundle)
 
@@ -103,6 +104,8 @@ def test_injected_difference_is_found_in_that_case_only(two_runs, tmp_path):
     assert "4 item(s) compared; 1 differ at all; 1 beyond tolerance" in text
     rows = [line for line in text.splitlines() if line.startswith("small.yaml::")]
     assert len(rows) == 1 and rows[0].startswith("small.yaml::grouped") and "CPU-f32" in rows[0]
+    assert cli.main(["compare-bundles", str(two_runs[0]), str(changed)]) == 1     # the command line
+    assert cli.main(["compare-bundles", str(two_runs[0]), str(two_runs[1])]) == 0
     differences, _ = compare_bundles(two_runs[0], changed)
     worst = max(differences, key=lambda d: d.max_abs_diff)
     assert worst.max_abs_diff == pytest.approx(1.0) and worst.beyond == 1
