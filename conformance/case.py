@@ -16,11 +16,15 @@ All cases of a file are checked; ``load_cases_text`` raises one
 ``CaseFileErrors`` listing every problem (``.errors``), so ``validate`` shows
 them all and the pytest plugin shows them in one failed item.
 
-Adding a field is one ``SCHEMA`` entry (its parser, what is allowed, where it
-applies) plus the ``Case`` attribute it resolves to.
+Adding a field is one ``SCHEMA`` entry (its parser, what is allowed, which
+styles and ops have it, whether it may be swept, which fields it requires) plus,
+for a field every style shares, a ``Case`` attribute of the same name with a
+default: it is passed through as parsed. Spec-style shape/attribute fields are
+resolved in ``_relations``; PyTorch/MATLAB fields are translated in ``styles.py``.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import re
@@ -389,6 +393,7 @@ class Field:
     styles: tuple[str, ...] = ALL     # styles whose vocabulary has it
     ops: tuple[str, ...] = shapes.OPS
     sweepable: bool = True
+    requires: tuple[str, ...] = ()    # fields that must be given with it (e.g. a reason)
 
 
 SCHEMA: dict[str, Field] = {
@@ -445,6 +450,9 @@ REQUIRED = {
     "matlab": ("InputSize", "FilterSize", "NumFiltersPerGroup", "NumGroups"),
 }
 ENTRY_ONLY = ("name", "sweep")
+
+
+_CASE_ATTRIBUTES = {attribute.name for attribute in dataclasses.fields(Case)}
 
 
 def fields_for(style: str, op: str) -> list[str]:
@@ -558,6 +566,9 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
             parsed[key] = SCHEMA[key].parse(value)
         except FieldError as problem:
             problems.append(entry.error(key, f"{problem.message}; allowed: {SCHEMA[key].allowed}"))
+    for key in parsed:
+        problems += [entry.error(key, f"needs '{needed}' too ({SCHEMA[needed].allowed})")
+                     for needed in SCHEMA[key].requires if needed not in parsed]
     if problems:  # every field's own problem; relations are checked once the fields are right
         raise CaseFileErrors(problems)
     style = parsed.get("style", "spec")
@@ -581,11 +592,13 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
     }[style]
     resolved = _relations(entry, op, spec_values, origin)
     seed = common.get("seed", zlib.crc32(case_id.encode()))
+    # Any other common field named like a Case attribute goes straight into it (absent: its default).
+    passthrough = {key: value for key, value in common.items()
+                   if key in _CASE_ATTRIBUTES and key not in ("seed", "fill", "marks", "style")}
     case = Case(
         id=case_id, name=name, op=op, **resolved, seed=seed, fill=common.get("fill", "integers"),
         source=Source(entry.path, entry.entry_line), sweep=sweep, marks=common.get("marks", ()),
-        spec_note=common.get("spec_note"), description=common.get("description"), style=style,
-        allow_negative_pads=common.get("allow_negative_pads", False))
+        style=style, **passthrough)
     out = case.geometry().output_shape
     if any(dim < 1 for dim in out[2:]):
         where = "output_shape" if case.output_shape else origin.get("data", "data")

@@ -118,3 +118,32 @@ def test_malformed_file_is_one_failed_item_without_traceback_and_others_still_ru
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*bad.yaml:6: strides: values must be >= 1*", "*bad.yaml:7: stide: unknown field*"])
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("style_block", [
+    "    data: [1, 2, 5]\n    kernel: [2, 1, 1, 3]\n",
+    "    style: pytorch\n    input_shape: [1, 2, 5]\n    in_channels: 2\n    out_channels: 2\n    groups: 2\n"
+    "    kernel_size: 3\n",
+    "    style: matlab\n    InputSize: [5, 5, 2]\n    FilterSize: 3\n    NumFiltersPerGroup: 1\n    NumGroups: 2\n",
+])
+def test_common_fields_reach_the_case_in_every_style(style_block):
+    text = ("op: GroupConvolution\ncases:\n  - name: a\n" + style_block +
+            "    seed: 11\n    fill: uniform\n    marks: [slow]\n    spec_note: SN-1\n    description: d\n"
+            "    allow_negative_pads: true\n")
+    [case] = load_cases_text(text, "c.yaml")
+    assert (case.seed, case.fill, case.marks, case.spec_note, case.description, case.allow_negative_pads) == \
+        (11, "uniform", ("slow",), "SN-1", "d", True)
+
+
+def test_a_field_can_require_another(monkeypatch):
+    from conformance.case import Field, _text
+    monkeypatch.setitem(SCHEMA, "probe_reason", Field(_text, "text: why", requires=("spec_note",)))
+    [message] = errors_of("""\
+        op: GroupConvolution
+        cases:
+          - name: a
+            data: [1, 2, 5]
+            kernel: [2, 1, 1, 3]
+            probe_reason: because
+        """)
+    assert message.startswith("c.yaml:6: probe_reason: needs 'spec_note' too (text: the docs/spec-notes.md id")
