@@ -260,3 +260,31 @@ def test_known_disagreement_still_present(known):
     assert output.shape != expected.shape or not np.array_equal(output, expected), (
         f"{known.id} no longer reproduces: the CPU now agrees with the spec; remove the class")
     assert known.explains(case, _decode_pads_begin(case, output), None)
+
+
+def _backprop_with_runtime_output_shape(dynamic_data: bool):
+    """data [1,1,3] (or [1,1,?]), kernel [1,1,1,3] = [1,0,0], output_shape an i64 Parameter."""
+    data = opset1.parameter([1, 1, -1 if dynamic_data else 3], np.float32, name="data")
+    kernel = opset1.constant(np.array([1, 0, 0], np.float32).reshape(1, 1, 1, 3))
+    output_shape = opset1.parameter([1], np.int64, name="output_shape")
+    node = opset1.group_convolution_backprop_data(data, kernel, [1], output_shape, [0], [0], [1], "same_upper", [0])
+    return ov.Model([node], [data, output_shape])
+
+
+def test_output_shape_as_runtime_input_on_cpu():
+    """sn-output-shape-input: with static data the CPU cannot compile it; with dynamic data it runs.
+
+    Pinned to SEEN_ON: if the static case starts compiling, this fails; record the fix in
+    docs/spec-notes.md#sn-output-shape-input.
+    """
+    if release_of(openvino_version()) != SEEN_ON:
+        pytest.skip(f"recorded on OpenVINO {SEEN_ON}, this is {openvino_version()}")
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    with pytest.raises(RuntimeError, match="Destination memory is undefined"):
+        core.compile_model(_backprop_with_runtime_output_shape(dynamic_data=False), "CPU", config)
+    compiled = core.compile_model(_backprop_with_runtime_output_shape(dynamic_data=True), "CPU", config)
+    x = np.array([1, 2, 3], np.float32).reshape(1, 1, 3)
+    # full = [1, 2, 3, 0, 0]; output_shape 3 -> total 2, same_upper: pads_begin = 1 -> [2, 3, 0]
+    output = compiled({0: x, 1: np.array([3], np.int64)})[0]
+    np.testing.assert_array_equal(output.ravel(), [2, 3, 0])
