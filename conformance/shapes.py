@@ -3,7 +3,7 @@
 Every other stage (oracle, renderer, checks) asks this module for output shapes
 and effective pads, so the harness has exactly one reading of the spec text.
 Where the spec is ambiguous, the reading taken here is documented in
-``docs/spec-notes.md`` (the ``SN-…`` ids in comments point there).
+``docs/spec-notes.md`` (the ``sn-…`` anchors in docstrings point there).
 """
 from __future__ import annotations
 
@@ -56,8 +56,9 @@ def group_convolution_geometry(data_shape, kernel_shape, strides, pads_begin, pa
 
     Pads: explicit uses the attributes; valid is zero; same_upper/same_lower pad
     the input so that output = ceil(input / stride), the odd unit at the end
-    (same_upper) or at the beginning (same_lower). Output spatial size is
-    floor((X + pads_begin + pads_end - dilated_kernel) / stride) + 1.
+    (same_upper) or at the beginning (same_lower) (sn-same-output-size). Output spatial size is
+    floor((X + pads_begin + pads_end - dilated_kernel) / stride) + 1; negative pads (a case's
+    opt-in) crop the input (sn-negative-pads).
     """
     groups, c_out, c_in = kernel_shape[0], kernel_shape[1], kernel_shape[2]
     spatial = data_shape[2:]
@@ -93,13 +94,16 @@ def group_convolution_backprop_data_geometry(data_shape, kernel_shape, strides, 
     """GroupConvolutionBackpropData-1: data [N, G*C_IN, ...], kernel [G, C_IN, C_OUT, ...].
 
     Without ``output_shape``: pads are the attributes when auto_pad is explicit
-    and zero otherwise (the spec's ``if auto_pads != None: pads = 0``, SN-3), and
+    and zero otherwise (the spec's ``if auto_pads != None: pads = 0``; sn-auto-pad-default,
+    sn-backprop-auto-pad-no-output-shape), and
     Y = stride*(X-1) + dilated_kernel - pads_begin - pads_end + output_padding.
 
     With ``output_shape``: the attribute pads are ignored and
     total = stride*(X-1) + dilated_kernel - output_shape + output_padding is
     split by the spec's formula: same_upper puts the odd unit at the *beginning*,
-    every other auto_pad (explicit and valid included) at the end (SN-4, SN-5).
+    every other auto_pad (explicit and valid included) at the end
+    (sn-same-upper-output-shape, sn-pads-ignored-output-shape, sn-explicit-output-shape,
+    sn-valid-output-shape).
     """
     groups, c_in, c_out = kernel_shape[0], kernel_shape[1], kernel_shape[2]
     spatial = data_shape[2:]
