@@ -114,6 +114,20 @@ def _items(items: list[dict]) -> list[str]:
     return rows
 
 
+def _cross_target(section: dict | None) -> list[str]:
+    """Targets compared with each other on the same inputs (multi-target runs; see bundles.py)."""
+    if not section or not section.get("pairs"):
+        return []
+    rows = ["<h2>Cross-target differences</h2>", '<table id="cross-target"><thead><tr><th>targets</th><th>cases</th>'
+            "<th>identical</th><th>differing</th><th>beyond tolerance</th><th>max abs diff</th></tr></thead><tbody>"]
+    for pair, counts in section["pairs"].items():
+        rows.append(f"<tr><td>{escape(pair)}</td>" + "".join(
+            f'<td class="num">{_number(counts[key]) if counts[key] is not None else "shape/NaN"}</td>'
+            for key in ("cases", "identical", "differing", "beyond_tolerance", "max_abs_diff")) + "</tr>")
+    rows.append("</tbody></table>")
+    return rows
+
+
 def html(report: dict) -> str:
     """The report as one self-contained HTML page."""
     environment, summary = report["environment"], report["summary"]
@@ -139,7 +153,7 @@ def html(report: dict) -> str:
         "<h2>Pass rate, op x target</h2>", *_matrix(summary, targets),
         "<p><small>P passed, F failed, XF expected failure, S skipped, C crashed, H hung. "
         "Pass rate = passed / (items - skipped); implemented = items the device compiled and ran.</small></p>",
-        "<h2>Counts</h2>", *_counts(summary),
+        "<h2>Counts</h2>", *_counts(summary), *_cross_target(report.get("cross_target")),
         f"<h2>Items: {len(failing)} failing, then {len(known)} expected failures, then the rest</h2>",
         *_items(ordered),
         "</body></html>",

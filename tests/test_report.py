@@ -101,3 +101,13 @@ def test_markdown_lists_at_most_fifty_failures():
     records = [_record(f"case{index:03}", "failed") for index in range(60)]
     text = report.markdown(report.build_report(records, {"targets": ["CPU-f32"]}))
     assert text.count("**failed**") == 50 and "... and 10 more" in text
+
+
+def test_html_shows_the_cross_target_section_when_present():
+    from conformance.html_report import html
+    document = report.build_report(RECORDS, {"targets": ["CPU-f32", "CPU-bf16"]})
+    assert 'id="cross-target"' not in html(document)
+    document["cross_target"] = {"pairs": {"CPU-f32 vs CPU-bf16": {
+        "cases": 1, "identical": 0, "differing": 1, "beyond_tolerance": 1, "max_abs_diff": None}}}
+    page = html(document)
+    assert 'id="cross-target"' in page and "CPU-f32 vs CPU-bf16" in page and "shape/NaN" in page
