@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
-                   load_cases_text)
+                   load_cases_text, load_paths)
 from .compare import Verdict, compare, tolerance_for
 from .inputs import Inputs, make_inputs
 from .oracle import Reference, reference
@@ -94,24 +94,7 @@ def validate(paths, root: Path | str | None = None, *,
     own cases root unless ``root`` is given: files (or symlinks) leading outside
     the root are refused.
     """
-    cases: list[Case] = []
-    errors: list[CaseError] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files, file_root = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")), root or path
-        elif path.exists() or path.is_symlink():
-            files, file_root = [path], root
-        else:
-            errors.append(CaseError(path, None, None, "no such file or directory"))
-            continue
-        for file in files:
-            try:
-                cases += load_case_file(file, file_root, memory_budget=memory_budget)
-            except CaseFileErrors as error:
-                errors += error.errors
-            except CaseError as error:
-                errors.append(error)
-    return cases, errors
+    return load_paths(paths, root, memory_budget=memory_budget)
 
 
 def expected_output(case: Case, data=None, kernel=None):

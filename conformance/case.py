@@ -777,3 +777,27 @@ def load_case_file(path: Path | str, root: Path | str | None = None, *,
         raise CaseError(path, line, None, f"not UTF-8 text: byte 0x{raw[error.start]:02x} at column {column}; "
                                           f"save the file as UTF-8") from None
     return load_cases_text(text, path, file_id, memory_budget=memory_budget)
+
+
+def load_paths(paths, root: Path | str | None = None, *,
+               memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> tuple[list[Case], list[CaseError]]:
+    """Every case under ``paths`` (files or directories) and every problem found; never raises
+    for bad input (``api.validate``). A directory is its own root unless ``root`` is given."""
+    cases: list[Case] = []
+    errors: list[CaseError] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files, file_root = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")), root or path
+        elif path.exists() or path.is_symlink():
+            files, file_root = [path], root
+        else:
+            errors.append(CaseError(path, None, None, "no such file or directory"))
+            continue
+        for file in files:
+            try:
+                cases += load_case_file(file, file_root, memory_budget=memory_budget)
+            except CaseFileErrors as error:
+                errors += error.errors
+            except CaseError as error:
+                errors.append(error)
+    return cases, errors

@@ -16,8 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import api, shapes, styles
-from .case import parse_size
+from . import shapes, styles
+# Only case.py at import time: validate/list/new start in a fraction of a second
+# (the api pulls in torch and OpenVINO; render imports it when it runs).
+from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, load_case_file, load_paths, parse_size
 
 DEFAULT_CASES = Path("cases")
 
@@ -32,12 +34,12 @@ def _budget(text: str) -> int | None:
 
 
 def _add_budget(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--memory-budget", type=_budget, default=api.DEFAULT_MEMORY_BUDGET, metavar="SIZE",
+    parser.add_argument("--memory-budget", type=_budget, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE",
                         help="refuse cases whose tensors need more than SIZE (e.g. 16GiB, 512MiB, none; "
                              "default 16GiB, as the pytest plugin)")
 
 
-def _validate(args) -> tuple[list[api.Case], list[api.CaseError]]:
+def _validate(args) -> tuple[list[Case], list[CaseError]]:
     """``api.validate`` per path; ids are relative to --root, or to ./cases for paths inside it
     (as in pytest ids), else to the directory given."""
     cases, errors = [], []
@@ -47,7 +49,7 @@ def _validate(args) -> tuple[list[api.Case], list[api.CaseError]]:
         if root is None and default_root.is_dir() and (
                 default_root == Path(path).resolve() or default_root in Path(path).absolute().parents):
             root = DEFAULT_CASES
-        found, problems = api.validate([path], root, memory_budget=args.memory_budget)
+        found, problems = load_paths([path], root, memory_budget=args.memory_budget)
         cases += found
         errors += problems
     return cases, errors
@@ -82,7 +84,7 @@ def cmd_list(args) -> int:
 
 # --- render ----------------------------------------------------------------------------
 
-def select(spec: str, cases_root: Path, memory_budget) -> list[api.Case]:
+def select(spec: str, cases_root: Path, memory_budget) -> list[Case]:
     """Cases named by a file path, or by a case id ``file::name[sweep]`` (relative to the
     cases root); an id without its ``[sweep]`` part selects every combination."""
     file_part, _, case_part = spec.partition("::")
@@ -90,16 +92,16 @@ def select(spec: str, cases_root: Path, memory_budget) -> list[api.Case]:
     if not path.exists() and (cases_root / file_part).exists():
         path = cases_root / file_part
     if not path.exists():
-        raise api.CaseError(file_part, None, None, f"no such case file (looked here and under {cases_root}/)")
+        raise CaseError(file_part, None, None, f"no such case file (looked here and under {cases_root}/)")
     inside = cases_root.exists() and cases_root.resolve() in path.resolve().parents
-    cases = api.load_cases(path, cases_root if inside else None, memory_budget=memory_budget)
+    cases = load_case_file(path, cases_root if inside else None, memory_budget=memory_budget)
     if not case_part:
         return cases
     chosen = [case for case in cases if case.id.split("::", 1)[1] == case_part
               or case.id.split("::", 1)[1].split("[", 1)[0] == case_part]
     if not chosen:
         names = ", ".join(sorted({case.id.split("::", 1)[1] for case in cases})[:20])
-        raise api.CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
+        raise CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
     return chosen
 
 
@@ -107,9 +109,10 @@ def cmd_render(args) -> int:
     """Write IR + input + expected output for the selected cases, print benchmark_app lines."""
     try:
         cases = select(args.case, Path(args.cases), args.memory_budget)
-    except api.CaseError as error:
+    except CaseError as error:
         print(error, file=sys.stderr)
         return 1
+    from . import api
     for case in cases:
         exported = api.export(case, args.output)
         print(f"# {case.id}  ({case.source})")
