@@ -1,8 +1,8 @@
-"""--isolate through the plugin: a real segfault in the worker is 'crashed', a real hang is 'hung'.
+"""--isolate through the plugin: a real segfault/abort in the worker is 'crashed', a real hang is 'hung'.
 
 The faults are injected where OpenVINO would run: the conftest below routes the
 worker job of the ``segfault_*``/``hang_*`` cases to functions that dereference
-NULL (SIGSEGV in the worker process) or block forever. The run must go on, the
+NULL (SIGSEGV in the worker process), abort (SIGABRT) or block forever. The run must go on, the
 later case must still pass, and the report must count one crashed, one hung.
 """
 from __future__ import annotations
@@ -20,18 +20,26 @@ cases:
   - name: hang_second
     data: [1, 2, 6]
     kernel: [2, 1, 1, 3]
-  - name: survives_third
+  - name: abort_third
+    data: [1, 2, 8]
+    kernel: [2, 1, 1, 3]
+  - name: survives_fourth
     data: [1, 2, 7]
     kernel: [2, 1, 1, 3]
 """
 
 FAULTS = """\
 import ctypes
+import os
 import time
 
 
 def segfault(*args):
     ctypes.string_at(0)  # reads address 0: SIGSEGV in the worker process
+
+
+def abort(*args):
+    os.abort()  # SIGABRT, as a failed assertion in a plugin's C++ code
 
 
 def hang(*args):
@@ -47,7 +55,8 @@ _original = worker.WorkerPool.run
 
 def _run(self, ir, data, target, timeout=worker.DEFAULT_TIMEOUT, op_name="op"):
     text = ir.xml_path.read_text()
-    for marker, fault in (("segfault_", injected_faults.segfault), ("hang_", injected_faults.hang)):
+    for marker, fault in (("segfault_", injected_faults.segfault), ("hang_", injected_faults.hang),
+                          ("abort_", injected_faults.abort)):
         if marker in text:
             return self.call(fault, ir, data, target, env=target.environment(), timeout=timeout)
     return _original(self, ir, data, target, timeout, op_name)
@@ -62,7 +71,7 @@ def pytest_unconfigure(config):
 """
 
 
-def test_segfault_is_crashed_and_hang_is_hung_and_the_run_continues(pytester, monkeypatch):
+def test_segfault_and_abort_are_crashed_and_hang_is_hung_and_the_run_continues(pytester, monkeypatch):
     pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n')
     pytester.mkdir("cases").joinpath("faults.yaml").write_text(CASES)
     pytester.makepyfile(injected_faults=FAULTS)
@@ -72,21 +81,23 @@ def test_segfault_is_crashed_and_hang_is_hung_and_the_run_continues(pytester, mo
 
     result = pytester.runpytest("--isolate", "--item-timeout", "3", "-p", "no:cacheprovider")
 
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=1, failed=3)
     assert result.ret != 0
     result.stdout.fnmatch_lines([
         "*segfault_first on CPU-f32: the OpenVINO worker crashed (isolated run, time limit 3 s)*",
         "*worker crashed: killed by signal 11 (SIGSEGV)*",
         "*hang_second on CPU-f32: the OpenVINO worker hung*",
         "*worker hung: no result after 3 s; worker killed*",
-        "*1 passed, 1 crashed, 1 hung*",
+        "*abort_third on CPU-f32: the OpenVINO worker crashed*",
+        "*worker crashed: killed by signal 6 (SIGABRT)*",
+        "*1 passed, 2 crashed, 1 hung*",
     ])
     document = read_json(pytester.path / "reports" / "conformance.json")
     outcomes = {item["case_id"]: item["outcome"] for item in document["items"]}
     assert outcomes == {"faults.yaml::segfault_first": "crashed", "faults.yaml::hang_second": "hung",
-                        "faults.yaml::survives_third": "passed"}
+                        "faults.yaml::abort_third": "crashed", "faults.yaml::survives_fourth": "passed"}
     cell = document["summary"]["matrix"]["GroupConvolution"]["CPU-f32"]
-    assert (cell["crashed"], cell["hung"], cell["passed"], cell["failed"]) == (1, 1, 1, 0)
+    assert (cell["crashed"], cell["hung"], cell["passed"], cell["failed"]) == (2, 1, 1, 0)
     assert cell["implemented"] == 1  # only the surviving item reported what ran
     for item in document["items"]:
         if item["outcome"] in ("crashed", "hung"):
