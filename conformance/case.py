@@ -307,9 +307,20 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_SPACED = re.compile(r"^\s*-?\d+(\s+-?\d+)+\s*$")
+
+
+def _comma_hint(value) -> str:
+    """MATLAB's ``[1 2 3]`` reads in YAML as one string: say how to write it."""
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(item, str) and _SPACED.match(item) for item in items):
+        return " (YAML lists need commas: write [1, 2, 3], not [1 2 3])"
+    return ""
+
+
 def _shape(value):
     if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
-        raise FieldError("", f"expected a list of integers, got {_show(value)}")
+        raise FieldError("", f"expected a list of integers, got {_show(value)}{_comma_hint(value)}")
     if any(v < 1 for v in value):
         raise FieldError("", f"every dimension must be >= 1, got {_show(value)}")
     return tuple(value)
@@ -320,7 +331,7 @@ def _ints(minimum: int | None) -> Callable[[Any], Any]:
     def parse(value):
         items = value if isinstance(value, list) else [value]
         if (not isinstance(value, list) and not _is_int(value)) or not all(_is_int(v) for v in items) or not items:
-            raise FieldError("", f"expected an integer or a list of integers, got {_show(value)}")
+            raise FieldError("", f"expected an integer or a list of integers, got {_show(value)}{_comma_hint(value)}")
         if minimum is not None and any(v < minimum for v in items):
             raise FieldError("", f"values must be >= {minimum}, got {_show(value)}")
         return tuple(value) if isinstance(value, list) else value

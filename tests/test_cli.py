@@ -1,6 +1,8 @@
 """ov-conformance: validate / list / render / new, through cli.main (the console script's entry)."""
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +99,18 @@ def test_console_script_help():
                             capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stdout.startswith("tests/bad_cases/34_zero_stride.yaml:7: strides: ")
+
+
+@pytest.mark.skipif(shutil.which("benchmark_app") is None, reason="benchmark_app (from the openvino wheel) not on PATH")
+def test_the_printed_benchmark_app_line_runs(tmp_path, capsys):
+    case = api.load_cases("cases")[0]
+    assert cli.main(["render", case.id, "-o", str(tmp_path)]) == 0
+    [command] = [line for line in capsys.readouterr()[0].splitlines() if line.startswith("benchmark_app ")]
+    argv = shlex.split(command.replace("-niter 100", "-niter 2"))
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Throughput" in result.stdout
+    # It reads the exported input (a missing one is an error), not generated data.
+    missing = [arg.replace(".data.npy", ".missing.npy") for arg in argv]
+    result = subprocess.run(missing, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "doesn't exist" in result.stdout + result.stderr
