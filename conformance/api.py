@@ -7,14 +7,16 @@
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
                    load_cases_text, load_paths)
-from .compare import Verdict, compare, tolerance_for
+from .compare import StreamingComparison, Verdict, compare, tolerance_for
 from .inputs import Inputs, make_inputs
-from .oracle import Reference, reference
+from .oracle import Reference, reference, reference_slabs, streamed
 from .render import RenderedIR, render
 from .runtime import RunResult, Target, TargetUnavailable, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
@@ -22,7 +24,7 @@ from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "Target",
     "TargetUnavailable", "Verdict", "check", "load_cases", "load_cases_text", "make_inputs",
-    "reference", "render", "run", "WorkerFailed", "WorkerFailure",
+    "reference", "render", "run", "streamed", "WorkerFailed", "WorkerFailure",
     # authoring
     "CaseFileErrors", "DEFAULT_MEMORY_BUDGET", "Export", "expected_output", "export", "footprint_bytes",
     "validate",
@@ -53,13 +55,17 @@ class Outcome:
     case: Case
     ir: RenderedIR
     run: RunResult
-    reference: Reference
+    reference: Reference | None     # None when streamed: the oracle never existed whole
     verdict: Verdict
+    oracle_seconds: float = 0.0     # spent on the oracle in this check (0 when ``expected`` was reused)
+    compare_seconds: float = 0.0
+    streamed: bool = False
 
 
 def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
           expected: Reference | None = None, inputs: Inputs | None = None,
-          isolate: bool = False, timeout: float = DEFAULT_TIMEOUT) -> Outcome:
+          isolate: bool = False, timeout: float = DEFAULT_TIMEOUT,
+          stream: bool | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
     """Render ``case``, run it on ``target``, compute the oracle, compare.
 
     ``inputs`` and ``expected`` may be passed in when already computed for the
@@ -67,6 +73,9 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     in a worker process when the target needs its own environment (an ISA cap)
     or ``isolate`` is set; a worker that crashes or exceeds ``timeout`` raises
     ``WorkerFailed`` (its ``.failure`` says which, with the stderr tail).
+    Large outputs (``oracle.streamed``; force with ``stream``) are checked slab
+    by slab: the oracle is computed and compared one slab of output planes at
+    a time, and ``progress`` (if given) receives a line per slab.
     """
     inputs = inputs if inputs is not None else make_inputs(case)
     ir = render(case, inputs, ir_dir)
@@ -76,11 +85,37 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
             raise WorkerFailed(result)
     else:
         result = run(ir, inputs.data, target)
-    expected = expected if expected is not None else reference(case, inputs)
-    tolerance = tolerance_for(result.inference_precision, expected.geometry.accumulation_length,
+    geometry = case.geometry()
+    tolerance = tolerance_for(result.inference_precision, geometry.accumulation_length,
                               inputs.data, inputs.kernel)
+    if expected is None and (stream if stream is not None else streamed(case)):
+        return _check_streamed(case, ir, result, inputs, tolerance, progress)
+    oracle_seconds = 0.0
+    if expected is None:
+        expected = reference(case, inputs)
+        oracle_seconds = expected.seconds
+    started = time.perf_counter()
     verdict = compare(expected.output, expected.magnitude, result.output, tolerance)
-    return Outcome(case, ir, result, expected, verdict)
+    return Outcome(case, ir, result, expected, verdict, oracle_seconds, time.perf_counter() - started)
+
+
+def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
+    """Oracle and comparison in slabs of output planes: memory stays ~one slab beyond OpenVINO's output."""
+    expected_shape = case.geometry().output_shape
+    comparison = StreamingComparison(expected_shape, tuple(result.output.shape), tolerance)
+    oracle_seconds = 0.0
+    if comparison.expected_shape == comparison.actual_shape:
+        started = time.perf_counter()
+        depth = expected_shape[2]
+        for slab in reference_slabs(case, inputs):
+            oracle_seconds += slab.seconds
+            comparison.add(slab.start, slab.output, slab.magnitude, result.output[:, :, slab.start:slab.stop])
+            if progress is not None:
+                progress(f"{case.id} [{result.target_id}]: oracle+compare planes {slab.stop}/{depth} "
+                         f"({100 * slab.stop // depth}%), {time.perf_counter() - started:.1f} s, "
+                         f"{comparison.mismatches} mismatches so far")
+    return Outcome(case, ir, result, None, comparison.verdict(), oracle_seconds, comparison.seconds,
+                   streamed=True)
 
 
 # --- authoring: validate, oracle for given inputs, export for benchmark_app ------------

@@ -16,6 +16,7 @@ group shows up as an error far larger than the bound.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +107,12 @@ class Verdict:
         return "\n".join(lines)
 
 
+def _bounds(tolerance: Tolerance, expected: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per element: (atol, atol + rtol*|expected|). Shared by both comparison paths."""
+    atol = tolerance.atol_scale * magnitude
+    return atol, atol + tolerance.rtol * np.abs(expected)
+
+
 def compare(expected: np.ndarray, magnitude: np.ndarray, actual: np.ndarray, tolerance: Tolerance,
             listed: int = 5) -> Verdict:
     """Compare ``actual`` with the oracle's ``expected`` under ``tolerance``."""
@@ -114,8 +121,7 @@ def compare(expected: np.ndarray, magnitude: np.ndarray, actual: np.ndarray, tol
         return Verdict(False, expected_shape, actual_shape, tolerance)
     got = actual.astype(np.float64)
     error = np.abs(got - expected)
-    atol = tolerance.atol_scale * magnitude
-    bound = atol + tolerance.rtol * np.abs(expected)
+    atol, bound = _bounds(tolerance, expected, magnitude)
     bad = ~(error <= bound)  # NaN in the output counts as a mismatch
     mismatches = int(np.count_nonzero(bad))
     total = int(expected.size)
@@ -135,3 +141,117 @@ def compare(expected: np.ndarray, magnitude: np.ndarray, actual: np.ndarray, tol
         max_abs_error=float(scored.flat[flat]), max_rel_error=float(np.max(relative)),
         worst_index=worst, worst_expected=float(expected[worst]), worst_actual=float(got[worst]),
         worst_bound=float(bound[worst]), max_atol=float(np.max(atol)), first_mismatches=first)
+
+
+class StreamingComparison:
+    """``compare`` for outputs too large to hold twice: fed slab by slab, same ``Verdict``.
+
+    Slabs are cut along one axis (the oracle's planes, axis 2). Each slab is
+    compared with the same per-element arithmetic as ``compare`` (in float64);
+    the statistics are merged so that the result equals ``compare`` on the
+    whole tensors: ties for the worst element go to the smallest flat (C-order)
+    index, as ``np.argmax`` does, and ``first_mismatches`` are the first in C order.
+    """
+
+    def __init__(self, expected_shape: tuple[int, ...], actual_shape: tuple[int, ...], tolerance: Tolerance,
+                 axis: int = 2, listed: int = 5):
+        self.expected_shape, self.actual_shape = tuple(expected_shape), tuple(actual_shape)
+        self.tolerance, self.axis, self.listed = tolerance, axis, listed
+        self.covered = 0
+        self.mismatches = 0
+        self.max_abs_error = -1.0
+        self.worst_flat: int | None = None
+        self.worst: tuple | None = None     # (index, expected, actual, bound)
+        self.max_rel_error = 0.0
+        self.max_atol = 0.0
+        self.first: list[tuple[int, tuple[int, ...], float, float]] = []   # (flat, index, expected, got)
+        self.seconds = 0.0
+
+    def add(self, start: int, expected: np.ndarray, magnitude: np.ndarray, actual: np.ndarray) -> None:
+        """Compare one slab: planes ``start:start + expected.shape[axis]`` of the whole output."""
+        started = time.perf_counter()
+        self.covered += int(expected.size)
+        if expected.size == 0:
+            return
+        offset = [0] * expected.ndim
+        offset[self.axis] = start
+        if np.array_equal(actual, expected):
+            self._add_exact(offset, expected, magnitude)
+        else:
+            self._add_compared(offset, expected, magnitude, actual)
+        self.seconds += time.perf_counter() - started
+
+    def _add_exact(self, offset, expected, magnitude) -> None:
+        """Every error is 0 (the usual passing slab): what ``compare`` would find, without its temporaries.
+
+        No mismatch, relative error 0, the worst element is the first one
+        (``np.argmax`` of zeros) and the largest atol is that of the largest
+        magnitude (atol grows with the magnitude).
+        """
+        first = (0,) * expected.ndim
+        reference = np.float64(expected[first])
+        self._take_worst(0.0, first, offset, float(reference), float(reference),
+                         float(_bounds(self.tolerance, reference, np.float64(magnitude[first]))[1]))
+        largest = np.float64(np.max(magnitude))
+        self.max_atol = max(self.max_atol, float(_bounds(self.tolerance, np.float64(0.0), largest)[0]))
+
+    def _add_compared(self, offset, expected, magnitude, actual) -> None:
+        """The element-wise statistics of ``compare`` on one slab, in float64."""
+        expected = expected.astype(np.float64, copy=False)
+        got = actual.astype(np.float64)
+        error = np.subtract(got, expected)
+        np.abs(error, out=error)
+        atol, bound = _bounds(self.tolerance, expected, magnitude.astype(np.float64, copy=False))
+        self.max_atol = max(self.max_atol, float(np.max(atol)))
+        del atol
+        bad = ~(error <= bound)   # NaN in the output counts as a mismatch
+        slab_mismatches = int(np.count_nonzero(bad))
+        self.mismatches += slab_mismatches
+        error[np.isnan(error)] = np.inf
+        local_flat = int(np.argmax(error))
+        local = np.unravel_index(local_flat, expected.shape)
+        self._take_worst(float(error.flat[local_flat]), local, offset, float(expected[local]),
+                         float(got[local]), float(bound[local]))
+        del bound
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where(expected != 0, error / np.abs(expected), np.where(error == 0, 0.0, np.inf))
+        self.max_rel_error = max(self.max_rel_error, float(np.max(relative)))
+        if slab_mismatches:  # a later slab can hold earlier C-order indices (axis 2 is not the slowest)
+            for index in np.argwhere(bad)[:self.listed]:
+                position = self._whole(index, offset)
+                self.first.append((int(np.ravel_multi_index(position, self.expected_shape)), position,
+                                   float(expected[tuple(index)]), float(got[tuple(index)])))
+            self.first = sorted(self.first)[:self.listed]
+
+    @staticmethod
+    def _whole(local, offset) -> tuple[int, ...]:
+        return tuple(int(i) + o for i, o in zip(local, offset))
+
+    def _take_worst(self, value, local, offset, expected, got, bound) -> None:
+        """Keep the largest error; ties go to the smallest C-order index, as ``np.argmax``."""
+        index = self._whole(local, offset)
+        flat = int(np.ravel_multi_index(index, self.expected_shape))
+        if value > self.max_abs_error or (value == self.max_abs_error and flat < self.worst_flat):
+            self.max_abs_error, self.worst_flat = value, flat
+            self.worst = (index, expected, got, bound)
+
+    def verdict(self) -> Verdict:
+        """The ``Verdict`` over every slab added; raises if the slabs did not cover the output."""
+        tolerance = self.tolerance
+        if self.expected_shape != self.actual_shape:
+            return Verdict(False, self.expected_shape, self.actual_shape, tolerance)
+        total = 1
+        for dim in self.expected_shape:
+            total *= dim
+        if self.covered != total:
+            raise ValueError(f"slabs covered {self.covered} of {total} elements")
+        if total == 0:
+            return Verdict(True, self.expected_shape, self.actual_shape, tolerance)
+        index, worst_expected, worst_actual, worst_bound = self.worst
+        return Verdict(
+            passed=self.mismatches == 0, expected_shape=self.expected_shape, actual_shape=self.actual_shape,
+            tolerance=tolerance, total=total, mismatches=self.mismatches,
+            max_abs_error=self.max_abs_error, max_rel_error=self.max_rel_error,
+            worst_index=index, worst_expected=worst_expected, worst_actual=worst_actual,
+            worst_bound=worst_bound, max_atol=self.max_atol,
+            first_mismatches=tuple((index, expected, got) for _, index, expected, got in self.first))
