@@ -156,13 +156,28 @@ def tensor_bytes(case: Case, element_size: int = 4) -> int:
     return element_size * (_volume(case.data_shape) + _volume(case.kernel_shape) + _volume(output))
 
 
+# Above this many output elements the oracle is computed and compared in slabs of
+# output planes (oracle.reference_slabs + compare.StreamingComparison) instead of
+# whole: 32M elements = 512 MB of float64 output + magnitude.
+STREAM_THRESHOLD_ELEMENTS = 1 << 25
+SLAB_ELEMENTS = 1 << 24   # output elements per slab (~128 MB per float64 array)
+
+
+def streamed(case: Case) -> bool:
+    """True when ``case`` is checked slab by slab (its output is above ``STREAM_THRESHOLD_ELEMENTS``)."""
+    return _volume(case.geometry().output_shape) > STREAM_THRESHOLD_ELEMENTS
+
+
 def footprint_bytes(case: Case) -> int:
     """Estimated peak bytes one check of ``case`` allocates (pure arithmetic, allocates nothing).
 
-    f32 inputs and the device's output (with its copy), plus the float64 oracle:
-    data, kernel and their absolute values, the padded input (GroupConvolution) or
-    the uncropped transposed result (BackpropData), the output and its magnitude.
-    The runtime's own scratch memory is not counted.
+    Whole path: f32 inputs and the device's output (with its copy), plus the
+    float64 oracle: data, kernel and their absolute values, the padded input
+    (GroupConvolution) or the uncropped transposed result (BackpropData), the
+    output and its magnitude. Streamed path (``streamed``): f32 inputs and the
+    device's output (a view, no copy) plus one slab's worth of the float64
+    oracle and comparison (input halo, intermediate, output, magnitude and
+    ~6 comparison temporaries). The runtime's own scratch memory is not counted.
     """
     geometry = case.geometry()
     data, kernel, output = _volume(case.data_shape), _volume(case.kernel_shape), _volume(geometry.output_shape)
@@ -174,6 +189,17 @@ def footprint_bytes(case: Case) -> int:
         intermediate = _volume(geometry.output_shape[:2]) * _volume(
             shapes.backprop_full_size(x, k, s, d)
             for x, k, s, d in zip(spatial, case.kernel_shape[3:], case.strides, case.dilations))
+    if streamed(case):
+        depth = geometry.output_shape[2]
+        planes = max(1, SLAB_ELEMENTS // max(1, output // depth))
+        # A slab reads about (planes * stride + kernel extent) input planes.
+        extent = shapes.dilated_kernel(case.kernel_shape[3], case.dilations[0])
+        fraction = min(1.0, (planes * case.strides[0] + extent) / max(1, spatial[0]))
+        slab = planes * (output // depth)
+        # GroupConvolution's intermediate is the padded halo; BackpropData's the uncropped slab.
+        kept = fraction if case.op == shapes.GROUP_CONVOLUTION else min(1.0, 2 * planes / depth)
+        slab_bytes = 8 * (2 * int(data * fraction) + 2 * int(intermediate * kept) + 8 * slab)
+        return 4 * (data + kernel + output) + slab_bytes
     f32 = 4 * (data + kernel + 2 * output)
     f64 = 8 * (2 * data + 2 * kernel + 2 * intermediate + 2 * output)
     return f32 + f64

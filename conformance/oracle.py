@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import shapes
-from .case import Case
+from .case import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, Case, streamed  # noqa: F401 (re-exported)
 from .inputs import Inputs
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -78,7 +78,7 @@ def reference(case: Case, inputs: Inputs) -> Reference:
 
 # --- the streaming path: slabs of output planes --------------------------------
 #
-# Above ``STREAM_THRESHOLD_ELEMENTS`` output elements a whole float64 oracle
+# Above ``case.STREAM_THRESHOLD_ELEMENTS`` output elements a whole float64 oracle
 # (output + magnitude, 16 bytes per element) would rival what OpenVINO itself
 # needs (the spec's 3D BackpropData example: 715M elements, 11 GB), so the
 # oracle is computed in slabs of planes along the first spatial axis, each from
@@ -86,8 +86,6 @@ def reference(case: Case, inputs: Inputs) -> Reference:
 # Every slab is the same arithmetic as the whole-tensor path on the same values,
 # so verdicts are identical (tests/test_streaming.py checks that with tiny slabs).
 
-STREAM_THRESHOLD_ELEMENTS = 1 << 25   # 32M output elements: 512 MB of float64 output + magnitude
-SLAB_ELEMENTS = 1 << 24               # output elements per slab (~128 MB per float64 array)
 FLOAT32_EXACT_LIMIT = 1 << 24         # every integer of magnitude <= 2**24 is a float32
 
 
@@ -100,11 +98,6 @@ class Slab:
     output: np.ndarray        # float32 only when provably exact (see ``oracle_dtype``), else float64
     magnitude: np.ndarray
     seconds: float            # time spent computing this slab
-
-
-def streamed(case: Case) -> bool:
-    """True when ``case``'s output is large enough to be checked slab by slab."""
-    return _volume(case.geometry().output_shape) > STREAM_THRESHOLD_ELEMENTS
 
 
 def _volume(dims) -> int:

@@ -18,7 +18,7 @@ import pytest
 from . import api, bundles, expectations, repro, worker
 from . import report as reporting
 from . import targets as target_lists
-from .case import Case, CaseError, footprint_bytes, format_size, parse_size
+from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, footprint_bytes, format_size, parse_size, streamed
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
 
@@ -51,10 +51,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--expected-failures", metavar="PATH", default=None,
                     help="expected-failure registry (default: ini conformance_expected_failures)")
     group.addoption("--memory-budget", metavar="SIZE", default=None,
-                    help="refuse cases whose tensors need more than SIZE (e.g. 16GiB; 'none' = no limit; "
-                         "default: ini conformance_memory_budget)")
-    parser.addini("conformance_memory_budget", "largest estimated memory one case may need (e.g. 16GiB, none)",
+                    help="skip items whose estimated memory (case.footprint_bytes) exceeds SIZE, e.g. 8GiB "
+                         "('none' = no limit; default: ini conformance_memory_budget). Case files are refused "
+                         f"at load above max(SIZE, {format_size(DEFAULT_MEMORY_BUDGET)}) as likely typos.")
+    parser.addini("conformance_memory_budget", "largest estimated memory one item may need (e.g. 16GiB, none)",
                   default="16GiB")
+    group.addoption("--progress", action="store_true", default=False,
+                    help="print progress lines for long (streamed, full-size) items; also on with -v")
     group.addoption("--isolate", action="store_true", dest="isolate", default=None,
                     help="run OpenVINO in worker processes: a crash is a 'crashed' item, a time-out a 'hung' one "
                          "(default: on when the CI environment variable is set)")
@@ -113,6 +116,10 @@ class _Session:
             self.memory_budget = None if str(budget).lower() == "none" else parse_size(budget)
         except ValueError as error:
             raise pytest.UsageError(f"memory budget: {error}") from None
+        # The budget is about this machine: items above it are skipped at run time. Loading
+        # only refuses shapes above the larger of it and the default (a typo'd dimension).
+        self.load_budget = None if self.memory_budget is None else max(self.memory_budget, DEFAULT_MEMORY_BUDGET)
+        self.progress = config.getoption("progress") or config.getoption("verbose") > 0
         registry = config.getoption("expected_failures") or root / config.getini("conformance_expected_failures")
         self.registry_error: CaseError | None = None
         self.registry: list[expectations.ExpectedFailure] = []
@@ -131,6 +138,7 @@ class _Session:
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
         self._cached: tuple[str, object, object] | None = None  # (case id, inputs, reference)
+        self.reference_owner: str | None = None
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
         # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
@@ -147,10 +155,16 @@ class _Session:
         return Path(os.path.relpath(Path(path).resolve(), (start or self.root).resolve())).as_posix()
 
     def inputs_and_reference(self, case: Case):
-        """Inputs and oracle output, reused while consecutive items share a case."""
+        """Inputs and oracle output, reused while consecutive items share a case (other targets).
+
+        Streamed (full-size) cases get no whole reference (``None``): ``api.check``
+        computes it slab by slab. The previous case's arrays are dropped first.
+        """
         if self._cached is None or self._cached[0] != case.id:
+            self._cached = None
             inputs = api.make_inputs(case)
-            self._cached = (case.id, inputs, api.reference(case, inputs))
+            self._cached = (case.id, inputs, None if streamed(case) else api.reference(case, inputs))
+            self.reference_owner = None   # the first item using it pays for (and records) the oracle
         return self._cached[1], self._cached[2]
 
 
@@ -180,7 +194,7 @@ class CaseFile(pytest.File):
     def collect(self):
         state = self.config.stash[_STATE]
         try:
-            cases = api.load_cases(self.path, state.cases_root, memory_budget=state.memory_budget)
+            cases = api.load_cases(self.path, state.cases_root, memory_budget=state.load_budget)
         except CaseError as error:
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=error)
             return
@@ -191,12 +205,13 @@ class CaseFile(pytest.File):
                 item = CaseItem.from_parent(self, name=f"{case.name}{suffix}[{target.id}]", case=case, target=target)
                 if "slow" in case.marks:
                     item.add_marker(pytest.mark.slow)
-                    if not state.run_slow:
-                        item.add_marker(pytest.mark.skip(reason="slow (full-size) case: run with --runslow"))
-                    elif state.memory_budget is not None and footprint_bytes(case) > state.memory_budget:
-                        item.add_marker(pytest.mark.skip(reason=(
-                            f"needs about {format_size(footprint_bytes(case))}, over the memory budget of "
-                            f"{format_size(state.memory_budget)} (raise it with --memory-budget)")))
+                if "slow" in case.marks and not state.run_slow:
+                    item.add_marker(pytest.mark.skip(reason="slow (full-size) case: run with --runslow"))
+                elif state.memory_budget is not None and footprint_bytes(case) > state.memory_budget:
+                    item.add_marker(pytest.mark.skip(
+                        reason=f"needs about {format_size(footprint_bytes(case))} (estimated: case.footprint_bytes), "
+                               f"over the memory budget of {format_size(state.memory_budget)} "
+                               f"(raise it with --memory-budget / ini conformance_memory_budget)"))
                 known = expectations.match(state.registry, case.id, target.id, release)
                 if known is not None:
                     # Only the registered kind of failure counts as expected; anything else fails.
@@ -259,9 +274,14 @@ class CaseItem(pytest.Item):
         if state.registry_error is not None:
             raise state.registry_error
         inputs, expected = state.inputs_and_reference(self.case)
+        # The oracle's time is recorded on the item that computed it; later targets reuse it.
+        self.oracle_seconds = 0.0
+        if expected is not None and state.reference_owner is None:
+            state.reference_owner, self.oracle_seconds = self.nodeid, expected.seconds
         try:
             self.outcome = api.check(self.case, self.target, state.ir_dir, expected=expected, inputs=inputs,
-                                     isolate=state.isolate, timeout=state.item_timeout)
+                                     isolate=state.isolate, timeout=state.item_timeout,
+                                     progress=self._progress_writer())
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except worker.WorkerFailed as failed:
@@ -281,16 +301,29 @@ class CaseItem(pytest.Item):
             outcome = self.outcome
             bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
                                inputs=inputs, ir_digest=outcome.ir.digest, run=outcome.run,
-                               bound=bundles.tolerance_bound(expected.output, expected.magnitude,
-                                                             outcome.verdict.tolerance),
+                               bound=None if expected is None else bundles.tolerance_bound(
+                                   expected.output, expected.magnitude, outcome.verdict.tolerance),
                                passed=outcome.verdict.passed)
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
             raise ConformanceFailure(self.outcome)
 
+    def _progress_writer(self):
+        """Per-slab progress lines for streamed items with --progress or -v (not from xdist workers)."""
+        state = self.config.stash[_STATE]
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if not state.progress or reporter is None or hasattr(self.config, "workerinput"):
+            return None
+
+        def write(line: str) -> None:
+            reporter.ensure_newline()
+            reporter.write_line(f"  progress: {line}")
+        return write
+
     def _record_fields(self) -> dict:
         run, verdict = self.outcome.run, self.outcome.verdict
         state = self.config.stash[_STATE]
+        oracle_seconds = self.outcome.oracle_seconds or self.oracle_seconds
         return {
             "repro": state.relative(self.repro, state.report_path.parent) if self.repro else None,
             "run": {"device": run.device, "inference_precision": run.inference_precision,
@@ -298,6 +331,8 @@ class CaseItem(pytest.Item):
                     "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
                     "isa_cap": self.target.isa, "config": self.target.config(), **run.extra,
                     "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
+                    "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(self.outcome.compare_seconds, 6),
+                    "oracle_streamed": self.outcome.streamed,
                     "ir": state.relative(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
             "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
                         "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,

@@ -91,12 +91,13 @@ def _jsonable(value):
     return value
 
 
-def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Reference, target: Target,
+def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Reference | None, target: Target,
                  ir: RenderedIR, actual: np.ndarray | None = None, outcome: str = "failed",
                  message: str = "") -> Path:
     """Write the repro bundle for ``case`` on ``target`` under ``directory``; return its path.
 
     ``actual`` is the device's output (None when the run crashed or hung);
+    ``expected`` is None for streamed (full-size) cases: no expected.npy/bound.npy then;
     ``message`` the failure text the harness reported.
     """
     bundle = Path(directory) / bundle_name(case.id, target.id)
@@ -106,10 +107,12 @@ def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Re
     np.save(bundle / "data.npy", inputs.data)
     inputs.data.tofile(bundle / "data.bin")
     np.save(bundle / "kernel.npy", inputs.kernel)
-    np.save(bundle / "expected.npy", expected.output)
-    tolerance = tolerance_for(target.precision, expected.geometry.accumulation_length, inputs.data, inputs.kernel)
-    bound = tolerance.atol_scale * expected.magnitude + tolerance.rtol * np.abs(expected.output)
-    np.save(bundle / "bound.npy", bound)
+    tolerance = tolerance_for(target.precision, case.geometry().accumulation_length, inputs.data, inputs.kernel)
+    if expected is not None:
+        np.save(bundle / "expected.npy", expected.output)
+        bound = tolerance.atol_scale * expected.magnitude + tolerance.rtol * np.abs(expected.output)
+        np.save(bundle / "bound.npy", bound)
+    # else: a streamed (full-size) case; its oracle never existed whole (conformance.oracle.reference_slabs)
     if actual is not None:
         np.save(bundle / "actual.npy", actual)
     elif (bundle / "actual.npy").exists():

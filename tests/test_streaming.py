@@ -123,3 +123,30 @@ def test_streamed_shape_mismatch_and_incomplete_coverage():
     partial.add(0, whole.output[:, :, :1], whole.magnitude[:, :, :1], whole.output[:, :, :1])
     with pytest.raises(ValueError, match="covered"):
         partial.verdict()
+
+
+def test_api_check_streams_on_request_with_progress_and_same_verdict(tmp_path):
+    from conformance import api
+    case = CASES[0]
+    lines: list[str] = []
+    target = api.Target("CPU", "f32")
+    whole = api.check(case, target, tmp_path)
+    streamed = api.check(case, target, tmp_path, stream=True, progress=lines.append)
+    assert streamed.streamed and streamed.reference is None and not whole.streamed
+    assert repr(streamed.verdict) == repr(whole.verdict)
+    assert streamed.oracle_seconds > 0 and whole.oracle_seconds > 0
+    assert lines and "planes 7/7 (100%)" in lines[-1]
+
+
+def test_memory_budget_skips_items_with_the_estimate_and_keeps_the_others(pytester, monkeypatch):
+    # A subprocess: an in-process run would unload openvino's native modules afterwards.
+    from pathlib import Path
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+    pytester.makeini("[pytest]\nconformance_cases = cases\ntestpaths = cases\n")
+    cases = pytester.mkdir("cases")
+    (cases / "mixed.yaml").write_text(
+        "op: GroupConvolution\ncases:\n  - {name: small, data: [1, 2, 5], kernel: [2, 1, 1, 3]}\n"
+        "  - {name: big, data: [1, 2, 9000], kernel: [2, 1, 1, 3]}\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--memory-budget=64KiB")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*needs about * (estimated: case.footprint_bytes), over the memory budget of 64 KiB*"])
