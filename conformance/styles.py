@@ -134,6 +134,9 @@ def from_matlab(values: dict[str, Any], op: str) -> dict[str, Any]:
     if padding_value != 0:
         raise FieldError("PaddingValue", f"{padding_value!r} cannot be expressed: GroupConvolution pads with "
                                          f"zeros only (allowed: 0)")
+    if len(values["InputSize"]) != 3:
+        raise FieldError("InputSize", f"has {len(values['InputSize'])} values; allowed: [H W C] "
+                                      f"(groupedConvolution2dLayer is 2D)")
     height, width, channels = values["InputSize"]
     groups = values["NumGroups"]
     if groups == "channelwise":
