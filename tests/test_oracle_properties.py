@@ -5,6 +5,10 @@ exactly as a case file would (YAML -> Case -> inputs -> oracle) and through
 tests/literal_reference.py, which shares no code with the oracle. A failure
 prints the configuration as a case file.
 
+The slab-by-slab oracle used for large outputs (``oracle.reference_slabs``) is
+checked the same way, with random slab heights, in float64 and in the float32
+shortcut it takes for integer inputs (which must be exact).
+
 Profiles (tests/conftest.py): ``quick`` (default, CI) and ``deep`` (thousands of
 examples): ``CONFORMANCE_HYPOTHESIS_PROFILE=deep python -m pytest tests/test_oracle_properties.py``
 or ``tox -e oracle-deep``.
@@ -12,12 +16,14 @@ or ``tox -e oracle-deep``.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, note
+import torch
+from hypothesis import event, given, note
+from hypothesis import strategies as st
 
 from conformance import oracle
 from conformance.inputs import make_inputs
 from tests import literal_reference as literal
-from tests.case_strategies import CONV, op_configs
+from tests.case_strategies import CONV, OpConfig, op_configs
 
 # Both sides are float64 sums of the same products in different orders: the
 # difference is a few ulps of the sum of |products| (the oracle's magnitude).
@@ -64,3 +70,36 @@ def test_shapes_equal_literal_geometry(config):
     channels = case.kernel_shape[0] * (case.kernel_shape[1] if case.op == CONV else case.kernel_shape[2])
     assert geometry.output_shape == (case.data_shape[0], channels) + expected.output_spatial
     assert (geometry.pads_begin, geometry.pads_end) == (expected.pads_begin, expected.pads_end)
+
+
+def _streamed_output(case, inputs, planes, dtype=None):
+    slabs = list(oracle.reference_slabs(case, inputs, planes=planes, dtype=dtype))
+    assert [slab.start for slab in slabs] == list(range(0, case.geometry().output_shape[2], planes))
+    return (np.concatenate([slab.output for slab in slabs], axis=2),
+            np.concatenate([slab.magnitude for slab in slabs], axis=2))
+
+
+@given(config=op_configs(), planes=st.integers(1, 6))
+def test_streamed_oracle_equals_literal_reference(config, planes):
+    """The slab-by-slab oracle (large outputs) in float64, any slab height, == the literal reference."""
+    case = config.case()
+    inputs = make_inputs(case)
+    expected = _literal_output(case, inputs.data, inputs.kernel)
+    output, magnitude = _streamed_output(case, inputs, planes, torch.float64)
+    assert output.shape == expected.shape
+    error = np.abs(output - expected)
+    assert np.all(error <= RELATIVE_TO_MAGNITUDE * magnitude), (
+        f"streamed oracle ({planes} planes per slab) differs from the literal reference by up to {error.max():.3g}")
+
+
+@given(config=op_configs(), planes=st.integers(1, 6))
+def test_streamed_oracle_float32_shortcut_is_exact(config, planes):
+    """With integer inputs the oracle may compute in float32 (oracle_dtype): it must equal the literal exactly."""
+    integer_config = OpConfig(config.op, {**config.fields, "fill": "integers"})
+    note(integer_config.yaml())
+    case = integer_config.case()
+    inputs = make_inputs(case)
+    expected = _literal_output(case, inputs.data, inputs.kernel)
+    event(f"oracle dtype {oracle.oracle_dtype(case, inputs)}")
+    output, _ = _streamed_output(case, inputs, planes)
+    np.testing.assert_array_equal(output, expected)
