@@ -13,7 +13,8 @@ and the ``Target`` over a private pipe (``multiprocessing.connection``, pickle),
 the worker runs ``runtime.run`` (read_model + compile + infer) and sends back the
 ``RunResult`` including the output array. An exception raised by ``runtime.run``
 in the worker (``TargetUnavailable``, an OpenVINO ``RuntimeError``) is re-raised
-in the parent unchanged, so callers see the same behaviour as in-process.
+in the parent unchanged, so callers see the same behaviour as in-process; its
+``__cause__`` is a ``RemoteTraceback`` with the worker-side traceback.
 
 If the worker dies during a job (segfault, abort, ``os._exit``) the job's result
 is ``WorkerFailure(status="crashed")`` with the signal or exit code and the tail
@@ -48,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -84,6 +86,13 @@ class WorkerFailure:
         if self.stderr_tail:
             lines += ["worker stderr (tail):", self.stderr_tail]
         return "\n".join(lines)
+
+
+class RemoteTraceback(Exception):
+    """The worker-side traceback of an exception re-raised in the parent (its ``__cause__``)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class WorkerFailed(Exception):
@@ -243,9 +252,9 @@ class WorkerPool:
                 worker.close(grace=0)
                 del self._workers[environment]
                 return outcome
-        ok, value = outcome
+        ok, value, remote_traceback = outcome
         if not ok:
-            raise value
+            raise value from RemoteTraceback(f"in the worker (pid {worker.process.pid}):\n{remote_traceback}")
         return value
 
     def run(self, ir: RenderedIR, data: np.ndarray, target: Target, timeout: float = DEFAULT_TIMEOUT,
@@ -324,9 +333,9 @@ def _serve(read_fd: int, write_fd: int) -> None:
         except EOFError:
             return
         try:
-            reply = (True, function(*args))
-        except Exception as error:  # the parent re-raises it
-            reply = (False, _picklable(error))
+            reply = (True, function(*args), None)
+        except Exception as error:  # the parent re-raises it, with this traceback as its cause
+            reply = (False, _picklable(error), traceback.format_exc())
         results.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
 
 

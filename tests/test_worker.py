@@ -62,8 +62,9 @@ def test_isa_cap_reaches_the_worker_and_changes_the_kernel(pool, rendered):
 
 def test_exceptions_in_the_job_are_raised_in_the_parent(pool, rendered):
     ir, inputs = rendered
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         pool.call(int, "not a number")
+    assert "in the worker" in str(raised.value.__cause__) and "ValueError" in str(raised.value.__cause__)
     with pytest.raises(runtime.TargetUnavailable):
         pool.run(ir, inputs.data, runtime.Target("NO_SUCH_DEVICE", "f32"))
     assert pool.call(int, "7") == 7  # the same worker carries on
