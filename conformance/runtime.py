@@ -143,7 +143,17 @@ def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -
         layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
         runtime_precision=info.get("runtimePrecision"),
         compile_seconds=compiled_at - start, infer_seconds=finished - compiled_at,
-        extra={"nodes": info["nodes"]} if "nodes" in info else {})
+        extra=_extra(compiled, info))
+
+
+def _extra(compiled, info: dict[str, str]) -> dict:
+    """What else says what ran: the devices AUTO/HETERO/MULTI chose, a decomposed op's nodes."""
+    extra = {"nodes": info["nodes"]} if "nodes" in info else {}
+    try:
+        extra["execution_devices"] = [str(device) for device in compiled.get_property("EXECUTION_DEVICES")]
+    except RuntimeError:
+        pass
+    return extra
 
 
 def _precision_name(value: str) -> str:

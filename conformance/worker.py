@@ -120,6 +120,7 @@ class _Worker:
 
     def __init__(self, environment: tuple[tuple[str, str], ...]):
         self.environment = environment
+        self.inherited = dict(os.environ)   # a worker whose parent's environment changed since is replaced
         parent_end, child_end = os.pipe(), os.pipe()   # (parent reads, child writes), (child reads, parent writes)
         self.log = tempfile.TemporaryFile(prefix="ov-conformance-worker-")
         env = {**os.environ, **dict(environment)}
@@ -222,7 +223,7 @@ class WorkerPool:
 
     def _worker(self, environment: tuple[tuple[str, str], ...]) -> _Worker | WorkerFailure:
         worker = self._workers.get(environment)
-        if worker is not None and worker.alive:
+        if worker is not None and worker.alive and worker.inherited == os.environ:
             return worker
         if worker is not None:
             worker.close(grace=0)

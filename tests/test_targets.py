@@ -105,6 +105,8 @@ def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targ
     assert not any("avx" in name for name in primitives["CPU-f32-sse41"])
     item = next(i for i in report["items"] if i["target_id"] == "CPU-f32-sse41")
     assert item["run"]["isa_cap"] == "sse41" and item["run"]["layer_type"] == "Convolution"
+    auto = next(i for i in report["items"] if i["target_id"] == "AUTO-f32")
+    assert auto["run"]["execution_devices"] == ["CPU"]        # the device AUTO chose
     pairs = report["cross_target"]["pairs"]
     assert set(pairs) == {"AUTO-f32 vs CPU-f32", "AUTO-f32 vs CPU-f32-sse41", "CPU-f32 vs CPU-f32-sse41"}
     assert all(pair["cases"] == 2 and pair["beyond_tolerance"] == 0 for pair in pairs.values())

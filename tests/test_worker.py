@@ -112,6 +112,13 @@ def test_hang_is_killed_after_the_timeout_and_the_next_job_runs(pool, rendered):
     assert isinstance(result, runtime.RunResult)
 
 
+def test_a_changed_parent_environment_gets_a_fresh_worker(pool, monkeypatch):
+    before = pool.call(os.getpid)
+    monkeypatch.setenv("CONFORMANCE_TEST_MARKER", "1")   # e.g. PYTHONPATH changed by a test
+    assert pool.call(os.getenv, "CONFORMANCE_TEST_MARKER") == "1"
+    assert pool.call(os.getpid) != before
+
+
 def test_shutdown_stops_every_worker(rendered):
     workers = WorkerPool()
     pids = [workers.call(os.getpid), workers.call(os.getpid, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})]
