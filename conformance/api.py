@@ -8,23 +8,27 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import torch
+
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
                    load_cases_text, load_paths)
-from .compare import StreamingComparison, Verdict, compare, tolerance_for
-from .inputs import Inputs, make_inputs
-from .oracle import Reference, reference, reference_slabs, streamed
-from .render import RenderedIR, render
-from .runtime import RunResult, Target, TargetUnavailable, run
+from .compare import INTEGER_TYPES, StreamingComparison, Verdict, compare, sparse_reference, tolerance_for
+from .inputs import NUMPY_DTYPES, Inputs, make_inputs
+from .oracle import Reference, apply_op, reference, reference_slabs, streamed
+from .render import DATA_INPUT_NAME, KERNEL_INPUT_NAME, OUTPUT_SHAPE_INPUT_NAME, RenderedIR, render
+from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
 __all__ = [
-    "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "Target",
-    "TargetUnavailable", "Verdict", "check", "load_cases", "load_cases_text", "make_inputs",
-    "reference", "render", "run", "streamed", "WorkerFailed", "WorkerFailure",
+    "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
+    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "load_cases",
+    "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
+    "WorkerFailed", "WorkerFailure",
     # authoring
     "CaseFileErrors", "DEFAULT_MEMORY_BUDGET", "Export", "expected_output", "export", "footprint_bytes",
     "validate",
@@ -48,6 +52,79 @@ def load_cases(path: Path | str, root: Path | str | None = None, *,
     return load_case_file(path, root, memory_budget=memory_budget)
 
 
+class Untrustworthy(Exception):
+    """The item's reference cannot tell a right device from a wrong one (e.g. mostly zeros)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One inference of a case: the data shape, its inputs and the oracle's answer.
+
+    A static case has one step; a dynamic-shape case one per ``infer_shapes``
+    entry, all with the same kernel, inferred in sequence on one compiled model.
+    """
+
+    data_shape: tuple[int, ...]
+    inputs: Inputs
+    reference: Reference
+
+
+def prepare(case: Case) -> tuple[Step, ...]:
+    """Inputs and oracle output for every step of ``case`` (independent of the target)."""
+    first = make_inputs(case)
+    if not case.dynamic:
+        return (Step(case.data_shape, first, reference(case, first)),)
+    steps = []
+    for shape in case.infer_shapes:
+        step_case = case.at_data_shape(shape)
+        inputs = Inputs(make_inputs(step_case).data, first.kernel)  # one kernel: it is in the IR
+        steps.append(Step(tuple(shape), inputs, reference(step_case, inputs)))
+    return tuple(steps)
+
+
+def reached(case: Case) -> np.ndarray:
+    """Output elements (shape [1, 1, spatial...]) that any kernel tap reaches, by the geometry alone.
+
+    One channel, one group, all-ones data and kernel: the count of taps landing on each output.
+    """
+    single = replace(case, data_shape=(1, 1) + case.data_shape[2:], kernel_shape=(1, 1, 1) + case.kernel_shape[3:])
+    with torch.no_grad():
+        ones = torch.ones(single.data_shape, dtype=torch.float64)
+        taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=torch.float64)).numpy()
+    return taps > 0
+
+
+def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
+    """Why comparing against these references would prove little, or None."""
+    for index, step in enumerate(steps):
+        where = f"shape {list(step.data_shape)}: " if case.dynamic else ""
+        if case.element_type in INTEGER_TYPES:
+            info = np.iinfo(NUMPY_DTYPES[case.element_type])
+            output = step.reference.output
+            if output.size and (output.max() > int(info.max) or output.min() < int(info.min)):
+                return (f"{where}the exact result leaves the {case.element_type} range "
+                        f"[{info.min}, {info.max}]: the spec does not say whether {case.element_type} "
+                        f"wraps or saturates; narrow fill_range")
+        if case.sparse_output_reason is None:
+            problem = sparse_reference(step.reference.output, reached(case.at_data_shape(step.data_shape)))
+            if problem:
+                return where + problem
+    return None
+
+
+def feeds(case: Case, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
+    """What each inference is fed: data, and the kernel / output_shape when they are Parameters."""
+    sequence = []
+    for step in steps:
+        feed = {DATA_INPUT_NAME: step.inputs.data}
+        if case.kernel_input == "parameter":
+            feed[KERNEL_INPUT_NAME] = step.inputs.kernel
+        if case.output_shape is not None and case.output_shape_input == "parameter":
+            feed[OUTPUT_SHAPE_INPUT_NAME] = np.asarray(case.output_shape, dtype=np.int64)
+        sequence.append(feed)
+    return sequence
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Everything one check produced, stage by stage."""
@@ -55,48 +132,98 @@ class Outcome:
     case: Case
     ir: RenderedIR
     run: RunResult
-    reference: Reference | None     # None when streamed: the oracle never existed whole
-    verdict: Verdict
-    oracle_seconds: float = 0.0     # spent on the oracle in this check (0 when ``expected`` was reused)
+    reference: Reference | None          # None when streamed: the oracle never existed whole
+    verdict: Verdict                     # the first failing step's, else the last step's
+    oracle_seconds: float = 0.0          # spent on the oracle in this check (0 when it was passed in)
     compare_seconds: float = 0.0
     streamed: bool = False
+    steps: tuple[Step, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()   # one per step
+    step_index: int = 0                  # which step ``reference``/``verdict`` belong to
+
+    def describe(self) -> str:
+        """The verdict; for a sequence, every step's, labelled with its data shape."""
+        if len(self.verdicts) <= 1:
+            return self.verdict.describe()
+        parts = []
+        for number, (step, verdict) in enumerate(zip(self.steps, self.verdicts), start=1):
+            status = "ok" if verdict.passed else "FAILED"
+            parts.append(f"inference {number}/{len(self.steps)} data={list(step.data_shape)}: {status}")
+            if not verdict.passed:
+                parts.append("  " + verdict.describe().replace("\n", "\n  "))
+        return "\n".join(parts)
+
+
+def _tolerance(case: Case, result: RunResult, inputs: Inputs, accumulation_length: int,
+               magnitude_max: float) -> "Tolerance":
+    """The bound for one inference: from what the op really computed in (compare.py, README "Tolerances")."""
+    return tolerance_for(result.compute_precision, accumulation_length, inputs.data, inputs.kernel,
+                         element_type=case.element_type, output_precision=result.output_precision,
+                         magnitude_max=magnitude_max, scale=case.tolerance_scale, reason=case.tolerance_reason)
 
 
 def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
           expected: Reference | None = None, inputs: Inputs | None = None,
           isolate: bool = False, timeout: float = DEFAULT_TIMEOUT,
-          stream: bool | None = None, progress: Callable[[str], None] | None = None) -> Outcome:
+          stream: bool | None = None, progress: Callable[[str], None] | None = None,
+          steps: tuple[Step, ...] | None = None) -> Outcome:
     """Render ``case``, run it on ``target``, compute the oracle, compare.
 
-    ``inputs`` and ``expected`` may be passed in when already computed for the
-    same case (the plugin reuses them across targets). The runtime stage runs
-    in a worker process when the target needs its own environment (an ISA cap)
-    or ``isolate`` is set; a worker that crashes or exceeds ``timeout`` raises
-    ``WorkerFailed`` (its ``.failure`` says which, with the stderr tail).
-    Large outputs (``oracle.streamed``; force with ``stream``) are checked slab
-    by slab: the oracle is computed and compared one slab of output planes at
-    a time, and ``progress`` (if given) receives a line per slab.
+    ``steps`` (from ``prepare``), or ``inputs`` and ``expected`` for a static
+    case, may be passed in when already computed (the plugin reuses them across
+    targets). Raises ``Untrustworthy`` before running when the references could
+    not tell a right output from a wrong one, ``TargetUnavailable`` when the
+    device refuses the configuration as unsupported, ``RuntimeRejected`` when
+    OpenVINO fails to compile or infer a model the spec allows. The runtime
+    stage runs in a worker process when the target needs its own environment
+    (an ISA cap) or ``isolate`` is set; a worker that crashes or exceeds
+    ``timeout`` raises ``WorkerFailed`` (its ``.failure`` says which, with the
+    stderr tail). Large static outputs (``oracle.streamed``; force with
+    ``stream``) are checked slab by slab: the oracle is computed and compared
+    one slab of output planes at a time, and ``progress`` (if given) receives a
+    line per slab.
     """
-    inputs = inputs if inputs is not None else make_inputs(case)
+    oracle_seconds = 0.0
+    if steps is None and expected is not None and inputs is not None and not case.dynamic:
+        steps = (Step(case.data_shape, inputs, expected),)
+    stream_it = steps is None and not case.dynamic and (stream if stream is not None else streamed(case))
+    if steps is None and not stream_it:
+        steps = prepare(case)
+        oracle_seconds = sum(step.reference.seconds for step in steps)
+    if steps is not None:
+        problem = trust_problem(case, steps)
+        if problem:
+            raise Untrustworthy(problem)
+        inputs = steps[0].inputs
+    elif inputs is None:
+        inputs = make_inputs(case)
     ir = render(case, inputs, ir_dir)
+    sequence = feeds(case, steps) if steps is not None else feeds(case, (Step(case.data_shape, inputs, None),))
     if isolate or needs_worker(target):
-        result = run_in_worker(ir, inputs.data, target, timeout)
+        result = run_in_worker(ir, sequence, target, timeout)
         if isinstance(result, WorkerFailure):
             raise WorkerFailed(result)
     else:
-        result = run(ir, inputs.data, target)
-    geometry = case.geometry()
-    tolerance = tolerance_for(result.inference_precision, geometry.accumulation_length,
-                              inputs.data, inputs.kernel)
-    if expected is None and (stream if stream is not None else streamed(case)):
+        result = run(ir, sequence, target)
+    if steps is None:
+        # A priori bound on sum|x*w| (no whole magnitude array exists): max|x| * max|w| * K.
+        geometry = case.geometry()
+        bound = float(np.max(np.abs(inputs.data), initial=0) * np.max(np.abs(inputs.kernel), initial=0)
+                      * geometry.accumulation_length)
+        tolerance = _tolerance(case, result, inputs, geometry.accumulation_length, bound)
         return _check_streamed(case, ir, result, inputs, tolerance, progress)
-    oracle_seconds = 0.0
-    if expected is None:
-        expected = reference(case, inputs)
-        oracle_seconds = expected.seconds
     started = time.perf_counter()
-    verdict = compare(expected.output, expected.magnitude, result.output, tolerance)
-    return Outcome(case, ir, result, expected, verdict, oracle_seconds, time.perf_counter() - started)
+    verdicts = []
+    outputs = result.outputs if len(steps) > 1 else (result.output,)
+    for step, output in zip(steps, outputs):
+        magnitude = step.reference.magnitude
+        tolerance = _tolerance(case, result, step.inputs, step.reference.geometry.accumulation_length,
+                               float(magnitude.max()) if magnitude.size else 0.0)
+        verdicts.append(compare(step.reference.output, magnitude, output, tolerance))
+    failing = [index for index, verdict in enumerate(verdicts) if not verdict.passed]
+    chosen = failing[0] if failing else len(verdicts) - 1
+    return Outcome(case, ir, result, steps[chosen].reference, verdicts[chosen], oracle_seconds,
+                   time.perf_counter() - started, steps=steps, verdicts=tuple(verdicts), step_index=chosen)
 
 
 def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:

@@ -30,7 +30,7 @@ import itertools
 import re
 import reprlib
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -41,6 +41,10 @@ from .styles import FieldError
 
 FILLS = ("integers", "uniform")
 MARKS = ("slow",)
+# IR element types "any numeric type" admits that numpy can hold (f8/i4 cannot be fed from numpy).
+ELEMENT_TYPES = ("f32", "f16", "bf16", "f64", "i64", "i32", "i16", "i8", "u64", "u32", "u16", "u8")
+INFERENCE_PRECISIONS = ("f32", "bf16", "f16")
+INPUT_KINDS = ("const", "parameter")
 FILE_FIELDS = ("op", "defaults", "cases", "description")
 GIB = 1 << 30
 DEFAULT_MEMORY_BUDGET = 16 * GIB  # the spec's full-size examples (224^3 3D) fit; a typo'd 10^6 does not
@@ -108,6 +112,40 @@ class Case:
     # The specs say pads are "positive"/"non-negative"; a case probing what a
     # runtime does with negative pads opts in explicitly (docs/spec-notes.md#sn-negative-pads).
     allow_negative_pads: bool = False
+    # Numerics, dynamic shapes, runtime inputs (README "Tolerances" and "Numerics").
+    element_type: str = "f32"                 # IR element type of data, kernel and output
+    precisions: tuple[str, ...] = ()          # INFERENCE_PRECISION_HINTs this case always runs under
+    kernel_input: str = "const"               # "parameter": the kernel is fed at inference time
+    output_shape_input: str = "const"         # "parameter": output_shape is fed at inference time
+    data_dims: tuple[str, ...] | None = None  # the data Parameter's IR dims when dynamic ("-1", "1..8")
+    infer_shapes: tuple[tuple[int, ...], ...] = ()  # concrete data shapes inferred in sequence
+    fill_range: tuple[int, int] | None = None  # integer fill range (inclusive), default per element type
+    tolerance_scale: float = 1.0              # per-case override of the bound, only with a reason
+    tolerance_reason: str | None = None
+    sparse_output_reason: str | None = None   # why a mostly-zero reference is still worth comparing
+
+    @property
+    def dynamic(self) -> bool:
+        """True when the data Parameter has dynamic dims and ``infer_shapes`` is a sequence."""
+        return self.data_dims is not None
+
+    def at_data_shape(self, data_shape: tuple[int, ...]) -> "Case":
+        """This case with concrete ``data_shape`` (one step of a dynamic-shape sequence)."""
+        return replace(self, data_shape=tuple(data_shape))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Report groups this case belongs to, e.g. ``element_type=f16``, ``dynamic``."""
+        kinds = []
+        if self.element_type != "f32":
+            kinds.append(f"element_type={self.element_type}")
+        if self.dynamic:
+            kinds.append("dynamic")
+        if self.kernel_input == "parameter":
+            kinds.append("runtime_weights")
+        if self.output_shape_input == "parameter":
+            kinds.append("runtime_output_shape")
+        return tuple(kinds)
 
     @property
     def spatial_rank(self) -> int:
@@ -352,6 +390,61 @@ def _shape(value):
     return tuple(value)
 
 
+_DIM_RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
+
+
+def _data_dims(value):
+    """The data shape; dims may be dynamic (-1, or "low..high") when infer_shapes lists concrete shapes."""
+    if not isinstance(value, list) or not value:
+        raise FieldError("", f"expected a list of integers, got {_show(value)}")
+    for dim in value:
+        if _is_int(dim) and (dim >= 1 or dim == -1):
+            continue
+        match = _DIM_RANGE.match(dim) if isinstance(dim, str) else None
+        if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+            raise FieldError("", f"every dimension must be >= 1, or dynamic: -1 or 'low..high' "
+                                 f"(1 <= low <= high), got {_show(value)}")
+    return tuple(value)
+
+
+def _dynamic(dim) -> bool:
+    return dim == -1 or isinstance(dim, str)
+
+
+def _shapes(value):
+    if not isinstance(value, list) or not value:
+        raise FieldError("", f"expected a non-empty list of shapes, got {_show(value)}")
+    return tuple(_shape(shape) for shape in value)
+
+
+def _choices(options):
+    def parse(value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in options for v in value):
+            raise FieldError("", f"expected a list of {', '.join(options)}, got {_show(value)}")
+        return tuple(dict.fromkeys(value))
+    return parse
+
+
+def _int_range(value):
+    if not isinstance(value, list) or len(value) != 2 or not all(_is_int(v) for v in value) or value[0] > value[1]:
+        raise FieldError("", f"expected [low, high] integers with low <= high, got {_show(value)}")
+    return tuple(value)
+
+
+def _override(value):
+    if (not isinstance(value, dict) or set(value) != {"scale", "reason"} or isinstance(value["scale"], bool)
+            or not isinstance(value["scale"], (int, float)) or value["scale"] < 1
+            or not isinstance(value["reason"], str) or not value["reason"].strip()):
+        raise FieldError("", f"got {_show(value)}")
+    return float(value["scale"]), value["reason"].strip()
+
+
+def _reason(value):
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError("", f"expected the reason, in words, got {_show(value)}")
+    return value.strip()
+
+
 def _ints(minimum: int | None) -> Callable[[Any], Any]:
     """An integer (applies to every axis) or a list of integers, each >= ``minimum``."""
     def parse(value):
@@ -435,7 +528,8 @@ class Field:
 
 SCHEMA: dict[str, Field] = {
     # spec style: the op's own inputs and attributes
-    "data": Field(_shape, "the data shape [N, GROUPS*C_IN, spatial...], rank 3-5", SPEC),
+    "data": Field(_data_dims, "the data shape [N, GROUPS*C_IN, spatial...], rank 3-5; dims other than "
+                              "channels may be dynamic (-1 or 'low..high') with infer_shapes", SPEC),
     "kernel": Field(_shape, "the kernel shape in the spec layout, rank = data rank + 1: GroupConvolution "
                             "[GROUPS, C_OUT, C_IN, k...], BackpropData [GROUPS, C_IN, C_OUT, k...]", SPEC),
     "strides": Field(_ints(1), f"integers >= 1: {AXES}", SPEC),
@@ -478,6 +572,20 @@ SCHEMA: dict[str, Field] = {
     "spec_note": Field(_text, "text: the docs/spec-notes.md id this case illustrates", sweepable=False),
     "description": Field(_text, "text", sweepable=False),
     "allow_negative_pads": Field(_boolean, "true or false: the case probes negative pads on purpose"),
+    # numerics, dynamic shapes, runtime inputs
+    "element_type": Field(_choice(ELEMENT_TYPES), "the IR element type: " + ", ".join(ELEMENT_TYPES)),
+    "precisions": Field(_choices(INFERENCE_PRECISIONS), "a list of INFERENCE_PRECISION_HINTs this case "
+                                                        "always runs under: " + ", ".join(INFERENCE_PRECISIONS)),
+    "kernel_input": Field(_choice(INPUT_KINDS), "const (default) or parameter (fed at inference time)"),
+    "output_shape_input": Field(_choice(INPUT_KINDS), "const (default) or parameter (fed at inference time); "
+                                                      "needs output_shape", ops=BACKPROP),
+    "infer_shapes": Field(_shapes, "the concrete data shapes inferred in sequence on one compiled model "
+                                   "(needs dynamic dims in data)", sweepable=False),
+    "fill_range": Field(_int_range, "[low, high]: the integer fill's inclusive range (fill: integers)"),
+    "tolerance": Field(_override, "a per-case override {scale: <number >= 1>, reason: <why, in words>}",
+                       sweepable=False),
+    "allow_sparse_output": Field(_reason, "the reason, in words, why a mostly-zero reference output is "
+                                          "still worth comparing", sweepable=False),
 }
 
 # Fields every style must give (after defaults and sweeps are merged).
@@ -627,20 +735,26 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
         "matlab": {"data": "InputSize", "kernel": "FilterSize", "strides": "Stride",
                    "dilations": "DilationFactor", "pads_begin": "Padding", "pads_end": "Padding"},
     }[style]
+    data_dims, spec_values = _dynamic_data(entry, spec_values, common)
     resolved = _relations(entry, op, spec_values, origin)
+    numerics = _numerics(entry, common, resolved)
     seed = common.get("seed", zlib.crc32(case_id.encode()))
     # Any other common field named like a Case attribute goes straight into it (absent: its default).
     passthrough = {key: value for key, value in common.items()
-                   if key in _CASE_ATTRIBUTES and key not in ("seed", "fill", "marks", "style")}
+                   if key in _CASE_ATTRIBUTES and key not in ("seed", "fill", "marks", "style", "infer_shapes")
+                   and key not in numerics}
     case = Case(
         id=case_id, name=name, op=op, **resolved, seed=seed, fill=common.get("fill", "integers"),
         source=Source(entry.path, entry.entry_line), sweep=sweep, marks=common.get("marks", ()),
-        style=style, **passthrough)
-    out = case.geometry().output_shape
-    if any(dim < 1 for dim in out[2:]):
-        where = "output_shape" if case.output_shape else origin.get("data", "data")
-        raise entry.error(where, f"the spec's output shape would be {list(out)}: every spatial size must be >= 1 "
-                                 f"(enlarge the input or reduce kernel/dilation/pads)")
+        style=style, data_dims=data_dims,
+        infer_shapes=tuple(common.get("infer_shapes", ())) if data_dims else (), **numerics, **passthrough)
+    for step in case.infer_shapes or (case.data_shape,):
+        out = case.at_data_shape(step).geometry().output_shape
+        if any(dim < 1 for dim in out[2:]):
+            where = "output_shape" if case.output_shape else origin.get("data", "data")
+            where = "infer_shapes" if case.dynamic and not case.output_shape else where
+            raise entry.error(where, f"the spec's output shape would be {list(out)}: every spatial size must be "
+                                     f">= 1 (enlarge the input or reduce kernel/dilation/pads)")
     # A slow (full-size) case over the budget still loads: the plugin skips it with this
     # message unless the budget is raised, so one such case does not fail its whole file.
     if memory_budget is not None and "slow" not in case.marks:
@@ -652,6 +766,47 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
                               f"{format_size(memory_budget)}; allowed: shapes within the budget (raise it with "
                               f"--memory-budget, ini conformance_memory_budget, or memory_budget= in the API)")
     return case
+
+
+def _dynamic_data(entry: _Entry, spec_values: dict, common: dict) -> tuple[tuple[str, ...] | None, dict]:
+    """Dynamic data dims: check ``infer_shapes`` against them; the first shape stands for the case."""
+    data = spec_values.get("data", ())
+    if not any(_dynamic(dim) for dim in data):
+        if "infer_shapes" in common:
+            raise entry.error("infer_shapes", "needs dynamic dims in data (-1 or 'low..high')")
+        return None, spec_values
+    if len(data) > 1 and _dynamic(data[1]):
+        raise entry.error("data", "the channel dim must be static: the kernel fixes GROUPS*C_IN")
+    if "infer_shapes" not in common:
+        raise entry.error("infer_shapes", "data has dynamic dims: list the concrete shapes to infer, "
+                                          "e.g. infer_shapes: [[1, 4, 8, 8], [2, 4, 5, 7]]")
+    for shape in common["infer_shapes"]:
+        if len(shape) != len(data):
+            raise entry.error("infer_shapes", f"{list(shape)} has rank {len(shape)}, data {len(data)}")
+        for axis, (dim, declared) in enumerate(zip(shape, data)):
+            low, high = ((1, None) if declared == -1 else tuple(map(int, declared.split(".."))) if isinstance(
+                declared, str) else (declared, declared))
+            if dim < low or (high is not None and dim > high):
+                raise entry.error("infer_shapes", f"{list(shape)}: dim {axis} = {dim} does not fit data's {declared!r}")
+    return tuple(str(dim) for dim in data), {**spec_values, "data": common["infer_shapes"][0]}
+
+
+def _numerics(entry: _Entry, common: dict, resolved: dict) -> dict:
+    """Case attributes of element_type, precisions, runtime inputs, fill_range and overrides, cross-checked."""
+    element_type = common.get("element_type", "f32")
+    fill = common.get("fill", "integers")
+    if element_type[0] in "iu" and fill != "integers":
+        raise entry.error("fill", f"element_type {element_type} needs fill: integers")
+    if "fill_range" in common and fill != "integers":
+        raise entry.error("fill_range", "only applies to fill: integers")
+    if common.get("output_shape_input") == "parameter" and resolved.get("output_shape") is None:
+        raise entry.error("output_shape_input", "needs output_shape (BackpropData's optional third input)")
+    scale, reason = common.get("tolerance", (1.0, None))
+    return {"element_type": element_type, "precisions": common.get("precisions", ()),
+            "kernel_input": common.get("kernel_input", "const"),
+            "output_shape_input": common.get("output_shape_input", "const"),
+            "fill_range": common.get("fill_range"), "tolerance_scale": scale, "tolerance_reason": reason,
+            "sparse_output_reason": common.get("allow_sparse_output")}
 
 
 def _format_value(value) -> str:

@@ -1,18 +1,30 @@
 """Stage 5: the oracle's output vs the device's -> ``Verdict``.
 
-Per element: ``|got - ref| <= atol_i + rtol * |ref|`` with
+Per element (README "Tolerances"): ``|got - ref| <= atol_i + rtol * |ref|`` with
 
-* ``rtol = u_out``: rounding of the result to the inference precision;
-* ``atol_i = (2*u_in + K*u_acc) * M_i`` where ``M_i`` is the sum of
+* ``atol_i = s * (2*u_in + K*u_acc) * M_i`` where ``M_i`` is the sum of
   ``|data|*|kernel|`` over the products forming element ``i`` (the oracle
-  computes it), ``K`` the accumulation length (C_IN per group x kernel volume),
-  ``u_acc`` the f32 accumulator's unit roundoff and ``u_in`` the unit roundoff
-  of converting inputs to the inference precision (0 when every input value
-  is exactly representable there, e.g. small integers).
+  computes it), ``K`` the accumulation length (C_IN per group x kernel volume;
+  for BackpropData the taps that can land on one output), ``u_acc`` the
+  accumulator's unit roundoff (f32: oneDNN accumulates f32/bf16/f16
+  convolutions in f32) and ``u_in`` the unit roundoff of the precision the op
+  computed in (its rt_info ``runtimePrecision``), 0 when every input value is
+  exactly representable there;
+* ``rtol = s * sum of u(t)`` over the roundings of the result on its way out:
+  the op's output precision (rt_info ``outputPrecisions``) and the IR element
+  type, when narrower than the accumulator (at least ``u_acc``);
+* ``s = 1`` unless a case overrides it with a written reason.
 
 This is the classical dot-product error bound (Higham, Thm 3.1) with
 ``gamma_K ~ K*u``: rigorous for a correct kernel, so a wrong tap, pad or
 group shows up as an error far larger than the bound.
+
+**Exact mode** (tolerance 0): when every input is an integer representable in
+the compute precision and ``max M_i`` is within the exact-integer limit of the
+accumulator and of every output rounding (2**24 for f32, 2**8 for bf16, ...;
+see ``inputs.py``), every partial sum is exact in any order, so the only
+correct answer is the oracle's, bit for bit. Integer element types are always
+compared exactly: the spec's result for integer T is the exact integer one.
 """
 from __future__ import annotations
 
@@ -22,47 +34,149 @@ from dataclasses import dataclass
 import numpy as np
 
 UNIT_ROUNDOFF = {"f64": 2.0 ** -53, "f32": 2.0 ** -24, "f16": 2.0 ** -11, "bf16": 2.0 ** -8}
+SIGNIFICAND_BITS = {"f64": 53, "f32": 24, "f16": 11, "bf16": 8}
 ACCUMULATOR = "f32"  # oneDNN/OpenVINO CPU accumulate f32/bf16/f16 convolutions in f32
+INTEGER_TYPES = ("i64", "i32", "i16", "i8", "u64", "u32", "u16", "u8")
+SPARSE_ZERO_FRACTION = 0.5   # more zeros than this among the reached outputs: the fill is too sparse
+MIN_REACHED_FRACTION = 0.1   # fewer outputs than this reached by any tap: the pads dominate
 
 
 def representable(array: np.ndarray, precision: str) -> bool:
     """True if every value of ``array`` survives conversion to ``precision`` unchanged."""
-    values = np.asarray(array, dtype=np.float32)
-    if precision == "f32" or precision == "f64":
+    values = np.asarray(array)
+    if precision == "f64" or values.dtype.kind in "iu" and precision in INTEGER_TYPES:
         return True
+    if precision in INTEGER_TYPES:
+        return bool(np.array_equal(np.rint(values), values))
+    values = values.astype(np.float64)
+    if precision == "f32":
+        return bool(np.array_equal(values.astype(np.float32).astype(np.float64), values))
     if precision == "f16":
-        return bool(np.array_equal(values.astype(np.float16).astype(np.float32), values))
+        return bool(np.array_equal(values.astype(np.float16).astype(np.float64), values))
     if precision == "bf16":
-        return bool(np.all((values.view(np.uint32) & 0xFFFF) == 0))
+        as32 = values.astype(np.float32)
+        return bool(np.array_equal(as32.astype(np.float64), values) and np.all((as32.view(np.uint32) & 0xFFFF) == 0))
     raise ValueError(f"unknown precision {precision!r}")
+
+
+def exact_integer_limit(precision: str) -> float:
+    """Every integer of magnitude <= this is exact in ``precision`` (2**p for a p-bit significand)."""
+    if precision in INTEGER_TYPES:
+        info = np.iinfo(np.dtype({"i": "int", "u": "uint"}[precision[0]] + precision[1:]))
+        return float(info.max) if info.min == 0 else float(min(-int(info.min), int(info.max)))
+    return float(2 ** SIGNIFICAND_BITS[precision])
 
 
 @dataclass(frozen=True)
 class Tolerance:
     """The comparison bound for one item, and where its numbers came from."""
 
-    precision: str
+    precision: str                      # what the op computed in (runtimePrecision, else the hint)
     accumulation_length: int
     inputs_exact: bool
     rtol: float
-    atol_scale: float      # atol_i = atol_scale * M_i
+    atol_scale: float                   # atol_i = atol_scale * M_i
+    exact: bool = False                 # exact mode: |got - ref| must be 0
+    element_type: str = "f32"
+    output_roundings: tuple[str, ...] = ()
+    scale: float = 1.0                  # per-case override factor (with ``reason``)
+    reason: str | None = None
 
     def describe(self) -> str:
+        override = f"; x{self.scale:g} by case override: {self.reason}" if self.reason else ""
+        if self.exact:
+            why = ("integer element type: exact integer arithmetic" if self.element_type in INTEGER_TYPES
+                   else f"exact mode: integer inputs, every partial sum exact in {self.precision}/"
+                        f"{ACCUMULATOR} accumulation and {'/'.join(self.output_roundings) or self.element_type} output")
+            return f"|got-ref| == 0 ({why}; element type {self.element_type}){override}"
         u_in = "0 (inputs exact)" if self.inputs_exact else f"u({self.precision})"
-        return (f"|got-ref| <= atol + rtol*|ref|, rtol={self.rtol:.3g} = u({self.precision}), "
+        roundings = "+".join(f"u({t})" for t in self.output_roundings) or f"u({ACCUMULATOR})"
+        return (f"|got-ref| <= atol + rtol*|ref|, rtol={self.rtol:.3g} = {roundings}, "
                 f"atol = (2*{u_in} + K*u({ACCUMULATOR}))*sum|x*w| = {self.atol_scale:.3g}*sum|x*w|, "
-                f"K={self.accumulation_length}")
+                f"K={self.accumulation_length}, computed in {self.precision}, element type "
+                f"{self.element_type}{override}")
 
 
-def tolerance_for(precision: str, accumulation_length: int, *arrays: np.ndarray) -> Tolerance:
-    """Tolerance for a run at inference ``precision`` over inputs ``arrays``."""
-    if precision not in UNIT_ROUNDOFF:
+def tolerance_for(precision: str, accumulation_length: int, *arrays: np.ndarray,
+                  element_type: str = "f32", output_precision: str | None = None,
+                  magnitude_max: float | None = None, scale: float = 1.0,
+                  reason: str | None = None) -> Tolerance:
+    """Tolerance for a run that computed in ``precision`` over inputs ``arrays``.
+
+    ``output_precision`` is the op node's output precision (rt_info), ``element_type``
+    the IR's; ``magnitude_max`` (max over elements of sum|x*w|) enables exact mode.
+    """
+    precision = precision.lower()
+    if precision not in UNIT_ROUNDOFF and precision not in INTEGER_TYPES:
         raise ValueError(f"no unit roundoff known for precision {precision!r}")
-    exact = all(representable(array, precision) for array in arrays)
-    u_in = 0.0 if exact else UNIT_ROUNDOFF[precision]
-    accumulator = UNIT_ROUNDOFF[ACCUMULATOR] if precision != "f64" else UNIT_ROUNDOFF["f64"]
-    atol_scale = 2 * u_in + accumulation_length * accumulator
-    return Tolerance(precision, accumulation_length, exact, UNIT_ROUNDOFF[precision], atol_scale)
+    if element_type in INTEGER_TYPES:
+        # The spec's result for integer T is the exact integer result (README "Tolerances").
+        return Tolerance(precision, accumulation_length, True, 0.0, 0.0, exact=True,
+                         element_type=element_type, scale=scale, reason=reason)
+    if precision in INTEGER_TYPES:  # an integer kernel on float data: not a configuration OpenVINO picks
+        raise ValueError(f"{element_type} model computed in {precision}")
+    inputs_exact = all(representable(array, precision) for array in arrays)
+    u_acc = UNIT_ROUNDOFF["f64"] if precision == "f64" else UNIT_ROUNDOFF[ACCUMULATOR]
+    accumulator = "f64" if precision == "f64" else ACCUMULATOR
+    roundings = tuple(dict.fromkeys(
+        t for t in (_precision_or_none(output_precision) or precision, element_type)
+        if UNIT_ROUNDOFF[t] > UNIT_ROUNDOFF[accumulator]))
+    integers = all(np.array_equal(np.rint(np.asarray(a, dtype=np.float64)), np.asarray(a, dtype=np.float64))
+                   for a in arrays)
+    if (integers and inputs_exact and magnitude_max is not None
+            and magnitude_max <= min(exact_integer_limit(t) for t in (accumulator, *roundings))):
+        return Tolerance(precision, accumulation_length, True, 0.0, 0.0, exact=True,
+                         element_type=element_type, output_roundings=roundings, scale=scale, reason=reason)
+    u_in = 0.0 if inputs_exact else UNIT_ROUNDOFF[precision]
+    rtol = max(u_acc, sum(UNIT_ROUNDOFF[t] for t in roundings))
+    atol_scale = 2 * u_in + accumulation_length * u_acc
+    return Tolerance(precision, accumulation_length, inputs_exact, scale * rtol, scale * atol_scale,
+                     element_type=element_type, output_roundings=roundings, scale=scale, reason=reason)
+
+
+def _precision_or_none(value: str | None) -> str | None:
+    """rt_info precision names (``f32``, ``bf16``, ``FP32``...) -> a key of UNIT_ROUNDOFF, if float."""
+    if not value:
+        return None
+    name = value.split(",")[0].strip().lower()
+    name = {"fp32": "f32", "fp16": "f16", "fp64": "f64"}.get(name, name)
+    return name if name in UNIT_ROUNDOFF else None
+
+
+def sparse_reference(expected: np.ndarray, reached: np.ndarray | None = None,
+                     fill_threshold: float = SPARSE_ZERO_FRACTION,
+                     reach_threshold: float = MIN_REACHED_FRACTION) -> str | None:
+    """Why ``expected`` is too sparse to trust a pass (None when it is not).
+
+    ``reached`` marks the output elements that at least one kernel tap reaches
+    by the geometry alone (broadcastable to ``expected``); elsewhere the spec's
+    output is 0 whatever the values (pads, stride gaps). Two ways to be degenerate:
+
+    * the fill is too sparse: more than ``fill_threshold`` of the reached
+      elements are 0 (zero inputs or cancellation), so the arithmetic is barely
+      exercised;
+    * the geometry leaves almost nothing: fewer than ``reach_threshold`` of the
+      elements are reached (huge pads), so the output is mostly the pads' zeros.
+
+    Stride gaps alone (BackpropData with stride > kernel) are not degenerate:
+    the device must produce those zeros, and the reached elements are checked.
+    """
+    total = int(expected.size)
+    if total == 0:
+        return None
+    mask = np.ones(expected.shape, dtype=bool) if reached is None else np.broadcast_to(reached, expected.shape)
+    reached_count = int(np.count_nonzero(mask))
+    zeros_reached = int(np.count_nonzero((expected == 0) & mask))
+    advice = "Use a denser fill or smaller pads, or state why in 'allow_sparse_output: <reason>'."
+    if reached_count < reach_threshold * total:
+        return (f"untrustworthy reference: only {reached_count} of {total} output elements "
+                f"({100.0 * reached_count / total:.3g}%) are reached by any kernel tap; the rest are the "
+                f"pads' zeros, which a device returning zeros would also match. {advice}")
+    if zeros_reached > fill_threshold * reached_count:
+        return (f"untrustworthy reference: {zeros_reached} of the {reached_count} output elements that kernel "
+                f"taps reach ({100.0 * zeros_reached / reached_count:.3g}%) are 0 (zero inputs or "
+                f"cancellation: the fill is too sparse), which a device returning zeros would also match. {advice}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -102,7 +216,7 @@ class Verdict:
                          f"allowed {self.worst_bound:.3g}; max rel error {self.max_rel_error:.3g}")
         if self.first_mismatches:
             lines.append("first mismatches (index: expected -> got): " + "; ".join(
-                f"{list(index)}: {expected:.6g} -> {actual:.6g}" for index, expected, actual in self.first_mismatches))
+                f"{list(index)}: {expected:.10g} -> {actual:.10g}" for index, expected, actual in self.first_mismatches))
         lines.append(f"tolerance: {self.tolerance.describe()}; largest atol here {self.max_atol:.3g}")
         return "\n".join(lines)
 

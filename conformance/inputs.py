@@ -1,8 +1,22 @@
 """Deterministic, seeded input tensors for a case.
 
-The default fill is small integers: every product and partial sum of a
-convolution over them is exactly representable in float32, so an f32 run
-that differs from the float64 oracle is wrong, not rounded.
+The default fill is small integers (``[-3, 3]``, ``[0, 3]`` for unsigned
+types) with a kernel *density* chosen so that every partial sum of every
+output element is exactly representable in the narrowest type it passes
+through (the exact-fill rule, after benchdnn):
+
+    |partial sum| <= sum over nonzero kernel taps of |x|*|w|
+                  <= N * max|x| * max|w|  <=  LIMIT(type)
+
+where N is the number of nonzero kernel weights feeding one output channel
+and LIMIT is 2**p for a float type with a p-bit significand (every integer of
+magnitude <= 2**p is a float of that type: f32 2**24, f16 2**11, bf16 2**8)
+or the largest magnitude of an integer type (i8 127, u8 255, ...). When the
+kernel has more taps per output channel than ``N_max = LIMIT // (max|x| *
+max|w|)``, all but ``N_max`` of them are zeroed (seeded positions). For f32 and
+realistic shapes N_max (1.8M) never binds: the fill is dense. Then a run that
+differs from the float64 oracle at all is wrong, not rounded (compare.py's
+exact mode).
 """
 from __future__ import annotations
 
@@ -12,26 +26,108 @@ import numpy as np
 
 from .case import Case
 
+# numpy holder per IR element type; bf16 has no numpy dtype: float32 arrays
+# whose values are all bf16 numbers (render.py writes the upper 16 bits).
+NUMPY_DTYPES = {
+    "f32": np.float32, "f16": np.float16, "bf16": np.float32, "f64": np.float64,
+    "i64": np.int64, "i32": np.int32, "i16": np.int16, "i8": np.int8,
+    "u64": np.uint64, "u32": np.uint32, "u16": np.uint16, "u8": np.uint8,
+}
+SIGNIFICAND_BITS = {"f64": 53, "f32": 24, "f16": 11, "bf16": 8}
+
 
 @dataclass(frozen=True)
 class Inputs:
-    """The op's tensors, in the spec's layouts, as the IR element type (f32)."""
+    """The op's tensors, in the spec's layouts, as the IR element type (bf16: float32 holder)."""
 
     data: np.ndarray
     kernel: np.ndarray
 
 
-INTEGER_RANGE = (-3, 3)  # inclusive; |x*w| <= 9 keeps sums exact in f32 for any realistic size
+INTEGER_RANGE = (-3, 3)  # inclusive; unsigned element types use (0, 3)
+
+
+def exact_limit(element_type: str) -> int:
+    """Largest integer magnitude L such that every integer in [-L, L] is exact in ``element_type``."""
+    if element_type in SIGNIFICAND_BITS:
+        return 2 ** SIGNIFICAND_BITS[element_type]
+    info = np.iinfo(NUMPY_DTYPES[element_type])
+    return int(info.max) if info.min == 0 else int(min(-int(info.min), int(info.max)))
+
+
+def integer_range(case: Case) -> tuple[int, int]:
+    """The inclusive integer fill range of ``case`` (``fill_range``, else by element type)."""
+    if case.fill_range is not None:
+        return case.fill_range
+    return (0, INTEGER_RANGE[1]) if case.element_type.startswith("u") else INTEGER_RANGE
+
+
+def taps_per_output_channel(case: Case) -> int:
+    """Kernel weights that can feed one output channel: C_IN per group x kernel volume."""
+    volume = int(np.prod(case.kernel_shape[3:]))
+    in_per_group = case.kernel_shape[2] if case.op == "GroupConvolution" else case.kernel_shape[1]
+    return in_per_group * volume
+
+
+def max_nonzero_taps(case: Case) -> int:
+    """N_max of the exact-fill rule for ``case``: nonzero kernel weights allowed per output channel.
+
+    The limit is the narrowest of the element type and the inference precisions
+    the case declares, so the fill stays exact under every one of them.
+    """
+    low, high = integer_range(case)
+    largest = max(abs(low), abs(high))
+    if largest == 0:
+        return taps_per_output_channel(case)
+    limit = min(exact_limit(t) for t in (case.element_type, *case.precisions))
+    return limit // (largest * largest)
 
 
 def make_inputs(case: Case) -> Inputs:
-    """Inputs for ``case``, a pure function of its seed, fill and shapes."""
+    """Inputs for ``case``, a pure function of its seed, fill, shapes and element type."""
     rng = np.random.default_rng(case.seed)
+    dtype = NUMPY_DTYPES[case.element_type]
     if case.fill == "integers":
-        low, high = INTEGER_RANGE
-        data = rng.integers(low, high + 1, size=case.data_shape, dtype=np.int8)
-        kernel = rng.integers(low, high + 1, size=case.kernel_shape, dtype=np.int8)
-        return Inputs(data.astype(np.float32), kernel.astype(np.float32))
-    data = rng.uniform(-1.0, 1.0, size=case.data_shape).astype(np.float32)
-    kernel = rng.uniform(-1.0, 1.0, size=case.kernel_shape).astype(np.float32)
-    return Inputs(data, kernel)
+        low, high = integer_range(case)
+        # int8 draws keep the default fill's values what they were before element types existed.
+        draw = np.int8 if -128 <= low and high <= 127 else np.int64
+        data = rng.integers(low, high + 1, size=case.data_shape, dtype=draw)
+        kernel = rng.integers(low, high + 1, size=case.kernel_shape, dtype=draw)
+        kernel = _sparsify(case, kernel, rng)
+        return Inputs(data.astype(dtype), kernel.astype(dtype))
+    data = rng.uniform(-1.0, 1.0, size=case.data_shape)
+    kernel = rng.uniform(-1.0, 1.0, size=case.kernel_shape)
+    return Inputs(to_element_type(data, case.element_type), to_element_type(kernel, case.element_type))
+
+
+def _sparsify(case: Case, kernel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Zero all but ``max_nonzero_taps`` weights of every output channel (the exact-fill rule)."""
+    keep = max_nonzero_taps(case)
+    taps = taps_per_output_channel(case)
+    if keep >= taps:
+        return kernel
+    if keep < 1:
+        raise ValueError(f"{case.id}: fill range {integer_range(case)} is too wide for exact sums in "
+                         f"{case.element_type}: one product can exceed {exact_limit(case.element_type)}")
+    # Per output channel view: GroupConvolution [G, C_OUT, C_IN, k...] -> (G*C_OUT, C_IN*kvol);
+    # BackpropData [G, C_IN, C_OUT, k...] -> move C_OUT before C_IN first.
+    view = kernel if case.op == "GroupConvolution" else np.swapaxes(kernel, 1, 2)
+    channels = view.reshape(view.shape[0] * view.shape[1], taps).copy()
+    for row in channels:
+        row[rng.permutation(taps)[keep:]] = 0
+    view = channels.reshape(view.shape)
+    return view if case.op == "GroupConvolution" else np.ascontiguousarray(np.swapaxes(view, 1, 2))
+
+
+def to_element_type(values: np.ndarray, element_type: str) -> np.ndarray:
+    """Round float ``values`` to ``element_type`` (nearest even), in its numpy holder."""
+    if element_type == "bf16":
+        return round_to_bf16(values)
+    return np.asarray(values).astype(NUMPY_DTYPES[element_type])
+
+
+def round_to_bf16(values: np.ndarray) -> np.ndarray:
+    """float32 array of ``values`` rounded to bfloat16 (round to nearest even)."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return rounded.astype(np.uint32).view(np.float32)

@@ -6,6 +6,7 @@ done by ``conformance.api.check``; this module only wires it into pytest.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -137,7 +138,7 @@ class _Session:
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
-        self._cached: tuple[str, object, object] | None = None  # (case id, inputs, reference)
+        self._cached: tuple | None = None  # (case id, inputs, api.prepare(case) or None when streamed)
         self.reference_owner: str | None = None
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
@@ -149,23 +150,38 @@ class _Session:
         if self.results_dir is not None and not hasattr(config, "workerinput"):
             bundles.start_bundle(self.results_dir, {"openvino_version": openvino_version(),
                                                     "targets": [target.id for target in self.targets]}, clear=True)
+        self.kinds: dict[str, dict[str, int]] = {}
 
     def relative(self, path: Path | str, start: Path | None = None) -> str:
         """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout."""
         return Path(os.path.relpath(Path(path).resolve(), (start or self.root).resolve())).as_posix()
 
-    def inputs_and_reference(self, case: Case):
-        """Inputs and oracle output, reused while consecutive items share a case (other targets).
+    def prepared(self, case: Case):
+        """Inputs and the oracle's steps (``api.prepare``), reused while consecutive items share a
+        case (other targets).
 
-        Streamed (full-size) cases get no whole reference (``None``): ``api.check``
+        Streamed (full-size) cases get no whole reference (steps ``None``): ``api.check``
         computes it slab by slab. The previous case's arrays are dropped first.
         """
         if self._cached is None or self._cached[0] != case.id:
             self._cached = None
-            inputs = api.make_inputs(case)
-            self._cached = (case.id, inputs, None if streamed(case) else api.reference(case, inputs))
+            if streamed(case) and not case.dynamic:
+                self._cached = (case.id, api.make_inputs(case), None)
+            else:
+                steps = api.prepare(case)
+                self._cached = (case.id, steps[0].inputs, steps)
             self.reference_owner = None   # the first item using it pays for (and records) the oracle
         return self._cached[1], self._cached[2]
+
+    def targets_for(self, case: Case) -> list[Target]:
+        """The session's targets, plus each device under the hints the case declares (``precisions``)."""
+        targets = list(self.targets)
+        for device in dict.fromkeys(target.device for target in self.targets):
+            for precision in case.precisions:
+                extra = Target(device, precision)
+                if all(t.id != extra.id for t in targets):
+                    targets.append(extra)
+        return targets
 
 
 _STATE = pytest.StashKey[_Session]()
@@ -201,7 +217,7 @@ class CaseFile(pytest.File):
         release = expectations.release_of(openvino_version())
         for case in cases:
             suffix = case.id.split("::", 1)[1][len(case.name):]
-            for target in state.targets:
+            for target in state.targets_for(case):
                 item = CaseItem.from_parent(self, name=f"{case.name}{suffix}[{target.id}]", case=case, target=target)
                 if "slow" in case.marks:
                     item.add_marker(pytest.mark.slow)
@@ -215,7 +231,8 @@ class CaseFile(pytest.File):
                 known = expectations.match(state.registry, case.id, target.id, release)
                 if known is not None:
                     # Only the registered kind of failure counts as expected; anything else fails.
-                    raises = ConformanceFailure if known.fails == "mismatch" else RuntimeError
+                    # "error": OpenVINO raised (DeviceRejected: compile/infer of a valid model failed).
+                    raises = ConformanceFailure if known.fails == "mismatch" else (RuntimeError, DeviceRejected)
                     item.add_marker(pytest.mark.xfail(reason=known.describe(), strict=True, raises=raises))
                 yield item
 
@@ -247,13 +264,26 @@ class ConformanceFailure(AssertionError):
         self.outcome = outcome
 
 
+class DeviceRejected(AssertionError):
+    """OpenVINO failed to compile or infer a model the spec allows (the runtime's message)."""
+
+
+class UntrustworthyItem(AssertionError):
+    """The reference cannot distinguish a right output from a wrong one: the item proves nothing."""
+
+
 def describe_case(case: Case) -> str:
     """One line of a case's shapes and attributes, as a failure needs them."""
     attributes = " ".join(f"{key}={value}" for key, value in case.attributes().items())
     shape = f" output_shape={','.join(map(str, case.output_shape))}" if case.output_shape else ""
     note = f"\nspec note: {case.spec_note}" if case.spec_note else ""
+    numerics = "" if case.element_type == "f32" else f" element_type={case.element_type}"
+    numerics += "".join(f" {name}=parameter" for name in ("kernel_input", "output_shape_input")
+                        if getattr(case, name) == "parameter")
+    if case.dynamic:
+        numerics += f" data_dims={list(case.data_dims)} infer_shapes={[list(s) for s in case.infer_shapes]}"
     return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
-            f"fill={case.fill} seed={case.seed}{note}")
+            f"fill={case.fill} seed={case.seed}{numerics}{note}")
 
 
 class CaseItem(pytest.Item):
@@ -267,25 +297,32 @@ class CaseItem(pytest.Item):
         self.repro: Path | None = None
         state = self.config.stash[_STATE]
         source = f"{state.relative(case.source.path)}:{case.source.line}"
-        self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source)]
+        self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source),
+                                 ("kinds", json.dumps(item_kinds(case, target)))]
 
     def runtest(self) -> None:
         state = self.config.stash[_STATE]
         if state.registry_error is not None:
             raise state.registry_error
-        inputs, expected = state.inputs_and_reference(self.case)
+        inputs, steps = state.prepared(self.case)
         # The oracle's time is recorded on the item that computed it; later targets reuse it.
         self.oracle_seconds = 0.0
-        if expected is not None and state.reference_owner is None:
-            state.reference_owner, self.oracle_seconds = self.nodeid, expected.seconds
+        if steps is not None and state.reference_owner is None:
+            state.reference_owner = self.nodeid
+            self.oracle_seconds = sum(step.reference.seconds for step in steps)
         try:
-            self.outcome = api.check(self.case, self.target, state.ir_dir, expected=expected, inputs=inputs,
+            self.outcome = api.check(self.case, self.target, state.ir_dir, inputs=inputs, steps=steps,
                                      isolate=state.isolate, timeout=state.item_timeout,
                                      progress=self._progress_writer())
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
+        except api.RuntimeRejected as error:
+            raise DeviceRejected(str(error)) from None
+        except api.Untrustworthy as problem:
+            raise UntrustworthyItem(str(problem)) from None
         except worker.WorkerFailed as failed:
             # The IR is cached by digest: rendering again returns the file the worker read.
+            expected = steps[0].reference if steps else None
             ir = api.render(self.case, inputs, state.ir_dir)
             self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target, ir,
                                             outcome=failed.failure.status, message=failed.failure.describe())
@@ -293,14 +330,21 @@ class CaseItem(pytest.Item):
             self.user_properties.append((_RECORD_KEY, json.dumps({
                 "repro": state.relative(self.repro, state.report_path.parent), "run": {}, "verdict": {}})))
             raise
+        # The step shown (and bundled): the first failing inference, else the last (api.check);
+        # streamed items have no whole reference (None).
+        chosen = self.outcome.step_index
+        expected = steps[chosen].reference if steps else None
+        step_inputs = steps[chosen].inputs if steps else inputs
+        output = self.outcome.run.output if not steps or len(steps) == 1 else self.outcome.run.outputs[chosen]
+        shown_case = self.case.at_data_shape(steps[chosen].data_shape) if steps else self.case
         if not self.outcome.verdict.passed:
-            self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target,
-                                            self.outcome.ir, actual=self.outcome.run.output,
-                                            message=self.outcome.verdict.describe())
+            self.repro = repro.write_bundle(state.repro_dir, shown_case, step_inputs, expected, self.target,
+                                            self.outcome.ir, actual=output, message=self.outcome.describe())
         if state.results_dir is not None:
             outcome = self.outcome
             bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
-                               inputs=inputs, ir_digest=outcome.ir.digest, run=outcome.run,
+                               inputs=step_inputs, ir_digest=outcome.ir.digest,
+                               run=dataclasses.replace(outcome.run, output=output),
                                bound=None if expected is None else bundles.tolerance_bound(
                                    expected.output, expected.magnitude, outcome.verdict.tolerance),
                                passed=outcome.verdict.passed)
@@ -330,6 +374,8 @@ class CaseItem(pytest.Item):
                     "openvino_version": run.openvino_version, "layer_type": run.layer_type,
                     "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
                     "isa_cap": self.target.isa, "config": self.target.config(), **run.extra,
+                    "output_precision": run.output_precision, "requested_precision": self.target.precision,
+                    "element_type": self.case.element_type,
                     "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
                     "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(self.outcome.compare_seconds, 6),
                     "oracle_streamed": self.outcome.streamed,
@@ -338,7 +384,8 @@ class CaseItem(pytest.Item):
                         "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
                         "total": verdict.total, "max_abs_error": verdict.max_abs_error,
                         "max_rel_error": verdict.max_rel_error, "max_atol": verdict.max_atol,
-                        "rtol": verdict.tolerance.rtol, "tolerance": verdict.tolerance.describe()},
+                        "rtol": verdict.tolerance.rtol, "exact": verdict.tolerance.exact,
+                        "tolerance": verdict.tolerance.describe(), "inferences": len(self.outcome.verdicts)},
         }
 
     def repr_failure(self, excinfo, style=None) -> str:
@@ -349,7 +396,7 @@ class CaseItem(pytest.Item):
                 f"{self.case.id} on {self.target.id}: OpenVINO's output differs from the spec",
                 f"case: {self.case.source}",
                 describe_case(self.case),
-                outcome.verdict.describe(),
+                outcome.describe(),
                 f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
                 f"OpenVINO {run.openvino_version}",
                 f"IR: {outcome.ir.xml_path}",
@@ -361,6 +408,11 @@ class CaseItem(pytest.Item):
                 f"{self.case.id} on {self.target.id}: the OpenVINO worker {failure.status} "
                 f"(isolated run, time limit {self.config.stash[_STATE].item_timeout:g} s)",
                 f"case: {self.case.source}", describe_case(self.case), failure.describe(), *self._repro_lines()])
+        if isinstance(excinfo.value, (DeviceRejected, UntrustworthyItem)):
+            what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
+                    else "untrustworthy item: the reference cannot tell right from wrong")
+            return "\n".join([f"{self.case.id} on {self.target.id}: {what}", f"case: {self.case.source}",
+                              describe_case(self.case), str(excinfo.value)])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
@@ -376,6 +428,14 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
+
+
+def item_kinds(case: Case, target: Target) -> list[str]:
+    """Report groups of one item: the case's kinds plus ``precision=<hint>`` for non-f32 hints."""
+    kinds = list(case.kinds)
+    if target.precision != "f32":
+        kinds.insert(0, f"precision={target.precision}")
+    return kinds
 
 
 def _item_outcome(test_report: pytest.TestReport) -> str:
@@ -409,6 +469,7 @@ class _Recorder:
                     bundles.cross_target_diffs(self.state.results_dir))
             self.state.written = reporting.write_report(document, self.state.report_path)
             self.state.totals = document["summary"]["totals"]
+            self.state.kinds = document["summary"].get("kinds", {})
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.state.written:
@@ -417,6 +478,9 @@ class _Recorder:
             terminalreporter.write_sep("-", "conformance report")
             json_path, markdown_path, html_path = self.state.written
             terminalreporter.write_line(f"{totals}; JSON: {json_path}  Markdown: {markdown_path}  HTML: {html_path}")
+            for kind, counts in self.state.kinds.items():
+                terminalreporter.write_line(f"  {kind}: " + ", ".join(
+                    f"{count} {name}" for name, count in counts.items() if count))
 
 
 def _record(state: _Session, report: pytest.TestReport) -> None:
@@ -427,7 +491,7 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
     if record is None:
         record = state.records[report.nodeid] = reporting.ItemRecord(
             nodeid=report.nodeid, case_id=properties["case_id"], target_id=properties["target"],
-            op=properties["op"], source=properties["source"])
+            op=properties["op"], source=properties["source"], kinds=json.loads(properties.get("kinds", "[]")))
     if report.when == "teardown" and record.outcome != "passed":
         return  # a teardown problem after a failure does not replace the failure
     record.outcome = properties.get(_STATUS_KEY) if report.failed and _STATUS_KEY in properties \

@@ -1,7 +1,10 @@
 """Stage 2: ``Case`` + ``Inputs`` -> OpenVINO IR v11 (.xml + .bin).
 
 The IR is assembled with lxml from the layer skeletons in ``ir_templates/``:
-Parameter(data) -> Const(kernel) [-> Const(output_shape)] -> op -> Result.
+Parameter(data) -> Const(kernel) [-> Const(output_shape)] -> op -> Result,
+in the case's element type; with ``kernel_input``/``output_shape_input:
+parameter`` those inputs are Parameters fed at inference time, and dynamic
+data dims (``-1``, ``1..8``) are written as IR v11 writes them.
 Nothing is built by string concatenation, so names and values are escaped by
 lxml. The rendered pair is what the runtime stage reads and runs.
 """
@@ -19,16 +22,29 @@ from lxml import etree
 
 from . import shapes
 from .case import Case
-from .inputs import Inputs
+from .inputs import NUMPY_DTYPES, Inputs
 
 DATA_INPUT_NAME = "data"
 OUTPUT_NAME = "output"
 
-# IR element_type and port precision names per numpy dtype.
-_ELEMENT_TYPES = {
-    np.dtype(np.float32): ("f32", "FP32"),
-    np.dtype(np.int64): ("i64", "I64"),
+KERNEL_INPUT_NAME = "kernel"
+OUTPUT_SHAPE_INPUT_NAME = "output_shape"
+
+# IR port precision names per element type (the <data element_type> uses the short name).
+_PORT_PRECISIONS = {
+    "f32": "FP32", "f16": "FP16", "bf16": "BF16", "f64": "FP64", "i64": "I64", "i32": "I32",
+    "i16": "I16", "i8": "I8", "u64": "U64", "u32": "U32", "u16": "U16", "u8": "U8",
 }
+
+
+def element_bytes(array: np.ndarray, element_type: str) -> bytes:
+    """``array`` as ``element_type``'s little-endian bytes (bf16: the upper half of each float32)."""
+    if element_type == "bf16":
+        bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
+        if np.any(bits & 0xFFFF):
+            raise ValueError("bf16 weights must hold bf16 values (inputs.round_to_bf16)")
+        return (bits >> 16).astype("<u2").tobytes()
+    return np.ascontiguousarray(array, dtype=NUMPY_DTYPES[element_type]).tobytes()
 
 
 def templates_dir() -> Path:
@@ -68,6 +84,8 @@ class RenderedIR:
     digest: str                 # sha256 of xml + bin: the identity of what ran
     input_name: str = DATA_INPUT_NAME
     output_name: str = OUTPUT_NAME
+    element_type: str = "f32"
+    parameters: tuple[str, ...] = (DATA_INPUT_NAME,)   # inputs fed at inference time, in order
 
 
 class _Graph:
@@ -90,9 +108,9 @@ class _Graph:
         self.layers.append(layer)
         return layer
 
-    def add_weights(self, array: np.ndarray) -> dict[str, str]:
+    def add_weights(self, array: np.ndarray, element_type: str) -> dict[str, str]:
         offset = len(self.weights)
-        blob = np.ascontiguousarray(array).tobytes()
+        blob = element_bytes(array, element_type)
         self.weights += blob
         return {"offset": str(offset), "size": str(len(blob))}
 
@@ -103,17 +121,23 @@ class _Graph:
             "to-layer": target.get("id"), "to-port": str(target_port)})
 
 
-def _set_port(port: etree._Element, dtype: np.dtype, dims) -> None:
-    port.set("precision", _ELEMENT_TYPES[np.dtype(dtype)][1])
+def _set_port(port: etree._Element, element_type: str, dims) -> None:
+    port.set("precision", _PORT_PRECISIONS[element_type])
     for dim in dims:
         etree.SubElement(port, "dim").text = str(dim)
 
 
-def _constant(graph: _Graph, name: str, array: np.ndarray) -> etree._Element:
-    element_type, _ = _ELEMENT_TYPES[array.dtype]
+def _constant(graph: _Graph, name: str, array: np.ndarray, element_type: str) -> etree._Element:
     layer = graph.add("Const", name, {"element_type": element_type, "shape": _join(array.shape),
-                                      **graph.add_weights(array)})
-    _set_port(layer.find("output/port"), array.dtype, array.shape)
+                                      **graph.add_weights(array, element_type)})
+    _set_port(layer.find("output/port"), element_type, array.shape)
+    return layer
+
+
+def _parameter(graph: _Graph, name: str, element_type: str, dims) -> etree._Element:
+    layer = graph.add("Parameter", name, {"shape": _join(dims), "element_type": element_type})
+    _set_port(layer.find("output/port"), element_type, dims)
+    layer.find("output/port").set("names", name)
     return layer
 
 
@@ -121,41 +145,56 @@ def _join(values) -> str:
     return ",".join(str(v) for v in values)
 
 
+def output_dims(case: Case) -> tuple[str, ...]:
+    """The op's output dims as the IR declares them: -1 where a dynamic input dim (or a
+    runtime output_shape) makes them unknown until inference."""
+    dims = [str(d) for d in case.geometry().output_shape]
+    if case.data_dims is not None:
+        if not case.data_dims[0].isdigit():
+            dims[0] = "-1"
+        for axis, dim in enumerate(case.data_dims[2:], start=2):
+            if not dim.isdigit() and case.output_shape is None:
+                dims[axis] = "-1"
+    if case.output_shape_input == "parameter":
+        dims[2:] = ["-1"] * case.spatial_rank
+    return tuple(dims)
+
+
 def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     """The IR XML document and the weights blob for ``case``, without touching disk."""
     graph = _Graph(case.id)
-    dtype = inputs.data.dtype
-    element_type, _ = _ELEMENT_TYPES[dtype]
-
-    parameter = graph.add("Parameter", DATA_INPUT_NAME, {"shape": _join(case.data_shape),
-                                                         "element_type": element_type})
-    _set_port(parameter.find("output/port"), dtype, case.data_shape)
-    parameter.find("output/port").set("names", DATA_INPUT_NAME)
-
-    kernel = _constant(graph, "kernel", inputs.kernel)
-    op_inputs = [(parameter, case.data_shape), (kernel, case.kernel_shape)]
+    element_type = case.element_type
+    data_dims = case.data_dims if case.data_dims is not None else case.data_shape
+    parameter = _parameter(graph, DATA_INPUT_NAME, element_type, data_dims)
+    if case.kernel_input == "parameter":
+        kernel = _parameter(graph, KERNEL_INPUT_NAME, element_type, case.kernel_shape)
+    else:
+        kernel = _constant(graph, KERNEL_INPUT_NAME, inputs.kernel, element_type)
+    op_inputs = [(parameter, data_dims, element_type), (kernel, case.kernel_shape, element_type)]
     if case.output_shape is not None:
-        shape_const = _constant(graph, "output_shape", np.asarray(case.output_shape, dtype=np.int64))
-        op_inputs.append((shape_const, (case.spatial_rank,)))
+        if case.output_shape_input == "parameter":
+            shape_input = _parameter(graph, OUTPUT_SHAPE_INPUT_NAME, "i64", (case.spatial_rank,))
+        else:
+            shape_input = _constant(graph, OUTPUT_SHAPE_INPUT_NAME, np.asarray(case.output_shape, dtype=np.int64), "i64")
+        op_inputs.append((shape_input, (case.spatial_rank,), "i64"))
 
     op = graph.add(case.op, "op", case.attributes())
     ports = op.find("input").findall("port")
-    for port, (source, dims) in zip(ports, op_inputs):
-        source_dtype = np.int64 if source.get("name") == "output_shape" else dtype
-        _set_port(port, source_dtype, dims)
+    for port, (_, dims, port_type) in zip(ports, op_inputs):
+        _set_port(port, port_type, dims)
     for unused in ports[len(op_inputs):]:
         op.find("input").remove(unused)
     out_port = op.find("output/port")
     if case.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA and case.output_shape is None:
         out_port.set("id", "2")  # ports are numbered inputs first, then outputs
-    output_shape = case.geometry().output_shape
-    _set_port(out_port, dtype, output_shape)
+    output_shape = output_dims(case)
+    _set_port(out_port, element_type, output_shape)
     out_port.set("names", OUTPUT_NAME)
-    for index, (source, _) in enumerate(op_inputs):
+    for index, (source, _, _) in enumerate(op_inputs):
         graph.connect(source, op, index)
 
     result = graph.add("Result", "result")
-    _set_port(result.find("input/port"), dtype, output_shape)
+    _set_port(result.find("input/port"), element_type, output_shape)
     graph.connect(op, result, 0)
     xml = etree.tostring(graph.net, pretty_print=True, xml_declaration=True, encoding="utf-8")
     return xml, bytes(graph.weights)
@@ -174,4 +213,14 @@ def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
             temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
             temporary.write_bytes(content)
             os.replace(temporary, path)
-    return RenderedIR(xml_path, bin_path, digest)
+    return RenderedIR(xml_path, bin_path, digest, element_type=case.element_type,
+                      parameters=tuple(_parameter_names(case)))
+
+
+def _parameter_names(case: Case) -> list[str]:
+    names = [DATA_INPUT_NAME]
+    if case.kernel_input == "parameter":
+        names.append(KERNEL_INPUT_NAME)
+    if case.output_shape is not None and case.output_shape_input == "parameter":
+        names.append(OUTPUT_SHAPE_INPUT_NAME)
+    return names

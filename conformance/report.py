@@ -48,6 +48,7 @@ class ItemRecord:
     run: dict = field(default_factory=dict)       # device, precision, primitive, OpenVINO version
     verdict: dict = field(default_factory=dict)   # shape, mismatches, max errors, tolerance
     repro: str | None = None                      # repro bundle directory, relative to the report
+    kinds: list = field(default_factory=list)     # e.g. precision=bf16, element_type=f16, dynamic
 
 
 def pass_rate(counts: dict) -> float | None:
@@ -73,7 +74,10 @@ def summarize(records: list[ItemRecord]) -> dict:
     implemented: dict[str, Counter] = defaultdict(Counter)
     totals: Counter = Counter()
     primitives: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    kinds: dict[str, Counter] = defaultdict(Counter)
     for record in records:
+        for kind in record.kinds:
+            kinds[kind][record.outcome] += 1
         matrix[record.op][record.target_id][record.outcome] += 1
         totals[record.outcome] += 1
         if record.run.get("layer_type") or record.run.get("primitive_type"):
@@ -87,6 +91,8 @@ def summarize(records: list[ItemRecord]) -> dict:
             for op, targets in sorted(matrix.items())},
         "primitives": {op: {target: sorted(names) for target, names in sorted(targets.items())}
                        for op, targets in sorted(primitives.items())},
+        "kinds": {kind: {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+                  for kind, counts in sorted(kinds.items())},
     }
 
 
@@ -208,6 +214,10 @@ def markdown(report: dict, html_name: str | None = None) -> str:
         for target, cell in targets.items():
             lines.append(f"| {op} | {target} | " + " | ".join(str(cell[c]) for c in COUNT_COLUMNS)
                          + f" | {_rate(cell)} |")
+    if summary.get("kinds"):
+        lines += ["", "| kind | " + " | ".join(OUTCOMES) + " |", "|---|" + "---|" * len(OUTCOMES)]
+        for kind, counts in summary["kinds"].items():
+            lines.append(f"| {kind} | " + " | ".join(str(counts.get(c, 0)) for c in OUTCOMES) + " |")
     failing = [item for item in report["items"] if item["outcome"] in FAILING]
     if failing:
         lines += ["", "### Failures", ""]

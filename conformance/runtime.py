@@ -21,6 +21,17 @@ class TargetUnavailable(Exception):
     """The device is not present, or refuses this configuration; the reason is the runtime's."""
 
 
+class RuntimeRejected(Exception):
+    """OpenVINO raised while compiling or inferring a model the spec allows (the runtime's message)."""
+
+    def __init__(self, stage: str, message: str):
+        self.stage, self.message = stage, message
+        super().__init__(stage, message)  # args as given: picklable across the worker pipe
+
+    def __str__(self) -> str:
+        return f"OpenVINO failed to {self.stage} the model: {self.message}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where and how to run: device, inference precision, extra properties, CPU ISA cap.
@@ -66,6 +77,13 @@ class RunResult:
     compile_seconds: float
     infer_seconds: float
     extra: dict = field(default_factory=dict)
+    outputs: tuple = ()                   # one output per feed, for a sequence of inferences
+    output_precision: str | None = None   # the op node's outputPrecisions (rt_info)
+
+    @property
+    def compute_precision(self) -> str:
+        """The precision the op really computed in: its rt_info runtimePrecision, else the hint read back."""
+        return _precision_name(self.runtime_precision or self.inference_precision)
 
 
 @lru_cache(maxsize=1)
@@ -108,8 +126,31 @@ def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
     return primary
 
 
-def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -> RunResult:
-    """Read ``ir`` from disk, compile it for ``target``, infer ``data``, and describe the run."""
+def _as_tensor(array: np.ndarray, element_type: str):
+    """A numpy array as an input tensor of ``element_type`` (bf16 arrays are float32 holders)."""
+    import openvino as ov
+    if element_type == "bf16" and array.dtype == np.float32:
+        bits = (np.ascontiguousarray(array).view(np.uint32) >> 16).astype(np.uint16)
+        return ov.Tensor(bits, list(array.shape), ov.Type.bf16)
+    return array
+
+
+def _as_array(tensor, copy: bool) -> np.ndarray:
+    """An output tensor as numpy (bf16 -> float32: ``tensor.data`` would misread it as float16)."""
+    if str(tensor.element_type) in ("<Type: 'bfloat16'>", "bf16"):
+        bits = tensor.data.view(np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32)
+    return tensor.data.copy() if copy else tensor.data
+
+
+def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
+    """Read ``ir`` from disk, compile it for ``target``, infer, and describe the run.
+
+    ``data`` is the data tensor, or a sequence of feeds (``{input name: array}``)
+    inferred one after the other on the same compiled model (dynamic shapes,
+    runtime weights); ``RunResult.outputs`` holds one output per feed.
+    """
+    feeds = [{ir.input_name: data}] if isinstance(data, np.ndarray) else list(data)
     ov_core = core()
     device_root = target.device.split(":")[0].split(".")[0]
     if device_root not in ("AUTO", "HETERO", "MULTI", "BATCH") and not any(
@@ -121,16 +162,25 @@ def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -
     try:
         compiled = ov_core.compile_model(model, target.device, target.config())
     except RuntimeError as error:
-        if "Unsupported" in str(error) or "not supported" in str(error).lower():
-            raise TargetUnavailable(f"{target.id}: {str(error).strip().splitlines()[0]}") from None
-        raise
+        message = str(error).strip()
+        if "Unsupported" in message or "not supported" in message.lower():
+            raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
+        raise RuntimeRejected("compile", _last_line(message)) from None
     compiled_at = time.perf_counter()
     request = compiled.create_infer_request()
-    # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB). The output is a
-    # view of OpenVINO's output tensor, not a copy (2.9 GB there): the array keeps the
-    # tensor's memory alive after the request and compiled model are gone.
-    request.infer({ir.input_name: np.ascontiguousarray(data)}, share_inputs=True)
-    output = request.get_tensor(compiled.output(0)).data
+    outputs = []
+    for feed in feeds:
+        try:
+            # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB).
+            request.infer({name: _as_tensor(np.ascontiguousarray(array),
+                                            ir.element_type if name != "output_shape" else "i64")
+                           for name, array in feed.items()}, share_inputs=True)
+        except RuntimeError as error:
+            raise RuntimeRejected("infer", _last_line(str(error).strip())) from None
+        # The output is a view of OpenVINO's output tensor, not a copy (2.9 GB for the 3D
+        # examples): the array keeps the tensor's memory alive after the request is gone.
+        # A sequence of inferences reuses that tensor, so there every output is copied.
+        outputs.append(_as_array(request.get_tensor(compiled.output(0)), copy=len(feeds) > 1))
     finished = time.perf_counter()
     info = _op_runtime_info(compiled, op_name)
     try:
@@ -138,12 +188,13 @@ def run(ir: RenderedIR, data: np.ndarray, target: Target, op_name: str = "op") -
     except RuntimeError:
         precision = target.precision
     return RunResult(
-        output=output, target_id=target.id, device=target.device,
+        output=outputs[0], target_id=target.id, device=target.device,
         inference_precision=_precision_name(precision), openvino_version=openvino_version(),
         layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
         runtime_precision=info.get("runtimePrecision"),
         compile_seconds=compiled_at - start, infer_seconds=finished - compiled_at,
-        extra=_extra(compiled, info))
+        extra=_extra(compiled, info),
+        outputs=tuple(outputs), output_precision=info.get("outputPrecisions"))
 
 
 def _extra(compiled, info: dict[str, str]) -> dict:
@@ -156,10 +207,19 @@ def _extra(compiled, info: dict[str, str]) -> dict:
     return extra
 
 
+def _last_line(message: str) -> str:
+    """OpenVINO's exceptions nest 'Exception from ...' lines; the last non-empty line is the reason,
+    prefixed by the check that failed when there is one."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    checks = [line for line in lines if line.startswith("Check ")]
+    reason = lines[-1] if lines else message
+    return f"{checks[-1]} {reason}" if checks and checks[-1] != reason else reason
+
+
 def _precision_name(value: str) -> str:
     """``<Type: 'float32'>``/``f32``/``float32`` -> ``f32``."""
     names = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "f32": "f32", "bf16": "bf16", "f16": "f16"}
     for long_name, short in names.items():
         if long_name in value:
             return short
-    return value
+    return value.strip().lower()

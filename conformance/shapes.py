@@ -7,6 +7,7 @@ Where the spec is ambiguous, the reading taken here is documented in
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 GROUP_CONVOLUTION = "GroupConvolution"
@@ -31,11 +32,15 @@ class Geometry:
     pads_end: tuple[int, ...]
     output_shape: tuple[int, ...]  # full output shape [N, GROUPS*C_OUT, spatial...]
     kernel_volume: int
+    # BackpropData: at most this many kernel taps land on one output element
+    # (per axis ceil(K / (s / gcd(s, d)))); None: every tap can (GroupConvolution).
+    landing_volume: int | None = None
 
     @property
     def accumulation_length(self) -> int:
         """Upper bound on the number of products summed into one output element."""
-        return self.in_channels_per_group * self.kernel_volume
+        taps = self.kernel_volume if self.landing_volume is None else self.landing_volume
+        return self.in_channels_per_group * taps
 
 
 def dilated_kernel(kernel: int, dilation: int) -> int:
@@ -81,6 +86,16 @@ def group_convolution_geometry(data_shape, kernel_shape, strides, pads_begin, pa
         for x, k, s, d, b, e in zip(spatial, kernel, strides, dilations, begin, end))
     return Geometry(groups, c_in, c_out, begin, end,
                     (data_shape[0], groups * c_out) + out_spatial, _volume(kernel))
+
+
+def landing_taps(kernel: int, stride: int, dilation: int) -> int:
+    """Most kernel taps of one axis that land on one output of a transposed convolution.
+
+    Output o receives tap k from input i when o + pad = i*s + k*d, so the taps
+    reaching o satisfy k*d = const (mod s): one residue class mod s/gcd(s, d).
+    """
+    period = stride // math.gcd(stride, dilation)
+    return -(-kernel // period)
 
 
 def backprop_full_size(x: int, kernel: int, stride: int, dilation: int) -> int:
@@ -133,4 +148,5 @@ def group_convolution_backprop_data_geometry(data_shape, kernel_shape, strides, 
         begin, end = tuple(begin_list), tuple(end_list)
         out_spatial = tuple(output_shape)
     return Geometry(groups, c_in, c_out, begin, end,
-                    (data_shape[0], groups * c_out) + out_spatial, _volume(kernel))
+                    (data_shape[0], groups * c_out) + out_spatial, _volume(kernel),
+                    _volume(landing_taps(k, s, d) for k, s, d in zip(kernel, strides, dilations)))
