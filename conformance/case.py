@@ -395,7 +395,9 @@ _DIM_RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
 
 def _data_dims(value):
     """The data shape; dims may be dynamic (-1, or "low..high") when infer_shapes lists concrete shapes."""
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list) or not any(dim == -1 or isinstance(dim, str) for dim in value):
+        return _shape(value)
+    if not all(_is_int(dim) or isinstance(dim, str) for dim in value):
         raise FieldError("", f"expected a list of integers, got {_show(value)}")
     for dim in value:
         if _is_int(dim) and (dim >= 1 or dim == -1):

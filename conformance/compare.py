@@ -88,7 +88,8 @@ class Tolerance:
             why = ("integer element type: exact integer arithmetic" if self.element_type in INTEGER_TYPES
                    else f"exact mode: integer inputs, every partial sum exact in {self.precision}/"
                         f"{ACCUMULATOR} accumulation and {'/'.join(self.output_roundings) or self.element_type} output")
-            return f"|got-ref| == 0 ({why}; element type {self.element_type}){override}"
+            return (f"|got-ref| == 0 ({why}; element type {self.element_type}), "
+                    f"K={self.accumulation_length}{override}")
         u_in = "0 (inputs exact)" if self.inputs_exact else f"u({self.precision})"
         roundings = "+".join(f"u({t})" for t in self.output_roundings) or f"u({ACCUMULATOR})"
         return (f"|got-ref| <= atol + rtol*|ref|, rtol={self.rtol:.3g} = {roundings}, "

@@ -21,7 +21,7 @@ class TargetUnavailable(Exception):
     """The device is not present, or refuses this configuration; the reason is the runtime's."""
 
 
-class RuntimeRejected(Exception):
+class RuntimeRejected(RuntimeError):
     """OpenVINO raised while compiling or inferring a model the spec allows (the runtime's message)."""
 
     def __init__(self, stage: str, message: str):
