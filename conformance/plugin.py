@@ -193,6 +193,25 @@ def pytest_configure(config: pytest.Config) -> None:
     # Registered as a plugin of its own so its hooks (records, report) see the state.
     config.pluginmanager.register(_Recorder(state), "conformance-recorder")
     config.addinivalue_line("markers", "slow: the spec's full-size examples; run with --runslow")
+    if hasattr(config, "workerinput"):
+        _share_cores(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def _share_cores(workers: int) -> None:
+    """xdist worker: use cores/workers threads in torch and OpenVINO, not every core each.
+
+    With ``-n 2`` on 2 cores, two workers each running 2 torch + 2 OpenVINO threads
+    oversubscribe the machine; one thread each keeps both cores busy without
+    contention. Thread counts change no result (same kernels, same per-element sums).
+    """
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    import torch
+    torch.set_num_threads(threads)
+    from .runtime import core
+    try:
+        core().set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
+    except RuntimeError:
+        pass  # no CPU plugin: nothing to share
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -376,6 +395,7 @@ class CaseItem(pytest.Item):
                     "isa_cap": self.target.isa, "config": self.target.config(), **run.extra,
                     "output_precision": run.output_precision, "requested_precision": self.target.precision,
                     "element_type": self.case.element_type,
+                    "read_seconds": round(run.read_seconds, 6),
                     "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
                     "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(self.outcome.compare_seconds, 6),
                     "oracle_streamed": self.outcome.streamed,

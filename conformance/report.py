@@ -29,7 +29,8 @@ FAILING = ("failed", "xpassed", "crashed", "hung", "error")
 
 # (section, key) pairs that hold wall-clock measurements: the only fields that
 # may differ between two runs of the same cases on the same targets.
-TIMING_FIELDS = (("item", "duration_seconds"), ("run", "compile_seconds"), ("run", "infer_seconds"),
+TIMING_FIELDS = (("item", "duration_seconds"), ("run", "read_seconds"), ("run", "compile_seconds"),
+                 ("run", "infer_seconds"),
                  ("run", "oracle_seconds"), ("run", "compare_seconds"))
 
 

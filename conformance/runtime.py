@@ -7,6 +7,7 @@ otherwise) and read back from the compiled model, so reports say what ran.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -74,11 +75,12 @@ class RunResult:
     layer_type: str | None            # the op's node in the runtime model (rt_info)
     primitive_type: str | None        # e.g. jit_avx512_f32, brgconv_avx2_f32
     runtime_precision: str | None
-    compile_seconds: float
+    compile_seconds: float            # 0 when the compiled model came from this process's cache
     infer_seconds: float
     extra: dict = field(default_factory=dict)
     outputs: tuple = ()                   # one output per feed, for a sequence of inferences
     output_precision: str | None = None   # the op node's outputPrecisions (rt_info)
+    read_seconds: float = 0.0             # read_model (the IR frontend), before compiling
 
     @property
     def compute_precision(self) -> str:
@@ -143,22 +145,29 @@ def _as_array(tensor, copy: bool) -> np.ndarray:
     return tensor.data.copy() if copy else tensor.data
 
 
-def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
-    """Read ``ir`` from disk, compile it for ``target``, infer, and describe the run.
+# Compiled models of small IRs are kept (keyed by IR digest and target), so an IR
+# that recurs in a session (the same case listed twice, re-runs from the API) is
+# compiled once. Large ones are not: a compiled full-size model holds gigabytes.
+COMPILED_CACHE_SIZE = 16
+COMPILED_CACHE_MAX_OUTPUT_ELEMENTS = 1 << 22
+_COMPILED: OrderedDict = OrderedDict()   # key -> (compiled model, op rt_info, inference precision, extra)
 
-    ``data`` is the data tensor, or a sequence of feeds (``{input name: array}``)
-    inferred one after the other on the same compiled model (dynamic shapes,
-    runtime weights); ``RunResult.outputs`` holds one output per feed.
-    """
-    feeds = [{ir.input_name: data}] if isinstance(data, np.ndarray) else list(data)
+
+@lru_cache(maxsize=1)
+def _available_devices() -> tuple[str, ...]:
+    return tuple(core().available_devices)
+
+
+def _compile(ir: RenderedIR, target: Target, op_name: str):
+    """(compiled, rt_info, precision, extra, read seconds, compile seconds); from the cache when there."""
+    key = (ir.digest, target.device, tuple(sorted(target.config().items())), op_name)
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return (*_COMPILED[key], 0.0, 0.0)
     ov_core = core()
-    device_root = target.device.split(":")[0].split(".")[0]
-    if device_root not in ("AUTO", "HETERO", "MULTI", "BATCH") and not any(
-            available.split(".")[0] == device_root for available in ov_core.available_devices):
-        raise TargetUnavailable(f"device {target.device} is not available "
-                                f"(OpenVINO sees: {', '.join(ov_core.available_devices)})")
+    started = time.perf_counter()
     model = ov_core.read_model(str(ir.xml_path), str(ir.bin_path))
-    start = time.perf_counter()
+    read_at = time.perf_counter()
     try:
         compiled = ov_core.compile_model(model, target.device, target.config())
     except RuntimeError as error:
@@ -167,6 +176,36 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
         raise RuntimeRejected("compile", _last_line(message)) from None
     compiled_at = time.perf_counter()
+    info = _op_runtime_info(compiled, op_name)
+    try:
+        precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except RuntimeError:
+        precision = target.precision
+    entry = (compiled, info, precision, _extra(compiled, info))
+    shape = compiled.output(0).get_partial_shape()
+    if shape.is_static and int(np.prod([dim.get_length() for dim in shape])) <= COMPILED_CACHE_MAX_OUTPUT_ELEMENTS:
+        _COMPILED[key] = entry
+        while len(_COMPILED) > COMPILED_CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    return (*entry, read_at - started, compiled_at - read_at)
+
+
+def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
+    """Read ``ir`` from disk, compile it for ``target`` (or reuse it), infer, and describe the run.
+
+    ``data`` is the data tensor, or a sequence of feeds (``{input name: array}``)
+    inferred one after the other on the same compiled model (dynamic shapes,
+    runtime weights); ``RunResult.outputs`` holds one output per feed.
+    """
+    feeds = [{ir.input_name: data}] if isinstance(data, np.ndarray) else list(data)
+    device_root = target.device.split(":")[0].split(".")[0]
+    if device_root not in ("AUTO", "HETERO", "MULTI", "BATCH") and not any(
+            available.split(".")[0] == device_root for available in _available_devices()):
+        raise TargetUnavailable(f"device {target.device} is not available "
+                                f"(OpenVINO sees: {', '.join(_available_devices())})")
+    compiled, info, precision, extra, read_seconds, compile_seconds = _compile(ir, target, op_name)
+    compiled_at = time.perf_counter()
+    # A fresh request per run: the returned output is a view of this request's output tensor.
     request = compiled.create_infer_request()
     outputs = []
     for feed in feeds:
@@ -182,18 +221,13 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
         # A sequence of inferences reuses that tensor, so there every output is copied.
         outputs.append(_as_array(request.get_tensor(compiled.output(0)), copy=len(feeds) > 1))
     finished = time.perf_counter()
-    info = _op_runtime_info(compiled, op_name)
-    try:
-        precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    except RuntimeError:
-        precision = target.precision
     return RunResult(
         output=outputs[0], target_id=target.id, device=target.device,
         inference_precision=_precision_name(precision), openvino_version=openvino_version(),
         layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
         runtime_precision=info.get("runtimePrecision"),
-        compile_seconds=compiled_at - start, infer_seconds=finished - compiled_at,
-        extra=_extra(compiled, info),
+        compile_seconds=compile_seconds, infer_seconds=finished - compiled_at,
+        extra=dict(extra), read_seconds=read_seconds,
         outputs=tuple(outputs), output_precision=info.get("outputPrecisions"))
 
 
