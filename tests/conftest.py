@@ -19,3 +19,14 @@ settings.load_profile(os.environ.get("CONFORMANCE_HYPOTHESIS_PROFILE", "quick"))
 # is not a package") in every later test.
 import openvino  # noqa: E402,F401
 import torch  # noqa: E402,F401
+
+
+def pytest_collection_modifyitems(config, items):
+    """Harness tests marked ``slow`` (the full-size examples) run only with --runslow (tox -e slow)."""
+    if config.getoption("runslow", default=False):
+        return
+    import pytest
+    skip = pytest.mark.skip(reason="slow (full-size, ~12 GB): run with --runslow or tox -e slow")
+    for item in items:
+        if "slow" in item.keywords and item.path.suffix == ".py":
+            item.add_marker(skip)
