@@ -81,14 +81,18 @@ class Tolerance:
     output_roundings: tuple[str, ...] = ()
     scale: float = 1.0                  # per-case override factor (with ``reason``)
     reason: str | None = None
+    exact_limit: float = 0.0            # exact mode: max sum|x*w| allowed (2**p of the narrowest type)
 
     def describe(self) -> str:
         override = f"; x{self.scale:g} by case override: {self.reason}" if self.reason else ""
         if self.exact:
-            why = ("integer element type: exact integer arithmetic" if self.element_type in INTEGER_TYPES
-                   else f"exact mode: integer inputs, every partial sum exact in {self.precision}/"
-                        f"{ACCUMULATOR} accumulation and {'/'.join(self.output_roundings) or self.element_type} output")
-            return (f"|got-ref| == 0 ({why}; element type {self.element_type}), "
+            if self.element_type in INTEGER_TYPES:
+                why = "integer element type: exact integer arithmetic"
+            else:
+                outputs = "/".join(self.output_roundings) or ACCUMULATOR
+                why = (f"exact mode: integer inputs and max sum|x*w| <= 2^{int(np.log2(self.exact_limit))}, "
+                       f"so every partial sum is exact in the {ACCUMULATOR} accumulator and the {outputs} output")
+            return (f"|got-ref| == 0 ({why}; computed in {self.precision}, element type {self.element_type}), "
                     f"K={self.accumulation_length}{override}")
         u_in = "0 (inputs exact)" if self.inputs_exact else f"u({self.precision})"
         roundings = "+".join(f"u({t})" for t in self.output_roundings) or f"u({ACCUMULATOR})"
@@ -124,10 +128,10 @@ def tolerance_for(precision: str, accumulation_length: int, *arrays: np.ndarray,
         if UNIT_ROUNDOFF[t] > UNIT_ROUNDOFF[accumulator]))
     integers = all(np.array_equal(np.rint(np.asarray(a, dtype=np.float64)), np.asarray(a, dtype=np.float64))
                    for a in arrays)
-    if (integers and inputs_exact and magnitude_max is not None
-            and magnitude_max <= min(exact_integer_limit(t) for t in (accumulator, *roundings))):
-        return Tolerance(precision, accumulation_length, True, 0.0, 0.0, exact=True,
-                         element_type=element_type, output_roundings=roundings, scale=scale, reason=reason)
+    limit = min(exact_integer_limit(t) for t in (accumulator, *roundings))
+    if integers and inputs_exact and magnitude_max is not None and magnitude_max <= limit:
+        return Tolerance(precision, accumulation_length, True, 0.0, 0.0, exact=True, element_type=element_type,
+                         output_roundings=roundings, scale=scale, reason=reason, exact_limit=limit)
     u_in = 0.0 if inputs_exact else UNIT_ROUNDOFF[precision]
     rtol = max(u_acc, sum(UNIT_ROUNDOFF[t] for t in roundings))
     atol_scale = 2 * u_in + accumulation_length * u_acc
