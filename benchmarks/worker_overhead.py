@@ -2,7 +2,8 @@
 
     PYTHONPATH=. python benchmarks/worker_overhead.py [--repeat 20]
 
-For a small and a large output it prints: in-process time of runtime.run, the
+For a small, a large (pickled through the pipe) and a huge (>= worker.SHARED_FILE_BYTES:
+mapped files in /dev/shm) case it prints: in-process time of runtime.run, the
 round trip through a warm worker (pickle of the input and the RunResult, pipe,
 the same runtime.run), their difference (the per-job overhead), and the
 startup of a fresh worker (process start, imports, openvino.Core()).
@@ -23,6 +24,7 @@ op: GroupConvolution
 cases:
   - {name: small, data: [1, 8, 8, 8], kernel: [8, 1, 1, 3, 3], pads_begin: [1, 1], pads_end: [1, 1]}
   - {name: large, data: [1, 64, 112, 112], kernel: [64, 1, 1, 3, 3], pads_begin: [1, 1], pads_end: [1, 1]}
+  - {name: huge, data: [1, 64, 384, 384], kernel: [64, 1, 1, 3, 3], pads_begin: [1, 1], pads_end: [1, 1]}
 """
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import faulthandler
+import io
 import os
 import pickle
 import signal
@@ -151,7 +152,7 @@ class _Worker:
         """Send ``job``; return ``(ok, value)`` or a ``WorkerFailure``."""
         sent = time.perf_counter()
         try:
-            self.send.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            self.send.send_bytes(_dumps(job))
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; _receive reports how it ended
         self.jobs += 1
@@ -160,7 +161,12 @@ class _Worker:
     def _receive(self, timeout: float, since: float):
         try:
             if self.receive.poll(timeout):
-                return pickle.loads(self.receive.recv_bytes())
+                message = self.receive.recv_bytes()
+                try:
+                    return pickle.loads(message)  # large arrays arrive mapped from files
+                except Exception:
+                    _remove_shared_files(self.process.pid)
+                    raise
         except (EOFError, OSError):
             pass  # the worker closed its end: it died
         else:
@@ -178,6 +184,10 @@ class _Worker:
         return self._failure(CRASHED, detail, since)
 
     def _failure(self, status: str, detail: str, since: float) -> WorkerFailure:
+        # Files of this job that nobody will map: the dead worker's reply, and our job's inputs
+        # (jobs are sent one at a time under the pool's lock).
+        _remove_shared_files(self.process.pid)
+        _remove_shared_files(os.getpid())
         code = self.process.returncode
         return WorkerFailure(status=status, detail=detail, environment=self.environment, exit_code=code,
                              signal_name=_signal_name(-code) if code is not None and code < 0 else None,
@@ -303,6 +313,58 @@ def shutdown() -> None:
     _POOL.shutdown()
 
 
+# ---- large arrays travel through files, not the pipe -------------------------------------------
+# Pickling a 3 GB output through a pipe costs two extra copies on each side. Arrays of at least
+# SHARED_FILE_BYTES are written once to a file in /dev/shm (RAM-backed; the temp dir if it is too
+# small) and the receiver maps it copy-on-write, then unlinks it: the mapping outlives the name.
+# Measured with benchmarks/worker_overhead.py.
+
+SHARED_FILE_BYTES = 32 * 2 ** 20
+_SHARED_PREFIX = "ov-conformance-array-"
+
+
+def _shared_directory(size: int) -> str:
+    try:
+        free = os.statvfs("/dev/shm")
+        if free.f_bavail * free.f_frsize > 2 * size:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return tempfile.gettempdir()
+
+
+def _map_shared(path: str) -> np.ndarray:
+    """Receiver side: map the array file (copy-on-write, so the result is writable) and unlink it."""
+    try:
+        return np.load(path, mmap_mode="c")
+    finally:
+        os.unlink(path)
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        if type(obj) in (np.ndarray, np.memmap) and obj.nbytes >= SHARED_FILE_BYTES and obj.dtype != object:
+            handle, path = tempfile.mkstemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", suffix=".npy",
+                                            dir=_shared_directory(obj.nbytes))
+            with os.fdopen(handle, "wb") as file:
+                np.save(file, obj, allow_pickle=False)
+            return _map_shared, (path,)
+        return NotImplemented
+
+
+def _dumps(obj) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _remove_shared_files(pid: int) -> None:
+    """Array files a dead worker wrote but nobody mapped."""
+    for directory in {"/dev/shm", tempfile.gettempdir()}:
+        for path in Path(directory).glob(f"{_SHARED_PREFIX}{pid}-*.npy"):
+            path.unlink(missing_ok=True)
+
+
 # ---- the worker process ------------------------------------------------------------------------
 
 def _exit_with_parent(parent: int) -> None:
@@ -337,8 +399,15 @@ def _serve(read_fd: int, write_fd: int) -> None:
             reply = (True, function(*args), None)
         except Exception as error:  # the parent re-raises it, with this traceback as its cause
             reply = (False, _picklable(error), traceback.format_exc())
-        results.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            message = _dumps(reply)
+        except Exception as error:  # e.g. no space left for a large output
+            message = _dumps((False, RuntimeError(f"cannot send the result back: {error}"), traceback.format_exc()))
+        results.send_bytes(message)
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]), int(sys.argv[2]))
+    # Run the imported module's _serve, not this __main__ copy's: what the worker pickles
+    # (e.g. the mapped-file loader) must be found as conformance.worker.* by the parent.
+    from conformance.worker import _serve as serve
+    serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import tempfile
 import time
 
 import numpy as np
 import pytest
 
 from conformance import api, runtime
-from conformance.worker import CRASHED, HUNG, WorkerFailure, WorkerPool, needs_worker
+from conformance.worker import CRASHED, HUNG, SHARED_FILE_BYTES, WorkerFailure, WorkerPool, needs_worker
 
 CASE = """
 op: GroupConvolution
@@ -110,6 +111,21 @@ def test_hang_is_killed_after_the_timeout_and_the_next_job_runs(pool, rendered):
         os.kill(before, 0)                                 # the hung worker is gone
     result = pool.run(ir, inputs.data, runtime.Target("CPU", "f32"))
     assert isinstance(result, runtime.RunResult)
+
+
+def test_large_arrays_travel_through_mapped_files_both_ways(pool):
+    def shared_files():
+        return {path for directory in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(directory)
+                for path in os.listdir(directory) if path.startswith("ov-conformance-array-")}
+
+    before = shared_files()
+    large = np.arange(SHARED_FILE_BYTES // 8 + 1000, dtype=np.float64)      # just above the threshold
+    assert pool.call(np.sum, large) == large.sum()                          # parent -> worker
+    returned = pool.call(np.arange, large.size, None, None, np.float64)     # worker -> parent
+    assert isinstance(returned, np.memmap) and returned.flags.writeable
+    np.testing.assert_array_equal(returned, large)
+    returned[0] = -1.0                                                      # copy-on-write: allowed, private
+    assert shared_files() <= before                                         # unlinked once mapped
 
 
 def test_a_changed_parent_environment_gets_a_fresh_worker(pool, monkeypatch):
