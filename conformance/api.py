@@ -17,7 +17,8 @@ import torch
 
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
                    load_cases_text, load_paths)
-from .compare import INTEGER_TYPES, StreamingComparison, Verdict, compare, sparse_reference, tolerance_for
+from .compare import (INTEGER_TYPES, StreamingComparison, Verdict, compare, max_abs, sparse_reference,
+                      tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
 from .render import DATA_INPUT_NAME, KERNEL_INPUT_NAME, OUTPUT_SHAPE_INPUT_NAME, RenderedIR, render
@@ -208,8 +209,7 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     if steps is None:
         # A priori bound on sum|x*w| (no whole magnitude array exists): max|x| * max|w| * K.
         geometry = case.geometry()
-        bound = float(np.max(np.abs(inputs.data), initial=0) * np.max(np.abs(inputs.kernel), initial=0)
-                      * geometry.accumulation_length)
+        bound = max_abs(inputs.data) * max_abs(inputs.kernel) * geometry.accumulation_length
         tolerance = _tolerance(case, result, inputs, geometry.accumulation_length, bound)
         return _check_streamed(case, ir, result, inputs, tolerance, progress)
     started = time.perf_counter()

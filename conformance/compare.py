@@ -41,8 +41,39 @@ SPARSE_ZERO_FRACTION = 0.5   # more zeros than this among the reached outputs: t
 MIN_REACHED_FRACTION = 0.1   # fewer outputs than this reached by any tap: the pads dominate
 
 
+CHECK_CHUNK = 1 << 22   # elements per chunk of the whole-input checks below (no full-size temporaries)
+
+
+def _chunks(array: np.ndarray):
+    """``array`` flattened, in chunks: the spec's 3D examples have ~0.2G input elements,
+    and one float64 temporary of them is 1.8 GB."""
+    flat = np.asarray(array).reshape(-1)
+    for begin in range(0, max(flat.size, 1), CHECK_CHUNK):
+        yield flat[begin:begin + CHECK_CHUNK]
+
+
+def max_abs(array: np.ndarray) -> float:
+    """max |array| (0 for an empty one), chunked."""
+    return max((float(np.max(np.abs(chunk), initial=0)) for chunk in _chunks(array)), default=0.0)
+
+
+def integer_valued(array: np.ndarray) -> bool:
+    """True if every value of ``array`` is an integer, chunked."""
+    return all(np.array_equal(np.rint(np.asarray(chunk, dtype=np.float64)), np.asarray(chunk, dtype=np.float64))
+               for chunk in _chunks(array))
+
+
 def representable(array: np.ndarray, precision: str) -> bool:
     """True if every value of ``array`` survives conversion to ``precision`` unchanged."""
+    array = np.asarray(array)
+    if array.dtype == np.float32 and precision in ("f32", "f64"):
+        return True   # every float32 is a float32 (and a float64)
+    if array.size > CHECK_CHUNK:
+        return all(_representable(chunk, precision) for chunk in _chunks(array))
+    return _representable(array, precision)
+
+
+def _representable(array: np.ndarray, precision: str) -> bool:
     values = np.asarray(array)
     if precision == "f64" or values.dtype.kind in "iu" and precision in INTEGER_TYPES:
         return True
@@ -126,8 +157,7 @@ def tolerance_for(precision: str, accumulation_length: int, *arrays: np.ndarray,
     roundings = tuple(dict.fromkeys(
         t for t in (_precision_or_none(output_precision) or precision, element_type)
         if UNIT_ROUNDOFF[t] > UNIT_ROUNDOFF[accumulator]))
-    integers = all(np.array_equal(np.rint(np.asarray(a, dtype=np.float64)), np.asarray(a, dtype=np.float64))
-                   for a in arrays)
+    integers = all(integer_valued(a) for a in arrays)
     limit = min(exact_integer_limit(t) for t in (accumulator, *roundings))
     if integers and inputs_exact and magnitude_max is not None and magnitude_max <= limit:
         return Tolerance(precision, accumulation_length, True, 0.0, 0.0, exact=True, element_type=element_type,
