@@ -113,12 +113,16 @@ def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
     Convert) is the op's node; if the plugin decomposed the op into several
     computing nodes, ``nodes`` lists them all as ``layerType:primitiveType``.
     """
-    matching = []
+    nodes = []
     for node in compiled.get_runtime_model().get_ordered_ops():
         info = node.get_rt_info()
         names = info["originalLayersNames"].astype(str).split(",") if "originalLayersNames" in info else []
-        if op_name in names or node.get_friendly_name() == op_name:
-            matching.append({key: info[key].astype(str) for key in info.keys()})
+        nodes.append((names + [node.get_friendly_name()], info))
+    matching = [{key: info[key].astype(str) for key in info.keys()} for names, info in nodes if op_name in names]
+    if not matching:
+        # Precision conversion (e.g. an i64 model run in i32/f32) renames the op "op.0".
+        matching = [{key: info[key].astype(str) for key in info.keys()} for names, info in nodes
+                    if any(name.startswith(op_name + ".") for name in names)]
     computing = [info for info in matching if info.get("layerType") not in _DATA_MOVEMENT] or matching
     if not computing:
         return {}
