@@ -175,11 +175,11 @@ class _Session:
         return self._cached[1], self._cached[2]
 
     def targets_for(self, case: Case) -> list[Target]:
-        """The session's targets, plus each device under the hints the case declares (``precisions``)."""
+        """The session's targets, plus each of them under the hints the case declares (``precisions``)."""
         targets = list(self.targets)
-        for device in dict.fromkeys(target.device for target in self.targets):
+        for target in self.targets:
             for precision in case.precisions:
-                extra = Target(device, precision)
+                extra = dataclasses.replace(target, precision=precision)
                 if all(t.id != extra.id for t in targets):
                     targets.append(extra)
         return targets
@@ -426,6 +426,7 @@ class CaseItem(pytest.Item):
                 describe_case(self.case),
                 outcome.describe(),
                 f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
+                f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
                 f"OpenVINO {run.openvino_version}",
                 f"IR: {outcome.ir.xml_path}",
                 *self._repro_lines(),
