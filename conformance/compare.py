@@ -59,8 +59,10 @@ def max_abs(array: np.ndarray) -> float:
 
 def integer_valued(array: np.ndarray) -> bool:
     """True if every value of ``array`` is an integer, chunked."""
-    return all(np.array_equal(np.rint(np.asarray(chunk, dtype=np.float64)), np.asarray(chunk, dtype=np.float64))
-               for chunk in _chunks(array))
+    if np.asarray(array).dtype.kind in "iub":
+        return True
+    # rint of a float is exact in its own type: no float64 conversion needed.
+    return all(np.array_equal(np.rint(chunk), chunk) for chunk in _chunks(array))
 
 
 def representable(array: np.ndarray, precision: str) -> bool:
