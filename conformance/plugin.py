@@ -344,8 +344,10 @@ class CaseItem(pytest.Item):
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except api.RuntimeRejected as error:
+            self._record_timing(error.seconds)
             raise DeviceRejected(str(error)) from None
         except api.Untrustworthy as problem:
+            self._record_timing({})
             raise UntrustworthyItem(str(problem)) from None
         except worker.WorkerFailed as failed:
             # The IR is cached by digest: rendering again returns the file the worker read.
@@ -378,6 +380,13 @@ class CaseItem(pytest.Item):
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
             raise ConformanceFailure(self.outcome)
+
+    def _record_timing(self, seconds: dict) -> None:
+        """An item that ended before a verdict still records the work it cost (for the overhead figures)."""
+        timing = {key: round(value, 6) for key, value in seconds.items()}
+        if self.oracle_seconds:
+            timing["oracle_seconds"] = round(self.oracle_seconds, 6)
+        self.user_properties.append((_RECORD_KEY, json.dumps({"repro": None, "run": timing, "verdict": {}})))
 
     def _progress_writer(self):
         """Per-slab progress lines for streamed items with --progress or -v (not from xdist workers)."""

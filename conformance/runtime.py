@@ -25,9 +25,10 @@ class TargetUnavailable(Exception):
 class RuntimeRejected(RuntimeError):
     """OpenVINO raised while compiling or inferring a model the spec allows (the runtime's message)."""
 
-    def __init__(self, stage: str, message: str):
+    def __init__(self, stage: str, message: str, seconds: dict | None = None):
         self.stage, self.message = stage, message
-        super().__init__(stage, message)  # args as given: picklable across the worker pipe
+        self.seconds = seconds or {}      # OpenVINO's time until it raised: {"read_seconds": ..., ...}
+        super().__init__(stage, message, seconds)  # args as given: picklable across the worker pipe
 
     def __str__(self) -> str:
         return f"OpenVINO failed to {self.stage} the model: {self.message}"
@@ -178,7 +179,8 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         message = str(error).strip()
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
-        raise RuntimeRejected("compile", _last_line(message)) from None
+        raise RuntimeRejected("compile", _last_line(message), {
+            "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
     compiled_at = time.perf_counter()
     info = _op_runtime_info(compiled, op_name)
     try:
@@ -219,7 +221,9 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
                                             ir.element_type if name != "output_shape" else "i64")
                            for name, array in feed.items()}, share_inputs=True)
         except RuntimeError as error:
-            raise RuntimeRejected("infer", _last_line(str(error).strip())) from None
+            raise RuntimeRejected("infer", _last_line(str(error).strip()), {
+                "read_seconds": read_seconds, "compile_seconds": compile_seconds,
+                "infer_seconds": time.perf_counter() - compiled_at}) from None
         # The output is a view of OpenVINO's output tensor, not a copy (2.9 GB for the 3D
         # examples): the array keeps the tensor's memory alive after the request is gone.
         # A sequence of inferences reuses that tensor, so there every output is copied.
