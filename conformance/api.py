@@ -200,6 +200,8 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
         inputs = make_inputs(case)
     ir = render(case, inputs, ir_dir)
     sequence = feeds(case, steps) if steps is not None else feeds(case, (Step(case.data_shape, inputs, None),))
+    if progress is not None and stream_it:
+        progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
     if isolate or needs_worker(target):
         result = run_in_worker(ir, sequence, target, timeout)
         if isinstance(result, WorkerFailure):
@@ -231,6 +233,9 @@ def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
     expected_shape = case.geometry().output_shape
     comparison = StreamingComparison(expected_shape, tuple(result.output.shape), tolerance)
     oracle_seconds = 0.0
+    if progress is not None:
+        progress(f"{case.id} [{result.target_id}]: OpenVINO done (compile {result.compile_seconds:.1f} s, "
+                 f"infer {result.infer_seconds:.1f} s); oracle + comparison by slabs")
     if comparison.expected_shape == comparison.actual_shape:
         started = time.perf_counter()
         depth = expected_shape[2]

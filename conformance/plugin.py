@@ -6,6 +6,7 @@ done by ``conformance.api.check``; this module only wires it into pytest.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -395,9 +396,13 @@ class CaseItem(pytest.Item):
         if not state.progress or reporter is None or hasattr(self.config, "workerinput"):
             return None
 
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+
         def write(line: str) -> None:
-            reporter.ensure_newline()
-            reporter.write_line(f"  progress: {line}")
+            # Output capture is on while an item runs: step around it, as pytest's live logging does.
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                reporter.ensure_newline()
+                reporter.write_line(f"  progress: {line}")
         return write
 
     def _record_fields(self) -> dict:

@@ -135,7 +135,7 @@ def test_api_check_streams_on_request_with_progress_and_same_verdict(tmp_path):
     assert streamed.streamed and streamed.reference is None and not whole.streamed
     assert repr(streamed.verdict) == repr(whole.verdict)
     assert streamed.oracle_seconds > 0 and whole.oracle_seconds > 0
-    assert lines and "planes 7/7 (100%)" in lines[-1]
+    assert lines and "OpenVINO compile + infer" in lines[0] and "planes 7/7 (100%)" in lines[-1]
 
 
 def test_memory_budget_skips_items_with_the_estimate_and_keeps_the_others(pytester, monkeypatch):
