@@ -1,4 +1,4 @@
-"""Shared set-up for the reporting tests: a small case tree for pytester runs.
+"""Shared set-up for the tests that run the plugin on a temporary project (pytester or a subprocess).
 
 ``corrupt`` adds a conftest that perturbs one output element of the cases whose
 name contains ``broken``: a real failure that does not depend on which
@@ -81,10 +81,51 @@ def make_suite(pytester, corrupt: bool = False) -> None:
         pytester.makeconftest(CORRUPT)
 
 
+# Two GroupConvolution cases of 8 channels (depthwise and grouped): small, and fast on every device.
+SMALL_CASES = """
+op: GroupConvolution
+cases:
+  - name: dw
+    data: [1, 8, 6, 6]
+    kernel: [8, 1, 1, 3, 3]
+    pads_begin: [1, 1]
+    pads_end: [1, 1]
+  - name: grouped
+    data: [1, 8, 6, 6]
+    kernel: [2, 4, 4, 3, 3]
+    fill: uniform
+"""
+
+PROJECT_INI = "[pytest]\nconformance_cases = cases\ntestpaths = cases\n"
+
+
+def checkout_pythonpath() -> str:
+    """PYTHONPATH for a subprocess that must import this checkout's ``conformance``, not the installed one."""
+    path = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join([str(REPO_ROOT)] + ([path] if path else []))
+
+
 def subprocess_env(monkeypatch) -> None:
     """Subprocess runs must import this checkout's ``conformance``, not the installed one."""
-    path = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO_ROOT)] + ([path] if path else [])))
+    monkeypatch.setenv("PYTHONPATH", checkout_pythonpath())
+
+
+def write_project(root: Path, cases: dict[str, str], ini_extra: str = "") -> Path:
+    """A project at ``root``: pytest.ini pointing the plugin at ./cases (plus ``ini_extra`` lines),
+    and the given case files (name -> YAML text) in it. Returns the cases directory."""
+    (root / "pytest.ini").write_text(PROJECT_INI + ini_extra)
+    directory = root / "cases"
+    directory.mkdir(exist_ok=True)
+    for name, text in cases.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def subprocess_project(pytester, monkeypatch, cases: dict[str, str], ini_extra: str = "") -> Path:
+    """``write_project`` in pytester's directory, for ``pytester.runpytest_subprocess``: an in-process
+    run would unload openvino's native modules afterwards."""
+    subprocess_env(monkeypatch)
+    return write_project(pytester.path, cases, ini_extra)
 
 
 def read_json(path: Path) -> dict:

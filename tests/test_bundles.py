@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,21 +15,7 @@ from conformance import cli
 from conformance.bundles import (compare_bundles, compare_bundles_command, cross_target_diffs, diff_outputs,
                                  load_bundle)
 
-REPO = Path(__file__).resolve().parent.parent
-
-CASES = """
-op: GroupConvolution
-cases:
-  - name: dw
-    data: [1, 8, 6, 6]
-    kernel: [8, 1, 1, 3, 3]
-    pads_begin: [1, 1]
-    pads_end: [1, 1]
-  - name: grouped
-    data: [1, 8, 6, 6]
-    kernel: [2, 4, 4, 3, 3]
-    fill: uniform
-"""
+from reporting_support import SMALL_CASES, checkout_pythonpath, write_project
 
 
 def test_diff_outputs_against_the_sum_of_both_bounds():
@@ -53,15 +38,13 @@ def test_diff_outputs_against_the_sum_of_both_bounds():
 def two_runs(tmp_path_factory):
     """Two separate pytest sessions over the same cases, each saving a bundle (CPU f32 and AUTO f32)."""
     project = tmp_path_factory.mktemp("project")
-    (project / "pytest.ini").write_text("[pytest]\nconformance_cases = cases\ntestpaths = cases\n")
-    (project / "cases").mkdir()
-    (project / "cases" / "small.yaml").write_text(CASES)
+    write_project(project, {"small.yaml": SMALL_CASES})
     bundles = []
     for name in ("a", "b"):
         completed = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--target", "CPU:f32",
              "--target", "AUTO:f32", "--save-results", str(project / name)],
-            cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+            cwd=project, env={**os.environ, "PYTHONPATH": checkout_pythonpath()}, capture_output=True, text=True)
         assert completed.returncode == 0, completed.stdout + completed.stderr
         bundles.append(project / name)
     return bundles

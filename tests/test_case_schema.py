@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from conformance.case import (SCHEMA, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
                               load_cases_text, parse_size)
-
-REPO = Path(__file__).resolve().parents[1]
+from reporting_support import subprocess_project
 
 
 def errors_of(text: str, **kwargs) -> list[str]:
@@ -107,13 +105,10 @@ def test_case_file_outside_the_cases_tree_and_escaping_symlink_are_refused(tmp_p
 
 
 def test_malformed_file_is_one_failed_item_without_traceback_and_others_still_run(pytester, monkeypatch):
-    # A subprocess: an in-process run would unload openvino's native modules afterwards.
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
-    pytester.makeini("[pytest]\nconformance_cases = cases\ntestpaths = cases\n")
-    cases = pytester.mkdir("cases")
-    (cases / "bad.yaml").write_text("op: GroupConvolution\ncases:\n  - name: a\n    data: [1, 2, 5]\n"
-                                    "    kernel: [2, 1, 1, 3]\n    strides: 0\n    stide: 1\n")
-    (cases / "good.yaml").write_text("op: GroupConvolution\ncases:\n  - {name: ok, data: [1, 2, 5], kernel: [2, 1, 1, 3]}\n")
+    subprocess_project(pytester, monkeypatch, {
+        "bad.yaml": "op: GroupConvolution\ncases:\n  - name: a\n    data: [1, 2, 5]\n"
+                    "    kernel: [2, 1, 1, 3]\n    strides: 0\n    stide: 1\n",
+        "good.yaml": "op: GroupConvolution\ncases:\n  - {name: ok, data: [1, 2, 5], kernel: [2, 1, 1, 3]}\n"})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*bad.yaml:6: strides: values must be >= 1*", "*bad.yaml:7: stide: unknown field*"])

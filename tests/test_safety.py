@@ -11,8 +11,7 @@ from lxml import etree
 
 from conformance import api, cli
 from conformance.render import parse_xml, render_bytes
-
-REPO = Path(__file__).resolve().parents[1]
+from reporting_support import subprocess_project, write_project
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE net [
@@ -98,9 +97,7 @@ def test_validate_refuses_a_symlink_escaping_the_cases_tree(tmp_path, capsys):
 
 
 def test_plugin_refuses_escaping_symlink_and_applies_the_memory_budget(pytester, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
-    pytester.makeini("[pytest]\nconformance_cases = cases\ntestpaths = cases\n")
-    cases = pytester.mkdir("cases")
+    cases = subprocess_project(pytester, monkeypatch, {})
     _write_case(pytester.path / "outside.yaml")
     (cases / "escape.yaml").symlink_to(pytester.path / "outside.yaml")
     _write_case(cases / "big.yaml", data="[1, 2, 3000, 3000]", kernel="[2, 1, 1, 3, 3]")          # ~1 GB
@@ -113,6 +110,6 @@ def test_plugin_refuses_escaping_symlink_and_applies_the_memory_budget(pytester,
     result.stdout.fnmatch_lines(["*huge.yaml:4: data: this case needs about * over the memory budget of 16 GiB*"])
     result.stdout.fnmatch_lines(["*SKIPPED*big.yaml*over the memory budget of 64 MiB*"])
     # A larger budget (ini option) lets the huge case load; the symlink is still refused.
-    pytester.makeini("[pytest]\nconformance_cases = cases\ntestpaths = cases\nconformance_memory_budget = 100TiB\n")
+    write_project(pytester.path, {}, ini_extra="conformance_memory_budget = 100TiB\n")
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     result.stdout.fnmatch_lines(["*big.yaml::a*", "*escape.yaml::invalid-case-file*", "*huge.yaml::a*"])

@@ -14,6 +14,7 @@ from conformance import oracle
 from conformance.case import load_cases_text
 from conformance.compare import StreamingComparison, compare, tolerance_for
 from conformance.inputs import Inputs, make_inputs
+from reporting_support import subprocess_project
 
 GROUP_CONVOLUTION = """
 op: GroupConvolution
@@ -139,14 +140,9 @@ def test_api_check_streams_on_request_with_progress_and_same_verdict(tmp_path):
 
 
 def test_memory_budget_skips_items_with_the_estimate_and_keeps_the_others(pytester, monkeypatch):
-    # A subprocess: an in-process run would unload openvino's native modules afterwards.
-    from pathlib import Path
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
-    pytester.makeini("[pytest]\nconformance_cases = cases\ntestpaths = cases\n")
-    cases = pytester.mkdir("cases")
-    (cases / "mixed.yaml").write_text(
-        "op: GroupConvolution\ncases:\n  - {name: small, data: [1, 2, 5], kernel: [2, 1, 1, 3]}\n"
-        "  - {name: big, data: [1, 2, 9000], kernel: [2, 1, 1, 3]}\n")
+    subprocess_project(pytester, monkeypatch, {
+        "mixed.yaml": "op: GroupConvolution\ncases:\n  - {name: small, data: [1, 2, 5], kernel: [2, 1, 1, 3]}\n"
+                      "  - {name: big, data: [1, 2, 9000], kernel: [2, 1, 1, 3]}\n"})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--memory-budget=64KiB")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*needs about * (estimated: case.footprint_bytes), over the memory budget of 64 KiB*"])

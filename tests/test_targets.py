@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from conformance.case import CaseError
 from conformance.runtime import Target
 from conformance.targets import TargetError, load_targets, parse_target
-
-REPO = Path(__file__).resolve().parent.parent
+from reporting_support import SMALL_CASES, subprocess_project
 
 
 @pytest.mark.parametrize("text, expected, target_id", [
@@ -69,31 +67,8 @@ def test_bad_targets_yaml_names_line_and_field(tmp_path, text, where):
     assert error.value.path == str(path)
 
 
-CASES = """
-op: GroupConvolution
-cases:
-  - name: dw
-    data: [1, 8, 6, 6]
-    kernel: [8, 1, 1, 3, 3]
-    pads_begin: [1, 1]
-    pads_end: [1, 1]
-  - name: grouped
-    data: [1, 8, 6, 6]
-    kernel: [2, 4, 4, 3, 3]
-    fill: uniform
-"""
-
-
-def _project(pytester, monkeypatch, ini_extra: str = "") -> None:
-    # A subprocess: an in-process run would unload openvino's native modules afterwards.
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
-    pytester.makeini(f"[pytest]\nconformance_cases = cases\ntestpaths = cases\n{ini_extra}")
-    pytester.mkdir("cases")
-    (pytester.path / "cases" / "small.yaml").write_text(CASES)
-
-
 def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targets(pytester, monkeypatch):
-    _project(pytester, monkeypatch)
+    subprocess_project(pytester, monkeypatch, {"small.yaml": SMALL_CASES})
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-rs", "--target", "CPU:f32", "--target", "CPU:f32:sse41",
         "--target", "NO_SUCH_DEVICE:f16", "--target", "AUTO:f32")
@@ -148,7 +123,7 @@ def test_where_targets_come_from(tmp_path, options, ini, expected):
 
 
 def test_bad_targets_file_is_a_usage_error_naming_line_and_field(pytester, monkeypatch):
-    _project(pytester, monkeypatch)
+    subprocess_project(pytester, monkeypatch, {"small.yaml": SMALL_CASES})
     (pytester.path / "bad.yaml").write_text("targets:\n  - {device: CPU, isa: avx9}\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--targets", "bad.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
