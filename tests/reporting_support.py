@@ -67,14 +67,17 @@ def pytest_unconfigure(config):
 """
 
 
-def make_suite(pytester, corrupt: bool = False) -> None:
-    """Two case files (5 items on CPU-f32), optionally with the ``broken_b`` case failing.
-
-    Runs are in-process (``--no-isolate``, also under CI=true) so the corrupting conftest applies.
-    """
+def in_process_project(pytester) -> Path:
+    """A pytester project (pyproject.toml, empty ``cases/``, returned) whose runs stay in the pytest
+    process (``--no-isolate``, also under CI=true), so that a conftest patching ``conformance`` applies."""
     pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n'
                                          'addopts = "-p no:cacheprovider --no-isolate"\n')
-    cases = pytester.mkdir("cases")
+    return pytester.mkdir("cases")
+
+
+def make_suite(pytester, corrupt: bool = False) -> None:
+    """Two case files (5 items on CPU-f32), optionally with the ``broken_b`` case failing (in-process runs)."""
+    cases = in_process_project(pytester)
     (cases / "conv.yaml").write_text(CASES)
     (cases / "backprop.yaml").write_text(BACKPROP)
     if corrupt:

@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
+from reporting_support import in_process_project
+
 DEPTHWISE = """\
 # depthwise cases
 op: GroupConvolution
@@ -94,9 +96,7 @@ REGISTRY = """\
 
 @pytest.fixture
 def project(pytester):
-    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n'
-                                         'addopts = "-p no:cacheprovider --no-isolate"\n')
-    cases = pytester.mkdir("cases")
+    cases = in_process_project(pytester)
     (cases / "nested").mkdir()
     (cases / "nested" / "conv.yaml").write_text(DEPTHWISE)
     (cases / "backprop.yaml").write_text(BACKPROP)
