@@ -31,6 +31,7 @@ import re
 import reprlib
 import zlib
 from dataclasses import dataclass, field, replace
+from math import prod
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -181,19 +182,6 @@ def _join(values) -> str:
 
 # --- memory ------------------------------------------------------------------------
 
-def _volume(dims) -> int:
-    product = 1
-    for dim in dims:
-        product *= dim
-    return product
-
-
-def tensor_bytes(case: Case, element_size: int = 4) -> int:
-    """Bytes of the op's own tensors (data, kernel, output) at ``element_size``."""
-    output = case.geometry().output_shape
-    return element_size * (_volume(case.data_shape) + _volume(case.kernel_shape) + _volume(output))
-
-
 # Above this many output elements the oracle is computed and compared in slabs of
 # output planes (oracle.reference_slabs + compare.StreamingComparison) instead of
 # whole: 32M elements = 512 MB of float64 output + magnitude.
@@ -203,7 +191,7 @@ SLAB_ELEMENTS = 1 << 24   # output elements per slab (~128 MB per float64 array)
 
 def streamed(case: Case) -> bool:
     """True when ``case`` is checked slab by slab (its output is above ``STREAM_THRESHOLD_ELEMENTS``)."""
-    return _volume(case.geometry().output_shape) > STREAM_THRESHOLD_ELEMENTS
+    return prod(case.geometry().output_shape) > STREAM_THRESHOLD_ELEMENTS
 
 
 def footprint_bytes(case: Case) -> int:
@@ -218,13 +206,13 @@ def footprint_bytes(case: Case) -> int:
     ~6 comparison temporaries). The runtime's own scratch memory is not counted.
     """
     geometry = case.geometry()
-    data, kernel, output = _volume(case.data_shape), _volume(case.kernel_shape), _volume(geometry.output_shape)
+    data, kernel, output = prod(case.data_shape), prod(case.kernel_shape), prod(geometry.output_shape)
     spatial = case.data_shape[2:]
     if case.op == shapes.GROUP_CONVOLUTION:
-        intermediate = _volume(case.data_shape[:2]) * _volume(
+        intermediate = prod(case.data_shape[:2]) * prod(
             max(0, x + b + e) for x, b, e in zip(spatial, geometry.pads_begin, geometry.pads_end))
     else:
-        intermediate = _volume(geometry.output_shape[:2]) * _volume(
+        intermediate = prod(geometry.output_shape[:2]) * prod(
             shapes.backprop_full_size(x, k, s, d)
             for x, k, s, d in zip(spatial, case.kernel_shape[3:], case.strides, case.dilations))
     if streamed(case):

@@ -48,13 +48,6 @@ def dilated_kernel(kernel: int, dilation: int) -> int:
     return (kernel - 1) * dilation + 1
 
 
-def _volume(dims) -> int:
-    product = 1
-    for dim in dims:
-        product *= dim
-    return product
-
-
 def group_convolution_geometry(data_shape, kernel_shape, strides, pads_begin, pads_end,
                                dilations, auto_pad="explicit") -> Geometry:
     """GroupConvolution-1: data [N, G*C_IN, ...], kernel [G, C_OUT, C_IN, ...].
@@ -85,7 +78,7 @@ def group_convolution_geometry(data_shape, kernel_shape, strides, pads_begin, pa
         (x + b + e - dilated_kernel(k, d)) // s + 1
         for x, k, s, d, b, e in zip(spatial, kernel, strides, dilations, begin, end))
     return Geometry(groups, c_in, c_out, begin, end,
-                    (data_shape[0], groups * c_out) + out_spatial, _volume(kernel))
+                    (data_shape[0], groups * c_out) + out_spatial, math.prod(kernel))
 
 
 def landing_taps(kernel: int, stride: int, dilation: int) -> int:
@@ -148,5 +141,5 @@ def group_convolution_backprop_data_geometry(data_shape, kernel_shape, strides, 
         begin, end = tuple(begin_list), tuple(end_list)
         out_spatial = tuple(output_shape)
     return Geometry(groups, c_in, c_out, begin, end,
-                    (data_shape[0], groups * c_out) + out_spatial, _volume(kernel),
-                    _volume(landing_taps(k, s, d) for k, s, d in zip(kernel, strides, dilations)))
+                    (data_shape[0], groups * c_out) + out_spatial, math.prod(kernel),
+                    math.prod(landing_taps(k, s, d) for k, s, d in zip(kernel, strides, dilations)))
