@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conformance import api, shapes
-from conformance.case import load_case_file, load_cases_text
+from conformance.case import load_cases_text
 from conformance.inputs import INTEGER_RANGE, make_inputs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -61,11 +61,6 @@ def _negative_pads(case: Case) -> bool:
     return case.auto_pad == "explicit" and min(case.pads_begin + case.pads_end) < 0
 
 
-def _total_padding(case: Case) -> tuple[int, ...]:
-    geometry = case.geometry()
-    return tuple(b + e for b, e in zip(geometry.pads_begin, geometry.pads_end))
-
-
 def _yaml(op, **fields) -> str:
     lines = [f"op: {op}", "cases:", "  - name: example"]
     lines += [f"    {key}: {str(value).lower() if isinstance(value, bool) else value}" for key, value in fields.items()]

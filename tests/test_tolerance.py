@@ -165,7 +165,7 @@ def test_exact_mode_catches_a_one_ulp_per_tap_bias(precision, op):
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("op", shapes.OPS)
 def test_rounding_bound_passes_a_correct_device_and_catches_swapped_pads(precision, op):
-    [case] = _case(f"""
+    [case] = _case("""
   - name: asymmetric
     data: [1, 6, 9, 8]
     kernel: [3, 2, 2, 3, 3]
