@@ -54,6 +54,15 @@ def _emulated_device(case, inputs: Inputs, precision: str, kernel_bias_ulps: flo
     return out.numpy().astype(np.float32)
 
 
+def _checked(case, precision: str, output_precision: str):
+    """The case's inputs, the oracle's reference and the tolerance (with exact mode) for ``precision``."""
+    inputs = make_inputs(case)
+    expected = reference(case, inputs)
+    tolerance = tolerance_for(precision, expected.geometry.accumulation_length, inputs.data, inputs.kernel,
+                              output_precision=output_precision, magnitude_max=float(expected.magnitude.max()))
+    return inputs, expected, tolerance
+
+
 # --- the formula --------------------------------------------------------------------
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -123,10 +132,7 @@ def test_exact_mode_catches_a_single_wrong_element(precision):
     pads_end: [1, 1]
     precisions: [{precision}]
 """)
-    inputs = make_inputs(case)
-    expected = reference(case, inputs)
-    tolerance = tolerance_for(precision, expected.geometry.accumulation_length, inputs.data, inputs.kernel,
-                              output_precision=precision, magnitude_max=float(expected.magnitude.max()))
+    inputs, expected, tolerance = _checked(case, precision, output_precision=precision)
     assert tolerance.exact
     device = _emulated_device(case, inputs, precision)
     assert compare(expected.output, expected.magnitude, device, tolerance).passed   # bit-exact
@@ -149,10 +155,7 @@ def test_exact_mode_catches_a_one_ulp_per_tap_bias(precision, op):
     strides: [2, 2]
     precisions: [{precision}]
 """, op)
-    inputs = make_inputs(case)
-    expected = reference(case, inputs)
-    tolerance = tolerance_for(precision, expected.geometry.accumulation_length, inputs.data, inputs.kernel,
-                              output_precision=precision, magnitude_max=float(expected.magnitude.max()))
+    inputs, expected, tolerance = _checked(case, precision, output_precision=precision)
     assert tolerance.exact
     assert compare(expected.output, expected.magnitude, _emulated_device(case, inputs, precision), tolerance).passed
     biased = _emulated_device(case, inputs, precision, kernel_bias_ulps=1)
@@ -173,10 +176,7 @@ def test_rounding_bound_passes_a_correct_device_and_catches_swapped_pads(precisi
     pads_begin: [0, 2]
     pads_end: [1, 0]
 """, op)
-    inputs = make_inputs(case)
-    expected = reference(case, inputs)
-    tolerance = tolerance_for(precision, expected.geometry.accumulation_length, inputs.data, inputs.kernel,
-                              output_precision="f32", magnitude_max=float(expected.magnitude.max()))
+    inputs, expected, tolerance = _checked(case, precision, output_precision="f32")
     assert not tolerance.exact and (precision == "f32") == tolerance.inputs_exact
     correct = _emulated_device(case, inputs, precision)
     assert compare(expected.output, expected.magnitude, correct, tolerance).passed
