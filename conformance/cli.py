@@ -98,10 +98,10 @@ def select(spec: str, cases_root: Path, memory_budget) -> list[Case]:
     cases = load_case_file(path, cases_root if inside else None, memory_budget=memory_budget)
     if not case_part:
         return cases
-    chosen = [case for case in cases if case.id.split("::", 1)[1] == case_part
-              or case.id.split("::", 1)[1].split("[", 1)[0] == case_part]
+    in_file = {case.id: case.id.split("::", 1)[1] for case in cases}   # name[sweep]
+    chosen = [case for case in cases if case_part in (in_file[case.id], case.name)]
     if not chosen:
-        names = ", ".join(sorted({case.id.split("::", 1)[1] for case in cases})[:20])
+        names = ", ".join(sorted(set(in_file.values()))[:20])
         raise CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
     return chosen
 
