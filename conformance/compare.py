@@ -264,6 +264,12 @@ def _bounds(tolerance: Tolerance, expected: np.ndarray, magnitude: np.ndarray) -
     return atol, atol + tolerance.rtol * np.abs(expected)
 
 
+def tolerance_bound(expected: np.ndarray, magnitude: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """The per-element bound ``atol_i + rtol*|ref_i|`` that ``compare`` holds ``|got - ref|`` to
+    (what result and repro bundles store as ``bound``)."""
+    return _bounds(tolerance, expected, magnitude)[1]
+
+
 def compare(expected: np.ndarray, magnitude: np.ndarray, actual: np.ndarray, tolerance: Tolerance,
             listed: int = 5) -> Verdict:
     """Compare ``actual`` with the oracle's ``expected`` under ``tolerance``."""

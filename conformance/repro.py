@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .case import Case
-from .compare import tolerance_for
+from .compare import tolerance_bound, tolerance_for
 from .inputs import Inputs
 from .oracle import Reference
 from .render import RenderedIR
@@ -110,8 +110,7 @@ def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Re
     tolerance = tolerance_for(target.precision, case.geometry().accumulation_length, inputs.data, inputs.kernel)
     if expected is not None:
         np.save(bundle / "expected.npy", expected.output)
-        bound = tolerance.atol_scale * expected.magnitude + tolerance.rtol * np.abs(expected.output)
-        np.save(bundle / "bound.npy", bound)
+        np.save(bundle / "bound.npy", tolerance_bound(expected.output, expected.magnitude, tolerance))
     # else: a streamed (full-size) case; its oracle never existed whole (conformance.oracle.reference_slabs)
     if actual is not None:
         np.save(bundle / "actual.npy", actual)
