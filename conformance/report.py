@@ -97,14 +97,15 @@ def summarize(records: list[ItemRecord]) -> dict:
     }
 
 
-def _json_safe(value):
-    """inf/nan (e.g. a relative error where the spec says 0) as strings: the JSON stays strict."""
+def json_safe(value):
+    """``value`` for strict JSON: inf/nan (e.g. a relative error where the spec says 0) as strings,
+    tuples as lists, through dicts and lists."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     return value
 
 
@@ -125,7 +126,7 @@ def _document(environment: dict, items: list[dict]) -> dict:
 
 def build_report(records: list[ItemRecord], environment: dict) -> dict:
     """The whole JSON document: environment, summary, and one row per item."""
-    return _document(environment, [_json_safe(asdict(record)) for record in records])
+    return _document(environment, [json_safe(asdict(record)) for record in records])
 
 
 def without_timing(report: dict) -> dict:

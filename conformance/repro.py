@@ -28,6 +28,7 @@ from .compare import tolerance_bound, tolerance_for
 from .inputs import Inputs
 from .oracle import Reference
 from .render import RenderedIR
+from .report import json_safe
 from .runtime import Target, openvino_version
 
 # Environment variables that change which kernels run; read by oneDNN at process start.
@@ -81,16 +82,6 @@ def kernel_environment(target: Target) -> dict[str, str]:
     return environment
 
 
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
-
-
 def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Reference | None, target: Target,
                  ir: RenderedIR, actual: np.ndarray | None = None, outcome: str = "failed",
                  message: str = "") -> Path:
@@ -120,7 +111,7 @@ def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Re
     properties = target.config()
     (bundle / "benchmark_app.json").write_text(json.dumps({target.device: properties}, indent=2) + "\n")
     config = {
-        "case": _jsonable({key: value for key, value in asdict(case).items() if key != "source"})
+        "case": json_safe({key: value for key, value in asdict(case).items() if key != "source"})
                 | {"source": str(case.source)},
         "target": {"id": target.id, "device": target.device, "precision": target.precision,
                    "compile_properties": properties},
