@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
                    load_cases_text, load_paths)
@@ -88,6 +87,7 @@ def reached(case: Case) -> np.ndarray:
 
     One channel, one group, all-ones data and kernel: the count of taps landing on each output.
     """
+    import torch   # here, not at module level: see oracle.py
     single = replace(case, data_shape=(1, 1) + case.data_shape[2:], kernel_shape=(1, 1, 1) + case.kernel_shape[3:])
     with torch.no_grad():
         ones = torch.ones(single.data_shape, dtype=torch.float64)

@@ -10,18 +10,35 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from . import shapes
 from .case import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, Case, streamed  # noqa: F401 (re-exported)
 from .inputs import Inputs
 
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+if TYPE_CHECKING:  # annotations only
+    import torch
+
+# torch is imported where it is first used, not here: importing it takes ~1 s, and the
+# pytest plugin (so the xdist controller, ``--collect-only`` and every pytest run of
+# this repository, harness tests included) imports this module without computing anything.
+
+
+def _conv(rank: int):
+    import torch.nn.functional as F
+    return (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
+
+
+def _conv_transpose(rank: int):
+    import torch.nn.functional as F
+    return (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
+
+
+def _pad(tensor, pad: list[int]):
+    import torch.nn.functional as F
+    return F.pad(tensor, pad)
 
 
 @dataclass(frozen=True)
@@ -51,19 +68,20 @@ def apply_op(case: Case, data: torch.Tensor, kernel: torch.Tensor,
     if case.op == shapes.GROUP_CONVOLUTION:
         # [G, C_OUT, C_IN, k...] -> torch's [G*C_OUT, C_IN, k...]
         weight = kernel.reshape((groups * geometry.out_channels_per_group,) + tuple(kernel.shape[2:]))
-        padded = F.pad(data, _torch_pad(geometry.pads_begin, geometry.pads_end))
-        return _CONV[rank](padded, weight, stride=case.strides, dilation=case.dilations, groups=groups)
+        padded = _pad(data, _torch_pad(geometry.pads_begin, geometry.pads_end))
+        return _conv(rank)(padded, weight, stride=case.strides, dilation=case.dilations, groups=groups)
     # [G, C_IN, C_OUT, k...] -> torch's [G*C_IN, C_OUT, k...]
     weight = kernel.reshape((groups * geometry.in_channels_per_group,) + tuple(kernel.shape[2:]))
-    full = _CONV_TRANSPOSE[rank](data, weight, stride=case.strides, dilation=case.dilations, groups=groups)
+    full = _conv_transpose(rank)(data, weight, stride=case.strides, dilation=case.dilations, groups=groups)
     output_padding = case.output_padding or (0,) * rank
     # Crop pads_begin; crop pads_end but give back output_padding zeros/values at the end.
     crop_end = [pad - extra for pad, extra in zip(geometry.pads_end, output_padding)]
-    return F.pad(full, _torch_pad([-b for b in geometry.pads_begin], [-c for c in crop_end]))
+    return _pad(full, _torch_pad([-b for b in geometry.pads_begin], [-c for c in crop_end]))
 
 
 def reference(case: Case, inputs: Inputs) -> Reference:
     """The spec's output for ``inputs`` plus the |product| sums used by tolerances."""
+    import torch
     started = time.perf_counter()
     geometry = case.geometry()
     with torch.no_grad():
@@ -131,6 +149,7 @@ def oracle_dtype(case: Case, inputs: Inputs) -> torch.dtype:
     else (e.g. ``fill: uniform``) keeps float64. torch must not downconvert
     float32 convolutions (TF32/bf16 math modes): checked, else float64.
     """
+    import torch
     fp32_mode = getattr(getattr(torch.backends.mkldnn, "conv", None), "fp32_precision", "none")
     if fp32_mode not in ("none", "ieee"):
         return torch.float64
@@ -154,6 +173,7 @@ def _fast_layout(tensor: torch.Tensor) -> torch.Tensor:
 
     Layout only: the same products and (for the exact float32 case) the same exact sums.
     """
+    import torch
     if tensor.dim() == 5 and tensor.dtype == torch.float32:
         return tensor.contiguous(memory_format=torch.channels_last_3d)
     return tensor
@@ -172,8 +192,8 @@ def _group_convolution_slab(case, geometry, data, weight, start, stop):
     part = data[:, :, low:high]
     pads_begin = (zeros_before,) + tuple(geometry.pads_begin[1:])
     pads_end = (zeros_after,) + tuple(geometry.pads_end[1:])
-    padded = _fast_layout(F.pad(part, _torch_pad(pads_begin, pads_end)))
-    return _CONV[case.spatial_rank](padded, _fast_layout(weight), stride=case.strides,
+    padded = _fast_layout(_pad(part, _torch_pad(pads_begin, pads_end)))
+    return _conv(case.spatial_rank)(padded, _fast_layout(weight), stride=case.strides,
                                     dilation=case.dilations, groups=geometry.groups).contiguous()
 
 
@@ -192,14 +212,15 @@ def _backprop_data_slab(case, geometry, data, weight, start, stop):
     if high <= low:  # no input row reaches these planes (only output_padding): zeros
         shape = list(geometry.output_shape)
         shape[2] = stop - start
+        import torch
         return torch.zeros(shape, dtype=data.dtype)
-    full = _CONV_TRANSPOSE[case.spatial_rank](_fast_layout(data[:, :, low:high]), _fast_layout(weight),
+    full = _conv_transpose(case.spatial_rank)(_fast_layout(data[:, :, low:high]), _fast_layout(weight),
                                               stride=case.strides, dilation=case.dilations,
                                               groups=geometry.groups).contiguous()
     origin = low * stride                          # full-tensor row of full[:, :, 0]
     depth_begin = origin - full_first              # negative: crop, positive: zeros
     depth_end = full_last - (origin + full.shape[2])
-    return F.pad(full, _torch_pad([depth_begin] + crop_begin, [depth_end] + crop_end))
+    return _pad(full, _torch_pad([depth_begin] + crop_begin, [depth_end] + crop_end))
 
 
 def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
@@ -209,6 +230,7 @@ def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
     ``planes`` per slab defaults to ``slab_planes(case)``; ``dtype`` to
     ``oracle_dtype``. Only the slab's input halo is converted to ``dtype``.
     """
+    import torch
     geometry = case.geometry()
     planes = planes or slab_planes(case)
     dtype = dtype or oracle_dtype(case, inputs)

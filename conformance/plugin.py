@@ -23,7 +23,7 @@ from . import report as reporting
 from . import targets as target_lists
 from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, footprint_bytes, format_size, parse_size, streamed
 from .render import DATA_INPUT_NAME
-from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_version
+from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
@@ -217,9 +217,16 @@ def _share_cores(workers: int) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    # Everything alive now (torch, OpenVINO, the collected items) lives for the whole run:
-    # move it out of the garbage collector's generations, so each full collection (pytest
-    # runs several at session end) scans only what the items create (~0.3 s each otherwise).
+    # Collection imports neither torch nor OpenVINO (the xdist controller and --collect-only
+    # never need them). A run that will check cases needs both: import them now, so that
+    # what is alive after this (torch, OpenVINO, the collected items) lives for the whole run
+    # and moves out of the garbage collector's generations: each full collection (pytest
+    # runs several at session end) then scans only what the items create (~0.3 s otherwise).
+    if not session.config.option.collectonly and any(isinstance(item, CaseItem) for item in session.items):
+        # torch first: with OpenVINO's libraries loaded before it, torch's convolutions here
+        # run ~60x slower (8.4 s instead of 0.13 s for the default suite's conv2d calls).
+        import torch  # noqa: F401
+        import openvino  # noqa: F401
     gc.freeze()
 
 
@@ -242,7 +249,7 @@ class CaseFile(pytest.File):
         except CaseError as error:
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=error)
             return
-        release = expectations.release_of(openvino_version())
+        release = openvino_release()
         for case in cases:
             suffix = case.id.split("::", 1)[1][len(case.name):]
             for target in state.targets_for(case):
@@ -552,13 +559,16 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
 
 
 def _environment(state: _Session) -> dict:
-    return {"openvino_version": openvino_version(), "targets": [target.id for target in state.targets],
+    # The build string the items recorded: the xdist controller never imports OpenVINO itself.
+    recorded = next((record.run["openvino_version"] for record in state.records.values()
+                     if record.run and record.run.get("openvino_version")), None)
+    return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in state.targets],
             "python": platform.python_version(), "machine": platform.machine(),
             "cpu": platform.processor() or platform.machine()}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[_STATE]
-    return [f"conformance: OpenVINO {openvino_version()}, targets {', '.join(t.id for t in state.targets)}, "
+    return [f"conformance: OpenVINO {openvino_release()}, targets {', '.join(t.id for t in state.targets)}, "
             f"cases {state.cases_root}"
             + (f", isolated in worker processes (time limit {state.item_timeout:g} s)" if state.isolate else "")]

@@ -17,7 +17,7 @@ import json
 import math
 import os
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 SCHEMA = "openvino-op-conformance/2"
@@ -50,6 +50,9 @@ class ItemRecord:
     verdict: dict = field(default_factory=dict)   # shape, mismatches, max errors, tolerance
     repro: str | None = None                      # repro bundle directory, relative to the report
     kinds: list = field(default_factory=list)     # e.g. precision=bf16, element_type=f16, dynamic
+
+
+_RECORD_FIELDS = tuple(item.name for item in fields(ItemRecord))
 
 
 def pass_rate(counts: dict) -> float | None:
@@ -126,7 +129,9 @@ def _document(environment: dict, items: list[dict]) -> dict:
 
 def build_report(records: list[ItemRecord], environment: dict) -> dict:
     """The whole JSON document: environment, summary, and one row per item."""
-    return _document(environment, [json_safe(asdict(record)) for record in records])
+    # json_safe already copies every dict and list: no dataclasses.asdict deep copy first (~0.5 ms a record).
+    return _document(environment, [json_safe({name: getattr(record, name) for name in _RECORD_FIELDS})
+                                   for record in records])
 
 
 def without_timing(report: dict) -> dict:

@@ -102,6 +102,23 @@ def openvino_version() -> str:
     return ov.get_version()
 
 
+def openvino_release() -> str:
+    """The OpenVINO release, e.g. ``2026.4.1`` (what the expected-failure registry is tied to).
+
+    Read from the installed package's metadata while openvino is not imported yet, so
+    collection and the xdist controller, which run no model, do not import it; the same
+    string as ``openvino_version()``'s first part (tests/test_runtime.py checks that).
+    """
+    import sys
+    if "openvino" not in sys.modules:
+        from importlib import metadata
+        try:
+            return metadata.version("openvino").split("-")[0]
+        except metadata.PackageNotFoundError:
+            pass  # not installed as a package (a source build): ask the runtime
+    return openvino_version().split("-")[0]
+
+
 # Runtime-model nodes that move or convert data around the op rather than compute it.
 _DATA_MOVEMENT = ("Reorder", "Convert", "Input", "Output", "Const", "Parameter", "Result")
 

@@ -61,3 +61,30 @@ def test_shards_merged_equal_a_single_run(pytester, capsys):
     assert cli.main(["merge-reports", str(reports / "shard-1.json"), str(reports / "shard-1.json"),
                      "-o", str(reports / "bad.json")]) == 1
     assert "is in more than one report (shards overlap)" in capsys.readouterr().err
+
+
+def test_collection_and_the_header_import_neither_torch_nor_openvino(monkeypatch):
+    """The xdist controller only collects nothing, prints the header and writes the report:
+    torch (~1 s) and OpenVINO are imported by whoever first computes or runs something."""
+    import subprocess
+    import sys
+
+    from reporting_support import REPO_ROOT
+    subprocess_env(monkeypatch)
+    probe = ("import sys, pytest\n"
+             "code = pytest.main(['--collect-only', '-p', 'no:randomly', 'cases'])\n"
+             "heavy = sorted(name for name in ('torch', 'openvino') if name in sys.modules)\n"
+             "print('HEAVY', heavy)\n"
+             "sys.exit(code or bool(heavy))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert "HEAVY []" in result.stdout and result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "conformance: OpenVINO 20" in result.stdout   # the header still names the release
+
+
+def test_the_release_read_without_importing_openvino_is_the_runtimes():
+    from importlib import metadata
+
+    from conformance import runtime
+    from conformance.expectations import release_of
+    release = release_of(runtime.openvino_version())
+    assert metadata.version("openvino").split("-")[0] == release == runtime.openvino_release()
