@@ -88,15 +88,18 @@ def test_new_matlab_backprop_is_refused(capsys):
     assert "groupedConvolution2dLayer is GroupConvolution" in capsys.readouterr()[1]
 
 
+def _cli_module(*arguments: str) -> subprocess.CompletedProcess:
+    """``python -m conformance.cli ...`` in a fresh process (works whether or not the package is installed)."""
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *arguments], capture_output=True, text=True,
+                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": ""})
+
+
 def test_console_script_help():
-    # The installed console script, or the module when the package is not installed.
-    result = subprocess.run([sys.executable, "-m", "conformance.cli", "--help"], capture_output=True, text=True,
-                            cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    result = _cli_module("--help")
     assert result.returncode == 0
     for command in ("validate", "list", "render", "new"):
         assert command in result.stdout
-    result = subprocess.run([sys.executable, "-m", "conformance.cli", "validate", "tests/bad_cases/34_zero_stride.yaml"],
-                            capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    result = _cli_module("validate", "tests/bad_cases/34_zero_stride.yaml")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stdout.startswith("tests/bad_cases/34_zero_stride.yaml:7: strides: ")
 
