@@ -201,6 +201,19 @@ def diff_outputs(case_id: str, a: str, b: str, output_a: np.ndarray, output_b: n
                       note="exact" if exact or bound_a is None or bound_b is None else "")
 
 
+def _diff_items(case_id: str, item_a: BundleItem, item_b: BundleItem, exact: bool = False,
+                arrays_a: tuple | None = None, arrays_b: tuple | None = None) -> Difference:
+    """``diff_outputs`` of two bundle items of ``case_id`` (``arrays_*``: their ``arrays()`` if already loaded)."""
+    (output_a, bound_a), (output_b, bound_b) = arrays_a or item_a.arrays(), arrays_b or item_b.arrays()
+    return diff_outputs(case_id, item_a.metadata["target_id"], item_b.metadata["target_id"], output_a, output_b,
+                        bound_a, bound_b, exact, item_a.metadata.get("primitive_type"),
+                        item_b.metadata.get("primitive_type"))
+
+
+def _worst_first(difference: Difference) -> tuple:
+    return -difference.beyond, -difference.max_abs_diff, difference.case_id
+
+
 def cross_target_diffs(directory: Path | str) -> list[Difference]:
     """Every pair of targets that ran the same case (same IR and inputs) in one bundle."""
     _, items = load_bundle(directory)
@@ -209,14 +222,11 @@ def cross_target_diffs(directory: Path | str) -> list[Difference]:
         by_case.setdefault(case_id, []).append(item)
     differences = []
     for case_id, runs in by_case.items():
-        loaded = [(item, *item.arrays()) for item in runs]
-        for (item_a, out_a, bound_a), (item_b, out_b, bound_b) in itertools.combinations(loaded, 2):
+        loaded = [(item, item.arrays()) for item in runs]
+        for (item_a, arrays_a), (item_b, arrays_b) in itertools.combinations(loaded, 2):
             if item_a.metadata["inputs_digest"] != item_b.metadata["inputs_digest"]:
                 continue  # a different element type renders different inputs: not the same question
-            differences.append(diff_outputs(
-                case_id, item_a.metadata["target_id"], item_b.metadata["target_id"], out_a, out_b,
-                bound_a, bound_b, primitive_a=item_a.metadata.get("primitive_type"),
-                primitive_b=item_b.metadata.get("primitive_type")))
+            differences.append(_diff_items(case_id, item_a, item_b, arrays_a=arrays_a, arrays_b=arrays_b))
     return differences
 
 
@@ -237,7 +247,7 @@ def summarize_differences(differences: list[Difference], listed: int = 20) -> di
         entry["pairs"][f"{difference.a} vs {difference.b}"] = difference.max_abs_diff
         entry["max_abs_diff"] = max(entry["max_abs_diff"], difference.max_abs_diff)
         entry["beyond_tolerance"] |= difference.beyond_tolerance
-    ranked = sorted((d for d in differences if d.differing), key=lambda d: (-d.beyond, -d.max_abs_diff, d.case_id))
+    ranked = sorted((d for d in differences if d.differing), key=_worst_first)
     largest = [{**asdict(d), "max_abs_diff": _json_number(d.max_abs_diff)} for d in ranked[:listed]]
     for pair in pairs.values():
         pair["max_abs_diff"] = _json_number(pair["max_abs_diff"])
@@ -278,11 +288,7 @@ def compare_bundles(a: Path | str, b: Path | str, exact: bool = False, target_a:
         if item_a.metadata["inputs_digest"] != item_b.metadata["inputs_digest"]:
             notes.append(f"{_key_text(key)}: inputs differ between the bundles (case changed?); not compared")
             continue
-        output_a, bound_a = item_a.arrays()
-        output_b, bound_b = item_b.arrays()
-        differences.append(diff_outputs(
-            case_id, item_a.metadata["target_id"], item_b.metadata["target_id"], output_a, output_b,
-            bound_a, bound_b, exact, item_a.metadata.get("primitive_type"), item_b.metadata.get("primitive_type")))
+        differences.append(_diff_items(case_id, item_a, item_b, exact))
     return differences, notes
 
 
@@ -293,7 +299,7 @@ def _key_text(key) -> str:
 def difference_table(differences: list[Difference], only_beyond: bool = False) -> str:
     """A plain-text table of the differing cases (worst first)."""
     shown = [d for d in differences if (d.beyond_tolerance if only_beyond else d.differing)]
-    shown.sort(key=lambda d: (-d.beyond, -d.max_abs_diff, d.case_id))
+    shown.sort(key=_worst_first)
     if not shown:
         return ""
     rows = [("case", "a", "b", "max |a-b|", "beyond tol", "differing", "primitive a / b")]
