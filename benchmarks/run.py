@@ -204,15 +204,21 @@ def overhead(work: Path) -> dict:
           f"load {measured['load_before'][0]:.1f}->{measured['load_after'][0]:.1f}")
     ratio = _ratio("wall / sum(read + compile + infer + oracle)", measured["wall_seconds"] / work_seconds, 1.15, "x",
                    f"{measured['wall_seconds']:.1f} s vs {work_seconds:.1f} s")
-    # Where the rest goes: the fixed start (interpreter, pytest and its plugins, torch and
-    # OpenVINO imports, collection) is what `pytest --collect-only` costs.
-    startup = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--collect-only"],
+    # Where the rest goes: the fixed start is `pytest --collect-only` (interpreter, pytest and
+    # its plugins, collection; it imports neither torch nor OpenVINO) plus importing torch and
+    # OpenVINO, which a run that checks anything does once (timed in a process of its own).
+    collect = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--collect-only"],
                    env=_python_env(), cwd=ROOT)["wall_seconds"]
+    imports = _run([sys.executable, "-c", "import time; started = time.perf_counter(); import torch, openvino; "
+                    "openvino.Core(); print(time.perf_counter() - started)"], env=_python_env(), cwd=ROOT)
+    import_seconds = float(imports["stdout"].strip().splitlines()[-1])
+    startup = collect + import_seconds
     per_item = (measured["wall_seconds"] - startup - work_seconds) / max(1, len(items))
-    print(f"    of which start-up + collection (pytest --collect-only): {startup:.1f} s; "
-          f"the rest {1000 * per_item:.1f} ms per item beyond compile/infer/oracle "
+    print(f"    of which start-up {startup:.1f} s (pytest --collect-only {collect:.1f} s + importing torch and "
+          f"OpenVINO {import_seconds:.1f} s); the rest {1000 * per_item:.1f} ms per item beyond compile/infer/oracle "
           f"(wall without start-up / work = {(measured['wall_seconds'] - startup) / work_seconds:.3f}x)")
-    return {"startup_seconds": round(startup, 3), "per_item_overhead_seconds": round(per_item, 5),
+    return {"startup_seconds": round(startup, 3), "collect_only_seconds": round(collect, 3),
+            "import_seconds": round(import_seconds, 3), "per_item_overhead_seconds": round(per_item, 5),
             "items": len(items), "ran": ran, "wall_seconds": round(measured["wall_seconds"], 3),
             **{key: round(value, 3) for key, value in sums.items()}, "overhead": ratio,
             "load_before": measured["load_before"], "load_after": measured["load_after"]}

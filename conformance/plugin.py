@@ -223,8 +223,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # and moves out of the garbage collector's generations: each full collection (pytest
     # runs several at session end) then scans only what the items create (~0.3 s otherwise).
     if not session.config.option.collectonly and any(isinstance(item, CaseItem) for item in session.items):
-        # torch first: with OpenVINO's libraries loaded before it, torch's convolutions here
-        # run ~60x slower (8.4 s instead of 0.13 s for the default suite's conv2d calls).
+        # torch first, as when the plugin imported it at module level (the order both were
+        # measured in; docs/performance.md).
         import torch  # noqa: F401
         import openvino  # noqa: F401
     gc.freeze()

@@ -88,3 +88,30 @@ def test_the_release_read_without_importing_openvino_is_the_runtimes():
     from conformance.expectations import release_of
     release = release_of(runtime.openvino_version())
     assert metadata.version("openvino").split("-")[0] == release == runtime.openvino_release()
+
+
+THREADS_PROBE = """
+import json, os
+from pathlib import Path
+
+def pytest_sessionfinish(session):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        import torch
+        from conformance.runtime import core
+        Path(f"threads-{worker}.json").write_text(json.dumps(
+            {"torch": torch.get_num_threads(),
+             "openvino": int(core().get_property("CPU", "INFERENCE_NUM_THREADS"))}))
+"""
+
+
+def test_xdist_workers_share_the_cores_one_thread_each(pytester, monkeypatch):
+    """-n 2 on 2 cores: each worker runs torch and OpenVINO single-threaded (no oversubscription)."""
+    import os
+    make_suite(pytester)
+    pytester.makeconftest(THREADS_PROBE)
+    subprocess_env(monkeypatch)
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=5)
+    expected = max(1, (os.cpu_count() or 1) // 2)
+    seen = [read_json(path) for path in sorted(pytester.path.glob("threads-gw*.json"))]
+    assert seen == [{"torch": expected, "openvino": expected}] * 2
