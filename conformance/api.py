@@ -16,8 +16,8 @@ import numpy as np
 
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
                    load_cases_text, load_paths)
-from .compare import (INTEGER_TYPES, StreamingComparison, Verdict, compare, max_abs, sparse_reference,
-                      tolerance_for)
+from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, compare, max_abs,
+                      sparse_reference, tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
 from .render import DATA_INPUT_NAME, KERNEL_INPUT_NAME, OUTPUT_SHAPE_INPUT_NAME, RenderedIR, render
@@ -156,7 +156,7 @@ class Outcome:
 
 
 def _tolerance(case: Case, result: RunResult, inputs: Inputs, accumulation_length: int,
-               magnitude_max: float) -> "Tolerance":
+               magnitude_max: float) -> Tolerance:
     """The bound for one inference: from what the op really computed in (compare.py, README "Tolerances")."""
     return tolerance_for(result.compute_precision, accumulation_length, inputs.data, inputs.kernel,
                          element_type=case.element_type, output_precision=result.output_precision,

@@ -8,6 +8,7 @@ Pads and output shape come from ``shapes`` via ``Case.geometry()``.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
@@ -118,13 +119,6 @@ class Slab:
     seconds: float            # time spent computing this slab
 
 
-def _volume(dims) -> int:
-    product = 1
-    for dim in dims:
-        product *= int(dim)
-    return product
-
-
 def _integer_valued_max(array: np.ndarray, chunk: int = 1 << 22) -> float | None:
     """max |array| if every value is an integer, else None (chunked: no full-size temporaries)."""
     flat = array.reshape(-1)
@@ -164,7 +158,7 @@ def oracle_dtype(case: Case, inputs: Inputs) -> torch.dtype:
 def slab_planes(case: Case, elements: int = SLAB_ELEMENTS) -> int:
     """Planes per slab so that one slab holds about ``elements`` output elements."""
     shape = case.geometry().output_shape
-    per_plane = _volume(shape[:2]) * _volume(shape[3:])
+    per_plane = math.prod(shape[:2]) * math.prod(shape[3:])
     return max(1, elements // max(per_plane, 1))
 
 
