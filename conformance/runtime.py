@@ -18,6 +18,10 @@ from .render import RenderedIR
 PRECISIONS = ("f32", "bf16", "f16")
 
 
+# ONEDNN_MAX_CPU_ISA caps under which the CPU plugin's bf16/f16 kernels cannot be created.
+_CAPS_BELOW_AVX512 = ("sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2")
+
+
 class TargetUnavailable(Exception):
     """The device is not present, or refuses this configuration; the reason is the runtime's."""
 
@@ -196,6 +200,14 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         message = str(error).strip()
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
+        if target.isa in _CAPS_BELOW_AVX512 and target.precision != "f32":
+            # The CPU plugin decides bf16/f16 support from cpuid, which the cap does not hide, so it
+            # picks kernels the capped oneDNN cannot create. No real CPU is in this state: a machine
+            # really limited to this ISA would run the hint in f32. Not a spec deviation.
+            raise TargetUnavailable(
+                f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} does "
+                f"not compile ({_last_line(message)}): the ISA cap hides bf16/f16 from oneDNN but not from "
+                f"the CPU plugin's own cpuid check") from None
         raise RuntimeRejected("compile", _last_line(message), {
             "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
     compiled_at = time.perf_counter()
