@@ -116,12 +116,22 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+# Variables a test runner changes for every test: they change nothing a worker computes, and keying
+# on them would start a new worker per item (pytest sets PYTEST_CURRENT_TEST around each test).
+_VOLATILE_VARIABLES = frozenset({"PYTEST_CURRENT_TEST"})
+
+
+def inherited_environment() -> dict[str, str]:
+    """The parent's environment as a worker inherits it, less the variables that change per test."""
+    return {key: value for key, value in os.environ.items() if key not in _VOLATILE_VARIABLES}
+
+
 class _Worker:
     """One subprocess with a fixed environment, a job pipe and a stderr log file."""
 
     def __init__(self, environment: tuple[tuple[str, str], ...]):
         self.environment = environment
-        self.inherited = dict(os.environ)   # a worker whose parent's environment changed since is replaced
+        self.inherited = inherited_environment()   # a worker whose parent's environment changed is replaced
         parent_end, child_end = os.pipe(), os.pipe()   # (parent reads, child writes), (child reads, parent writes)
         self.log = tempfile.TemporaryFile(prefix="ov-conformance-worker-")
         env = {**os.environ, **dict(environment)}
@@ -233,7 +243,7 @@ class WorkerPool:
 
     def _worker(self, environment: tuple[tuple[str, str], ...]) -> _Worker | WorkerFailure:
         worker = self._workers.get(environment)
-        if worker is not None and worker.alive and worker.inherited == os.environ:
+        if worker is not None and worker.alive and worker.inherited == inherited_environment():
             return worker
         if worker is not None:
             worker.close(grace=0)

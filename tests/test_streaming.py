@@ -12,7 +12,7 @@ import torch
 
 from conformance import oracle
 from conformance.case import load_cases_text
-from conformance.compare import StreamingComparison, compare, tolerance_for
+from conformance.compare import UNIT_ROUNDOFF, StreamingComparison, compare, tolerance_for
 from conformance.inputs import Inputs, make_inputs
 from reporting_support import subprocess_project
 
@@ -64,8 +64,13 @@ def test_slabs_equal_the_whole_oracle_in_float64(case, planes):
     whole = oracle.reference(case, inputs)
     output, magnitude = _joined(case, inputs, planes, torch.float64)
     assert output.shape == whole.output.shape
-    np.testing.assert_array_equal(output, whole.output)
-    np.testing.assert_array_equal(magnitude, whole.magnitude)
+    # A slab and the whole tensor are different torch calls: on some CPUs torch picks different
+    # algorithms (summation orders) for them, so float64 results may differ by a few ulps. Each is
+    # within K*u64*sum|x*w| of the exact sum (the rounding analysis the tolerance uses), so the two
+    # are within twice that of each other; a wrong halo or crop is off by a whole term instead.
+    bound = 2 * case.geometry().accumulation_length * UNIT_ROUNDOFF["f64"] * whole.magnitude
+    assert np.all(np.abs(output - whole.output) <= bound)
+    assert np.all(np.abs(magnitude - whole.magnitude) <= bound)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -135,6 +135,16 @@ def test_a_changed_parent_environment_gets_a_fresh_worker(pool, monkeypatch):
     assert pool.call(os.getpid) != before
 
 
+def test_the_per_test_variable_pytest_sets_keeps_the_worker(pool, monkeypatch):
+    # pytest sets PYTEST_CURRENT_TEST around every test: keying on it started a worker per item.
+    before = pool.call(os.getpid)
+    spawned = pool.stats()["spawned"]
+    for name in ("tests/a.yaml::one (call)", "tests/a.yaml::two (call)"):
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", name)
+        assert pool.call(os.getpid) == before
+    assert pool.stats()["spawned"] == spawned
+
+
 def test_shutdown_stops_every_worker(rendered):
     workers = WorkerPool()
     pids = [workers.call(os.getpid), workers.call(os.getpid, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})]
