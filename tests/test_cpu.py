@@ -1,0 +1,102 @@
+"""conformance.cpu: cpuinfo flags -> oneDNN features, and what an ISA cap leaves, for four kinds of x86 CPU.
+
+Synthetic flag sets, so these hold whatever machine runs them.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance import cpu
+from conformance.targets import ISA_CAPS
+
+_BASE = "fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt avx f16c fma"
+# The four kinds the harness must be green on (flags as Linux lists them).
+AVX2_ONLY = f"{_BASE} avx2 bmi2 sha_ni vaes"                                          # AMD EPYC 7xx3 (Zen 3)
+SKYLAKE = f"{_BASE} avx2 avx512f avx512dq avx512cd avx512bw avx512vl"                 # Xeon Skylake-SP
+AMD_AVX512_BF16 = f"{SKYLAKE} avx512ifma avx512vbmi avx512_vnni avx512_bf16 avx512_bitalg"  # EPYC 9xx4 (Zen 4)
+INTEL_AMX_FP16 = (f"{SKYLAKE} avx_vnni avx512_vnni avx512_bf16 avx512_fp16 amx_bf16 amx_tile amx_int8"
+                  " amx_fp16")                                                          # Xeon Granite Rapids
+
+FEATURES = {
+    "avx2_only": ("sse41", "avx", "avx2"),
+    "skylake": ("sse41", "avx", "avx2", "avx512_core"),
+    "amd_avx512_bf16": ("sse41", "avx", "avx2", "avx512_core", "avx512_core_vnni", "avx512_core_bf16"),
+    "intel_amx_fp16": ("sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16",
+                       "avx512_core_fp16", "amx_int8", "amx_bf16", "amx_fp16", "avx512_core_amx",
+                       "avx512_core_amx_fp16"),
+}
+FLAGS = {"avx2_only": AVX2_ONLY, "skylake": SKYLAKE, "amd_avx512_bf16": AMD_AVX512_BF16,
+         "intel_amx_fp16": INTEL_AMX_FP16}
+
+
+@pytest.mark.parametrize("kind", FEATURES)
+def test_flags_map_to_onednn_features(kind):
+    assert cpu.features_from_flags(FLAGS[kind].split()) == FEATURES[kind]
+
+
+@pytest.mark.parametrize("kind, cap, expected", [
+    ("avx2_only", None, ("sse41", "avx", "avx2")),
+    ("avx2_only", "avx2", ("sse41", "avx", "avx2")),
+    ("avx2_only", "avx512_core_amx", ("sse41", "avx", "avx2")),       # a cap above the CPU changes nothing
+    ("avx2_only", "sse41", ("sse41",)),
+    ("skylake", "avx2", ("sse41", "avx", "avx2")),
+    ("skylake", "all", FEATURES["skylake"]),
+    ("amd_avx512_bf16", "avx512_core", ("sse41", "avx", "avx2", "avx512_core")),
+    ("amd_avx512_bf16", "avx512_core_vnni", ("sse41", "avx", "avx2", "avx512_core", "avx512_core_vnni")),
+    ("amd_avx512_bf16", "avx2_vnni", ("sse41", "avx", "avx2")),
+    # The avx512_core* caps lack avx2_vnni's bit (0x8): oneDNN hides AVX-VNNI under them.
+    ("intel_amx_fp16", "avx512_core_vnni", ("sse41", "avx", "avx2", "avx512_core", "avx512_core_vnni")),
+    ("intel_amx_fp16", "avx2_vnni", ("sse41", "avx", "avx2", "avx2_vnni")),
+    ("intel_amx_fp16", "avx512_core_bf16", ("sse41", "avx", "avx2", "avx512_core", "avx512_core_vnni",
+                                            "avx512_core_bf16")),
+    ("intel_amx_fp16", "avx10_1_512", ("sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni",
+                                       "avx512_core_bf16", "avx512_core_fp16")),
+    ("intel_amx_fp16", "avx512_core_amx", FEATURES["intel_amx_fp16"][:-3] + ("avx512_core_amx",)),
+    ("intel_amx_fp16", None, FEATURES["intel_amx_fp16"]),
+])
+def test_effective_features_under_a_cap(kind, cap, expected):
+    native = cpu.features_from_flags(FLAGS[kind].split())
+    assert cpu.effective_features(native, cap) == expected
+
+
+def test_every_isa_cap_the_targets_accept_has_a_mask():
+    assert set(cpu.CAP_MASKS) == set(ISA_CAPS)
+
+
+def test_each_feature_mask_is_within_the_cap_of_its_own_name():
+    for name, mask in cpu.FEATURE_MASKS.items():
+        if name in cpu.CAP_MASKS:
+            assert cpu.CAP_MASKS[name] == mask, name
+
+
+@pytest.mark.parametrize("kind, bf16, f16", [
+    ("avx2_only", False, False), ("skylake", False, False), ("amd_avx512_bf16", True, False),
+    ("intel_amx_fp16", True, True)])
+def test_which_cpus_run_bf16_and_f16_hints_natively(kind, bf16, f16):
+    native = cpu.features_from_flags(FLAGS[kind].split())
+    assert cpu.runs_precision_natively(native, "bf16") is bf16
+    assert cpu.runs_precision_natively(native, "f16") is f16
+    assert cpu.runs_precision_natively(native, "f32")
+    assert not cpu.runs_precision_natively(cpu.effective_features(native, "avx2"), "bf16")
+
+
+def test_feature_names_aliases_and_typos():
+    assert cpu.canonical_feature("AVX10_1_512") == "avx512_core_fp16"
+    assert cpu.canonical_feature("avx512_core_vnni") == "avx512_core_vnni"
+    with pytest.raises(ValueError, match="did you mean 'avx512_core_bf16'"):
+        cpu.canonical_feature("avx512_bf16")
+
+
+def test_cpuinfo_text_gives_model_flags_and_features(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC 9654\nflags\t\t: {AMD_AVX512_BF16}\n\n"
+                    f"processor\t: 1\nmodel name\t: AMD EPYC 9654\nflags\t\t: {AMD_AVX512_BF16}\n")
+    info = cpu.read_cpu(path)
+    assert info.model == "AMD EPYC 9654" and info.features == FEATURES["amd_avx512_bf16"]
+    assert "avx512_bf16" in info.flags
+    assert info.describe().startswith("AMD EPYC 9654 (sse41 avx avx2 avx512_core")
+
+
+def test_an_unreadable_cpuinfo_knows_no_features(tmp_path):
+    info = cpu.read_cpu(tmp_path / "absent")
+    assert info.features == () and info.model
