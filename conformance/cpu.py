@@ -89,6 +89,12 @@ FEATURES: tuple[str, ...] = tuple(_FEATURES)
 
 FEATURE_MASKS: dict[str, int] = {name: mask for name, (mask, _, _) in _FEATURES.items()}
 
+# A cpuinfo flag -> the first feature that needs it (to correct a flag given as a feature name).
+_FEATURE_OF_FLAG: dict[str, str] = {}
+for _name, (_, _flags, _) in _FEATURES.items():
+    for _flag in _flags:
+        _FEATURE_OF_FLAG.setdefault(_flag, _name)
+
 ALIASES = {"avx10_1_512": "avx512_core_fp16", "avx10_1_512_amx": "avx512_core_amx",
            "avx10_1_512_amx_fp16": "avx512_core_amx_fp16"}
 
@@ -110,8 +116,11 @@ def canonical_feature(name: str) -> str:
     lowered = str(name).strip().lower()
     lowered = ALIASES.get(lowered, lowered)
     if lowered not in _FEATURES:
-        close = difflib.get_close_matches(lowered, [*FEATURES, *ALIASES], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if lowered in _FEATURE_OF_FLAG:
+            hint = f"; that is a /proc/cpuinfo flag, the oneDNN feature is {_FEATURE_OF_FLAG[lowered]!r}"
+        else:
+            close = difflib.get_close_matches(lowered, [*FEATURES, *ALIASES], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown CPU feature {name!r}{hint} (known: {', '.join(FEATURES)})")
     return lowered
 
