@@ -18,8 +18,14 @@ from .render import RenderedIR
 PRECISIONS = ("f32", "bf16", "f16")
 
 
-# ONEDNN_MAX_CPU_ISA caps under which the CPU plugin's bf16/f16 kernels cannot be created.
-_CAPS_BELOW_AVX512 = ("sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2")
+def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
+    """True when this CPU runs ``target.precision`` (bf16/f16) natively but the target's ISA cap
+    hides the features that do it (``conformance.cpu``; ``cpu`` defaults to this machine)."""
+    from .cpu import runs_precision_natively, this_cpu
+    cpu = cpu or this_cpu()
+    return (target.isa is not None and target.precision != "f32"
+            and runs_precision_natively(cpu.features, target.precision)
+            and not runs_precision_natively(cpu.effective(target.isa), target.precision))
 
 
 class TargetUnavailable(Exception):
@@ -200,10 +206,11 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         message = str(error).strip()
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
-        if target.isa in _CAPS_BELOW_AVX512 and target.precision != "f32":
-            # The CPU plugin decides bf16/f16 support from cpuid, which the cap does not hide, so it
-            # picks kernels the capped oneDNN cannot create. No real CPU is in this state: a machine
-            # really limited to this ISA would run the hint in f32. Not a spec deviation.
+        if cap_hides_native_precision(target):
+            # On a CPU with bf16/f16 kernels, the CPU plugin decides bf16/f16 support from cpuid, which
+            # the cap does not hide, so it picks kernels the capped oneDNN cannot create. No real CPU is
+            # in this state: one without those features runs the hint in f32 (and on such a CPU a
+            # compile failure here is a real one). Not a spec deviation.
             raise TargetUnavailable(
                 f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} does "
                 f"not compile ({_last_line(message)}): the ISA cap hides bf16/f16 from oneDNN but not from "

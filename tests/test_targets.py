@@ -5,8 +5,10 @@ import json
 
 import pytest
 
+from conformance import cpu
 from conformance.case import CaseError
-from conformance.runtime import Target
+from conformance.runtime import Target, cap_hides_native_precision
+from cpu_kinds import cpuinfo
 from conformance.targets import TargetError, load_targets, parse_target
 from reporting_support import SMALL_CASES, subprocess_project
 
@@ -90,14 +92,31 @@ def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targ
     assert "### Cross-target differences" in markdown and "CPU-f32 vs CPU-f32-sse41" in markdown
 
 
-def test_bf16_hint_under_a_cap_below_avx512_is_skipped_with_the_reason(pytester, monkeypatch):
-    # The plugin picks bf16 kernels from cpuid, which the cap does not hide: compile fails with
-    # "object is not initialized". That is an artefact of the cap, not a deviation: skip, say why.
+def test_bf16_hint_under_an_isa_cap_depends_on_the_cpu(pytester, monkeypatch):
+    # On a CPU with bf16 kernels (avx512_core_bf16, avx2_vnni_2) the plugin picks them from cpuid,
+    # which the cap does not hide: compile fails ("object is not initialized"). That is an artefact
+    # of the cap, not a deviation: skipped, saying why. On a CPU without them, the hint runs in f32.
     subprocess_project(pytester, monkeypatch, {"small.yaml": SMALL_CASES})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--target", "CPU:bf16:sse41")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*CPU-bf16-sse41: the bf16 hint under ONEDNN_MAX_CPU_ISA=SSE41 does not compile*"
-                                 "cpuid check*"])
+    if cap_hides_native_precision(Target("CPU", "bf16", isa="sse41")):
+        result.assert_outcomes(skipped=2)
+        result.stdout.fnmatch_lines(["*CPU-bf16-sse41: the bf16 hint under ONEDNN_MAX_CPU_ISA=SSE41 does not "
+                                     "compile*cpuid check*"])
+    else:
+        result.assert_outcomes(passed=2)
+        items = json.loads((pytester.path / "reports" / "conformance.json").read_text())["items"]
+        assert [(item["run"]["runtime_precision"], item["run"]["isa_cap"]) for item in items] == [("f32", "sse41")] * 2
+
+
+@pytest.mark.parametrize("kind, precision, cap, hidden", [
+    ("amd_avx512_bf16", "bf16", "sse41", True), ("amd_avx512_bf16", "bf16", "avx2", True),
+    ("amd_avx512_bf16", "bf16", "avx512_core_bf16", False), ("amd_avx512_bf16", "f16", "avx2", False),
+    ("intel_amx_fp16", "f16", "avx512_core_bf16", True), ("intel_amx_fp16", "bf16", None, False),
+    ("avx2_only", "bf16", "sse41", False), ("skylake", "bf16", "avx2", False), ("skylake", "f32", "sse41", False),
+])
+def test_which_caps_hide_a_native_bf16_or_f16_hint(kind, precision, cap, hidden):
+    info = cpu.parse_cpuinfo(cpuinfo(kind))
+    assert cap_hides_native_precision(Target("CPU", precision, isa=cap), info) is hidden
 
 
 class _Config:
