@@ -106,9 +106,11 @@ CAP_MASKS: dict[str, int] = {
     "avx10_1_512_amx_fp16": 0x1FEF, "all": ~0,
 }
 
-# The features with which OpenVINO's CPU plugin runs a bf16/f16 INFERENCE_PRECISION_HINT natively
-# (its hasHardwareSupport checks); without one of them the hint runs in f32.
-NATIVE_PRECISION_FEATURES = {"bf16": ("avx512_core_bf16", "avx2_vnni_2"), "f16": ("avx512_core_fp16", "avx2_vnni_2")}
+# The features with which OpenVINO's CPU plugin accepts a bf16/f16 INFERENCE_PRECISION_HINT
+# (hasHardwareSupport in src/plugins/intel_cpu/src/utils/precision_support.cpp: bf16 with
+# avx512_core, oneDNN emulating bf16 where avx512_core_bf16 is missing, or avx2_vnni_2; f16 with
+# avx512_core_fp16 or avx2_vnni_2). Without one of them the hint runs in f32.
+PRECISION_HINT_FEATURES = {"bf16": ("avx512_core", "avx2_vnni_2"), "f16": ("avx512_core_fp16", "avx2_vnni_2")}
 
 
 def canonical_feature(name: str) -> str:
@@ -147,9 +149,10 @@ def effective_features(features, cap: str | None) -> tuple[str, ...]:
                  and FEATURE_MASKS[name] & allowed == FEATURE_MASKS[name])
 
 
-def runs_precision_natively(features, precision: str) -> bool:
-    """True when the CPU plugin, given these features, runs a ``precision`` hint (bf16/f16) natively."""
-    return precision == "f32" or any(name in set(features) for name in NATIVE_PRECISION_FEATURES.get(precision, ()))
+def supports_precision_hint(features, precision: str) -> bool:
+    """True when the CPU plugin, given these features, runs a ``precision`` hint (bf16/f16) in that
+    precision rather than f32 (``PRECISION_HINT_FEATURES``); always True for f32."""
+    return precision == "f32" or any(name in set(features) for name in PRECISION_HINT_FEATURES.get(precision, ()))
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ PRECISIONS = ("f32", "bf16", "f16")
 
 
 def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
-    """True when this CPU runs ``target.precision`` (bf16/f16) natively but the target's ISA cap
+    """True when this CPU supports the ``target.precision`` hint (bf16/f16) but the target's ISA cap
     hides the features that do it (``conformance.cpu``; ``cpu`` defaults to this machine)."""
-    from .cpu import runs_precision_natively, this_cpu
+    from .cpu import supports_precision_hint, this_cpu
     cpu = cpu or this_cpu()
     return (target.isa is not None and target.precision != "f32"
-            and runs_precision_natively(cpu.features, target.precision)
-            and not runs_precision_natively(cpu.effective(target.isa), target.precision))
+            and supports_precision_hint(cpu.features, target.precision)
+            and not supports_precision_hint(cpu.effective(target.isa), target.precision))
 
 
 class TargetUnavailable(Exception):
@@ -207,7 +207,7 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
         if cap_hides_native_precision(target):
-            # On a CPU with bf16/f16 kernels, the CPU plugin decides bf16/f16 support from cpuid, which
+            # On a CPU that supports the hint, the CPU plugin decides bf16/f16 support from cpuid, which
             # the cap does not hide, so it picks kernels the capped oneDNN cannot create. No real CPU is
             # in this state: one without those features runs the hint in f32 (and on such a CPU a
             # compile failure here is a real one). Not a spec deviation.

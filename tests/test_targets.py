@@ -93,9 +93,9 @@ def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targ
 
 
 def test_bf16_hint_under_an_isa_cap_depends_on_the_cpu(pytester, monkeypatch):
-    # On a CPU with bf16 kernels (avx512_core_bf16, avx2_vnni_2) the plugin picks them from cpuid,
-    # which the cap does not hide: compile fails ("object is not initialized"). That is an artefact
-    # of the cap, not a deviation: skipped, saying why. On a CPU without them, the hint runs in f32.
+    # On a CPU that supports the bf16 hint (avx512_core, avx2_vnni_2: conformance.cpu) the plugin picks
+    # bf16 kernels from cpuid, which the cap does not hide: compile fails ("object is not initialized").
+    # That is an artefact of the cap, not a deviation: skipped, saying why. Elsewhere the hint runs in f32.
     subprocess_project(pytester, monkeypatch, {"small.yaml": SMALL_CASES})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--target", "CPU:bf16:sse41")
     if cap_hides_native_precision(Target("CPU", "bf16", isa="sse41")):
@@ -112,7 +112,8 @@ def test_bf16_hint_under_an_isa_cap_depends_on_the_cpu(pytester, monkeypatch):
     ("amd_avx512_bf16", "bf16", "sse41", True), ("amd_avx512_bf16", "bf16", "avx2", True),
     ("amd_avx512_bf16", "bf16", "avx512_core_bf16", False), ("amd_avx512_bf16", "f16", "avx2", False),
     ("intel_amx_fp16", "f16", "avx512_core_bf16", True), ("intel_amx_fp16", "bf16", None, False),
-    ("avx2_only", "bf16", "sse41", False), ("skylake", "bf16", "avx2", False), ("skylake", "f32", "sse41", False),
+    ("avx2_only", "bf16", "sse41", False), ("skylake", "bf16", "avx2", True), ("skylake", "bf16", "avx512_core", False),
+    ("skylake", "f16", "avx2", False), ("skylake", "f32", "sse41", False),
 ])
 def test_which_caps_hide_a_native_bf16_or_f16_hint(kind, precision, cap, hidden):
     info = cpu.parse_cpuinfo(cpuinfo(kind))
