@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, expectations, repro, worker
+from . import api, bundles, cpu, expectations, repro, worker
 from . import report as reporting
 from . import targets as target_lists
 from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, footprint_bytes, format_size, parse_size, streamed
@@ -381,7 +381,8 @@ class CaseItem(pytest.Item):
                                             outcome=failed.failure.status, message=failed.failure.describe())
             self.user_properties.append((_STATUS_KEY, failed.failure.status))
             self.user_properties.append((_RECORD_KEY, json.dumps({
-                "repro": state.relative(self.repro, state.report_path.parent), "run": {}, "verdict": {}})))
+                "repro": state.relative(self.repro, state.report_path.parent),
+                "run": {"isa_cap": self.target.isa} if self.target.isa else {}, "verdict": {}})))
             if self.registered_failure in ("crashed", "hung") and failed.failure.status != self.registered_failure:
                 raise OtherWorkerFailure(f"registered as '{self.registered_failure}', but the worker "
                                          f"{failed.failure.status}: {failed.failure.describe()}") from None
@@ -411,6 +412,8 @@ class CaseItem(pytest.Item):
     def _record_timing(self, seconds: dict) -> None:
         """An item that ended before a verdict still records the work it cost (for the overhead figures)."""
         timing = {key: round(value, 6) for key, value in seconds.items()}
+        if self.target.isa:
+            timing["isa_cap"] = self.target.isa
         if self.oracle_seconds:
             timing["oracle_seconds"] = round(self.oracle_seconds, 6)
         self.user_properties.append((_RECORD_KEY, json.dumps({"repro": None, "run": timing, "verdict": {}})))
@@ -440,7 +443,8 @@ class CaseItem(pytest.Item):
             "run": {"device": run.device, "inference_precision": run.inference_precision,
                     "openvino_version": run.openvino_version, "layer_type": run.layer_type,
                     "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
-                    "isa_cap": self.target.isa, "config": self.target.config(), **run.extra,
+                    "isa_cap": self.target.isa, "cpu_features": expectations.target_features(self.target.isa),
+                    "config": self.target.config(), **run.extra,
                     "output_precision": run.output_precision, "requested_precision": self.target.precision,
                     "element_type": self.case.element_type,
                     "read_seconds": round(run.read_seconds, 6),
@@ -584,13 +588,16 @@ def _environment(state: _Session) -> dict:
     # The build string the items recorded: the xdist controller never imports OpenVINO itself.
     recorded = next((record.run["openvino_version"] for record in state.records.values()
                      if record.run and record.run.get("openvino_version")), None)
+    this_cpu = cpu.this_cpu()
     return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in state.targets],
             "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": platform.processor() or platform.machine()}
+            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features)}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[_STATE]
     return [f"conformance: OpenVINO {openvino_release()}, targets {', '.join(t.id for t in state.targets)}, "
             f"cases {state.cases_root}"
-            + (f", isolated in worker processes (time limit {state.item_timeout:g} s)" if state.isolate else "")]
+            + (f", isolated in worker processes (time limit {state.item_timeout:g} s)" if state.isolate else ""),
+            f"conformance: CPU {cpu.this_cpu().model}, oneDNN ISA features: "
+            f"{' '.join(cpu.this_cpu().features) or 'none known'} (expected failures may depend on them)"]

@@ -82,6 +82,12 @@ def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targ
     assert not any("avx" in name for name in primitives["CPU-f32-sse41"])
     item = next(i for i in report["items"] if i["target_id"] == "CPU-f32-sse41")
     assert item["run"]["isa_cap"] == "sse41" and item["run"]["layer_type"] == "Convolution"
+    # What the registry's cpu: conditions were matched with: the machine's features, and each item's under its cap.
+    this_cpu = cpu.this_cpu()
+    assert item["run"]["cpu_features"] == (list(this_cpu.effective("sse41")) if this_cpu.features else None)
+    assert (report["environment"]["cpu"], report["environment"]["cpu_features"]) == (this_cpu.model,
+                                                                                     list(this_cpu.features))
+    result.stdout.fnmatch_lines([f"conformance: CPU {this_cpu.model}, oneDNN ISA features: *"])
     auto = next(i for i in report["items"] if i["target_id"] == "AUTO-f32")
     assert auto["run"]["execution_devices"] == ["CPU"]        # the device AUTO chose
     pairs = report["cross_target"]["pairs"]
