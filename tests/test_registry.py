@@ -332,3 +332,13 @@ def test_crashed_and_hung_entries_expect_that_kind_of_worker_failure(pytester, m
     result.assert_outcomes(xfailed=1, failed=1)
     result.stdout.fnmatch_lines(["*abort_registered_hung on CPU-f32: the OpenVINO worker failed otherwise than "
                                  "registered*", "*registered as 'hung', but the worker crashed*"])
+
+
+def test_the_readme_registry_example_loads(tmp_path):
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    example = text.split("**Expected failures**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(example)
+    by_cpu, by_signature = expectations.load_registry(path)
+    assert by_cpu.cpu.lacks == ("avx512_core_vnni", "avx2_vnni") and by_cpu.origin == "found by the suite"
+    assert by_signature.case is None and by_signature.signature.attributes == (("groups", "1"),)
