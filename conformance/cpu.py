@@ -155,6 +155,21 @@ def supports_precision_hint(features, precision: str) -> bool:
     return precision == "f32" or any(name in set(features) for name in PRECISION_HINT_FEATURES.get(precision, ()))
 
 
+def process_isa_cap() -> str | None:
+    """The ``ONEDNN_MAX_CPU_ISA`` this process (and workers it starts) runs under, if a known cap.
+
+    A target without a cap of its own inherits it (tox passes it through); oneDNN ignores
+    values it does not know, and so does this.
+    """
+    value = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().lower()
+    return value if value in CAP_MASKS else None
+
+
+def target_cap(isa_cap: str | None) -> str | None:
+    """The ISA cap a target's kernels run under: its own, else the process's (``process_isa_cap``)."""
+    return isa_cap if isa_cap is not None else process_isa_cap()
+
+
 @dataclass(frozen=True)
 class CpuInfo:
     """A CPU: its model name, its cpuinfo flags, and the oneDNN features they give."""

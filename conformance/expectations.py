@@ -360,7 +360,8 @@ def match_signature(entries: list[ExpectedFailure], finding: FindingSignature, o
 def target_features(isa_cap: str | None, cpu: cpu_features.CpuInfo | None = None) -> tuple[str, ...] | None:
     """The effective CPU features of a target with ISA cap ``isa_cap`` on ``cpu`` (default this machine).
 
+    A target without a cap runs under the process's ``ONEDNN_MAX_CPU_ISA``, if set.
     ``None`` when the CPU's features are not known (not x86, or no /proc/cpuinfo).
     """
     cpu = cpu or cpu_features.this_cpu()
-    return cpu.effective(isa_cap) if cpu.features else None
+    return cpu.effective(cpu_features.target_cap(isa_cap)) if cpu.features else None

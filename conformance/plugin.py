@@ -591,7 +591,8 @@ def _environment(state: _Session) -> dict:
     this_cpu = cpu.this_cpu()
     return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in state.targets],
             "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features)}
+            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
+            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -82,3 +82,12 @@ def test_cpuinfo_text_gives_model_flags_and_features(tmp_path):
 def test_an_unreadable_cpuinfo_knows_no_features(tmp_path):
     info = cpu.read_cpu(tmp_path / "absent")
     assert info.features == () and info.model
+
+
+def test_a_target_without_a_cap_runs_under_the_process_cap(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert (cpu.target_cap(None), cpu.target_cap("sse41")) == ("avx2", "sse41")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX9")           # oneDNN ignores what it does not know
+    assert cpu.target_cap(None) is None
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert cpu.target_cap(None) is None
