@@ -1,4 +1,4 @@
-"""conformance.cpu: cpuinfo flags -> oneDNN features, and what an ISA cap leaves, for four kinds of x86 CPU.
+"""conformance.cpu: cpuinfo flags -> oneDNN features, and what an ISA cap leaves, for the kinds of x86 CPU.
 
 Synthetic flag sets, so these hold whatever machine runs them.
 """
@@ -52,7 +52,7 @@ def test_each_feature_mask_is_within_the_cap_of_its_own_name():
 
 @pytest.mark.parametrize("kind, bf16, f16", [
     ("avx2_only", False, False), ("skylake", True, False), ("amd_avx512_bf16", True, False),
-    ("intel_amx_fp16", True, True)])
+    ("intel_amx", True, True), ("intel_amx_fp16", True, True)])
 def test_which_cpus_support_bf16_and_f16_hints(kind, bf16, f16):
     native = cpu.features_from_flags(FLAGS[kind].split())
     assert cpu.supports_precision_hint(native, "bf16") is bf16      # avx512_core (emulated bf16) is enough

@@ -228,6 +228,8 @@ def test_a_cpu_condition_never_holds_where_no_x86_feature_is_known(tmp_path):
     ("skylake", "CPU-f32", None, True, False),
     ("amd_avx512_bf16", "CPU-f32", None, False, False),
     ("amd_avx512_bf16", "CPU-f32-avx2", "avx2", True, True),
+    ("intel_amx", "CPU-f32", None, False, False),
+    ("intel_amx", "CPU-f32-avx2_vnni", "avx2_vnni", False, True),     # AVX-VNNI left, AVX-512 not
     ("intel_amx_fp16", "CPU-f32", None, False, False),
     ("intel_amx_fp16", "CPU-f32-avx512_core", "avx512_core", True, False),
     ("intel_amx_fp16", "CPU-f32-avx2", "avx2", True, True),

@@ -121,7 +121,7 @@ def test_bf16_hint_under_an_isa_cap_depends_on_the_cpu(pytester, monkeypatch):
     ("avx2_only", "bf16", "sse41", False), ("skylake", "bf16", "avx2", True), ("skylake", "bf16", "avx512_core", False),
     ("skylake", "f16", "avx2", False), ("skylake", "f32", "sse41", False),
 ])
-def test_which_caps_hide_a_native_bf16_or_f16_hint(kind, precision, cap, hidden):
+def test_which_caps_hide_a_supported_bf16_or_f16_hint(kind, precision, cap, hidden):
     info = cpu.parse_cpuinfo(cpuinfo(kind))
     assert cap_hides_native_precision(Target("CPU", precision, isa=cap), info) is hidden
 
