@@ -209,9 +209,10 @@ class ExpectedFailure:
         origin = f"; origin: {self.origin}" if self.origin else ""
         seen = (f" (this target's CPU features: {' '.join(features) or 'none known'})"
                 if self.cpu is not None and features is not None else "")
+        changed = "OpenVINO changed" + (" or the cpu condition is wrong" if self.cpu else "")
         return (f"known deviation on OpenVINO {self.openvino}{where}: {self.reason}{note} [{self.source}{origin}]. "
-                f"If this item now passes (XPASS), OpenVINO changed{' or the cpu condition is wrong' if self.cpu else ''}"
-                f"{seen}: update the expected-failure registry, removing or narrowing the entry at {self.source}.")
+                f"If this item now passes (XPASS), {changed}{seen}: update the expected-failure registry, "
+                f"removing or narrowing the entry at {self.source}.")
 
 
 def load_registry(path: Path | str) -> list[ExpectedFailure]:

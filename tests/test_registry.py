@@ -1,4 +1,5 @@
-"""The expected-failure registry: fields, located errors, release ranges, CPU conditions, signatures, and\nstrict xfail and XPASS through the plugin."""
+"""The expected-failure registry: fields, located errors, release ranges, CPU conditions, signatures, and
+strict xfail and XPASS through the plugin."""
 from __future__ import annotations
 
 import os
@@ -81,8 +82,8 @@ def test_description_says_how_to_update_the_registry(registry):
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lack: [avx2]\n",
      "expected_failures.yaml:5: cpu.lack: unknown field (allowed: has, lacks)"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lacks:\n      - avx2\n      - avx512_vnni\n",
-     "expected_failures.yaml:7: cpu.lacks: unknown CPU feature 'avx512_vnni'; that is a /proc/cpuinfo flag, the oneDNN feature "
-     "is 'avx512_core_vnni'"),
+     "expected_failures.yaml:7: cpu.lacks: unknown CPU feature 'avx512_vnni'; that is a /proc/cpuinfo flag, "
+     "the oneDNN feature is 'avx512_core_vnni'"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {has: []}\n",
      "expected_failures.yaml:4: cpu.has: expected a non-empty list"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {has: [avx2], lacks: [AVX2]}\n",
@@ -91,7 +92,8 @@ def test_description_says_how_to_update_the_registry(registry):
      "expected_failures.yaml:1: signature.op: 'Convolution' is not one of GroupConvolution"),
     ("- openvino: '1'\n  reason: r\n  signature:\n    op: GroupConvolution\n    primitve: jit_*\n",
      "expected_failures.yaml:5: signature.primitve: unknown field"),
-    ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {}\n", "expected_failures.yaml:4: signature: expected a mapping"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {}\n",
+     "expected_failures.yaml:4: signature: expected a mapping"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {attributes: [auto_pad]}\n",
      "expected_failures.yaml:4: signature.attributes: expected a mapping"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  signature:\n    attributes:\n      auto pad: valid\n",
