@@ -18,8 +18,15 @@ from .render import RenderedIR
 PRECISIONS = ("f32", "bf16", "f16")
 
 
-# ONEDNN_MAX_CPU_ISA caps under which the CPU plugin's bf16/f16 kernels cannot be created.
-_CAPS_BELOW_AVX512 = ("sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2")
+def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
+    """True when this CPU supports the ``target.precision`` hint (bf16/f16) but the target's ISA cap
+    (or the process's ``ONEDNN_MAX_CPU_ISA``) hides the features that do it (``conformance.cpu``;
+    ``cpu`` defaults to this machine)."""
+    from .cpu import supports_precision_hint, target_cap, this_cpu
+    cpu, cap = cpu or this_cpu(), target_cap(target.isa)
+    return (cap is not None and target.precision != "f32"
+            and supports_precision_hint(cpu.features, target.precision)
+            and not supports_precision_hint(cpu.effective(cap), target.precision))
 
 
 class TargetUnavailable(Exception):
@@ -200,10 +207,11 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         message = str(error).strip()
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
-        if target.isa in _CAPS_BELOW_AVX512 and target.precision != "f32":
-            # The CPU plugin decides bf16/f16 support from cpuid, which the cap does not hide, so it
-            # picks kernels the capped oneDNN cannot create. No real CPU is in this state: a machine
-            # really limited to this ISA would run the hint in f32. Not a spec deviation.
+        if cap_hides_native_precision(target):
+            # On a CPU that supports the hint, the CPU plugin decides bf16/f16 support from cpuid, which
+            # the cap does not hide, so it picks kernels the capped oneDNN cannot create. No real CPU is
+            # in this state: one without those features runs the hint in f32 (and on such a CPU a
+            # compile failure here is a real one). Not a spec deviation.
             raise TargetUnavailable(
                 f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} does "
                 f"not compile ({_last_line(message)}): the ISA cap hides bf16/f16 from oneDNN but not from "
