@@ -208,17 +208,33 @@ _IMPORT_CHECK = ("import json, numpy, sys; sys.path.insert(0, sys.argv[1]); from
                  "print(json.dumps({'openvino': runtime.openvino_version(), 'numpy': numpy.__version__}))")
 
 
+def import_check(path: Path) -> dict:
+    """Import what a worker imports with the environment at ``path``; its OpenVINO and numpy versions."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    completed = subprocess.run([str(path / "bin" / "python"), "-c", _IMPORT_CHECK, package_root],
+                               capture_output=True, text=True, timeout=300, env=env)
+    if completed.returncode != 0:
+        raise InstallFailed("the environment installed but the worker's imports fail:\n"
+                            + completed.stderr.strip()[-1500:])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
 class EnvironmentCache:
     """Release environments under ``root/envs``: made on demand, reused, listed, pruned.
 
     ``installer(path, requirements)`` makes the environment (default
-    ``create_environment``: venv + pip); tests pass a fake one.
+    ``create_environment``: venv + pip); ``checker(path)`` then imports what a
+    worker imports with its interpreter and returns ``{"openvino": version,
+    "numpy": version}`` (default ``import_check``). Tests pass fakes.
     """
 
-    def __init__(self, root: Path | str, installer: Callable[[Path, list[str]], None] = create_environment):
+    def __init__(self, root: Path | str, installer: Callable[[Path, list[str]], None] = create_environment,
+                 checker: Callable[[Path], dict] | None = None):
         self.root = Path(root)
         self.envs = self.root / "envs"
         self.installer = installer
+        self.checker = checker or import_check
 
     def path(self, release: str) -> Path:
         """The directory of ``release``'s environment."""
@@ -259,7 +275,7 @@ class EnvironmentCache:
         started = time.perf_counter()
         try:
             self.installer(partial, pip_requirements(release))
-            versions = self._import_check(partial)
+            versions = self.checker(partial)
         except (InstallFailed, subprocess.SubprocessError, OSError) as error:
             shutil.rmtree(partial, ignore_errors=True)
             message = str(error) if isinstance(error, InstallFailed) else f"{type(error).__name__}: {error}"
@@ -274,18 +290,6 @@ class EnvironmentCache:
         os.replace(partial, final)   # a venv's scripts name their directory; the interpreter link does not
         failure.unlink(missing_ok=True)
         return self.get(release)
-
-    @staticmethod
-    def _import_check(path: Path) -> dict:
-        """Import what a worker imports, with the environment's interpreter; its versions."""
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        completed = subprocess.run([str(path / "bin" / "python"), "-c", _IMPORT_CHECK, package_root],
-                                   capture_output=True, text=True, timeout=300, env=env)
-        if completed.returncode != 0:
-            raise InstallFailed("the environment installed but the worker's imports fail:\n"
-                                + completed.stderr.strip()[-1500:])
-        return json.loads(completed.stdout.strip().splitlines()[-1])
 
     def list(self) -> list[ReleaseEnvironment]:
         """Cached environments, oldest release first."""
