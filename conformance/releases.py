@@ -604,18 +604,19 @@ def bisect(releases: list[str], evaluate: Callable[[str], ReleaseOutcome], case:
 
 def select_cases(case_ids: list[str], keyword: str | None, cases_root: Path, target_id: str,
                  memory_budget=None) -> list:
-    """Cases named by ids/files (as ``ov-conformance render``), else every case under ``cases_root``;
+    """Cases named by ids/files (as ``ov-conformance render``), else every case under ``cases_root``
+    but the slow (full-size) ones;
     then those whose pytest test id matches ``keyword`` (pytest's ``-k`` grammar: case-insensitive
     substrings of the item name ``name[sweep][target]``, its file name and directories)."""
     from .case import load_paths
     from .cli import select
     if case_ids:
         cases = [case for spec in case_ids for case in select(spec, cases_root, memory_budget)]
-    else:
+    else:   # the whole tree, as a default pytest run: without the full-size (slow) cases
         cases, errors = load_paths([cases_root], cases_root, memory_budget=memory_budget)
         if errors:
             raise errors[0]
-    cases = [case for case in cases if "slow" not in case.marks]
+        cases = [case for case in cases if "slow" not in case.marks]
     if keyword:
         from _pytest.mark.expression import Expression
         expression = Expression.compile(keyword)
