@@ -344,6 +344,7 @@ class ReleaseOutcome:
     detail: str = ""                   # the verdict, OpenVINO's message, the worker's report, pip's output
     openvino_version: str = ""         # as the release's runtime reports it
     seconds: float = 0.0               # environment (first use only) + worker start + this run
+    output_digest: str = ""            # sha256 (16 hex) of the output when it ran: equal = bit-identical outputs
 
     @property
     def failed(self) -> bool:
@@ -413,11 +414,25 @@ def run_on_release(case, target, steps, environment: ReleaseEnvironment, ir_dir:
         return ReleaseOutcome(release, ERROR, failure_signature(ERROR, message), message,
                               environment.openvino_version, time.perf_counter() - started)
     verdict = outcome.verdict
+    digest = output_digest(outcome.run.outputs or (outcome.run.output,))
     if verdict.passed:
-        return ReleaseOutcome(release, PASS, "", "", outcome.run.openvino_version, time.perf_counter() - started)
+        return ReleaseOutcome(release, PASS, "", "", outcome.run.openvino_version, time.perf_counter() - started,
+                              digest)
     signature = failure_signature(MISMATCH, "" if verdict.shape_ok else "output shape")
     return ReleaseOutcome(release, MISMATCH, signature, outcome.describe(), outcome.run.openvino_version,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, digest)
+
+
+def output_digest(outputs) -> str:
+    """Short sha256 of the outputs' shapes and bytes: two releases with the same digest computed the same bits."""
+    import hashlib
+    import numpy as np
+    digest = hashlib.sha256()
+    for output in outputs:
+        array = np.ascontiguousarray(output)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
 
 
 # ---- bisection ------------------------------------------------------------------------------------
@@ -495,7 +510,12 @@ class Bisection:
             word = self.classify(outcome)
             first = (outcome.detail or outcome.signature or "").strip().splitlines()
             reason = outcome.signature if word in (BAD, DIFFERS) else (first[-1] if first else "")
-            lines.append(f"  {release:<10} {word:<15} {reason[:140]}")
+            same = ""
+            if outcome.status == MISMATCH and self.newest and release != self.newest:
+                newest = self.results[self.newest]
+                same = (" (bit-identical output to " if outcome.output_digest == newest.output_digest
+                        else " (another output than ") + f"{self.newest}'s)"
+            lines.append(f"  {release:<10} {word:<15} {reason[:140]}{same}")
         for release in self.skipped:
             lines.append(f"  {release} could not be installed; a neighbour was tried instead")
         if self.verdict == "nothing-installable":

@@ -449,3 +449,24 @@ def test_real_release_environments_run_cases_end_to_end(tmp_path):
         assert (outcome.status, outcome.openvino_version.split("-")[0]) == (PASS, release), outcome.detail
         assert modules_loaded(worker.pool(), ["torch", "yaml", "lxml", "numpy"], environment.python) == ["numpy"]
         runner.release_done(release)
+
+
+@pytest.mark.parametrize("oldest_digest, words", [("aa", "bit-identical output to 2026.4.1's"),
+                                                   ("bb", "another output than 2026.4.1's")])
+def test_a_mismatch_says_whether_its_output_is_bit_identical_to_the_newest_releases(oldest_digest, words):
+    names = ["2023.0.0", "2024.0.0", "2026.4.1"]
+    outcomes = {names[0]: ReleaseOutcome(names[0], MISMATCH, "mismatch", output_digest=oldest_digest),
+                names[2]: ReleaseOutcome(names[2], MISMATCH, "mismatch", output_digest="aa")}
+    result = bisect(names, Recorder(outcomes), "case", "CPU-f32")
+    assert result.verdict == "bad-throughout"
+    line = next(line for line in result.describe().splitlines() if line.strip().startswith(names[0]))
+    assert line.endswith(f"mismatch ({words})")
+
+
+def test_output_digest_depends_on_bits_and_shape():
+    array = np.arange(6, dtype=np.float32)
+    assert releases.output_digest([array]) == releases.output_digest([array.copy()])
+    assert releases.output_digest([array]) != releases.output_digest([array.reshape(2, 3)])
+    changed = array.copy()
+    changed[5] = np.nextafter(changed[5], np.float32(10))
+    assert releases.output_digest([array]) != releases.output_digest([changed])
