@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         "releases", help="run cases on several OpenVINO releases: a case x release status matrix",
         description="Run the selected cases (default: all but slow ones) on each release and write a report "
                     "(JSON, Markdown, HTML) with a row per case and a column per release; cells that changed "
-                    "from the previous release are highlighted.")
+                    "from the previous release are highlighted. Exit 1 when any cell changed.")
     matrix.add_argument("case", nargs="*", metavar="CASE_ID_OR_FILE", help="case ids or files (default: all)")
     _add_release_options(matrix)
     matrix.add_argument("-o", "--output", default="reports/releases", metavar="STEM",
@@ -373,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_release_options(parser: argparse.ArgumentParser) -> None:
+    """The options bisect and releases share: releases, selection, target, cache, timeouts."""
     parser.add_argument("--releases", metavar="A..B|A,B,C",
                         help="A..B: pip's releases from A to B; A,B,C: exactly these; default: every release pip lists")
     parser.add_argument("-k", dest="keyword", metavar="EXPRESSION",
