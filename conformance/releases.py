@@ -624,14 +624,23 @@ def bisect(releases: list[str], evaluate: Callable[[str], ReleaseOutcome], case:
 
 def select_cases(case_ids: list[str], keyword: str | None, cases_root: Path, target_id: str,
                  memory_budget=None) -> list:
-    """Cases named by ids/files (as ``ov-conformance render``), else every case under ``cases_root``
+    """Cases named by ids/files (as ``ov-conformance render``) or directories, else every case under ``cases_root``
     but the slow (full-size) ones;
     then those whose pytest test id matches ``keyword`` (pytest's ``-k`` grammar: case-insensitive
     substrings of the item name ``name[sweep][target]``, its file name and directories)."""
     from .case import load_paths
     from .cli import select
     if case_ids:
-        cases = [case for spec in case_ids for case in select(spec, cases_root, memory_budget)]
+        cases = []
+        for spec in case_ids:
+            directory = next((path for path in (Path(spec), cases_root / spec) if path.is_dir()), None)
+            if directory is None:
+                cases += select(spec, cases_root, memory_budget)
+                continue
+            found, errors = load_paths([directory], cases_root, memory_budget=memory_budget)
+            if errors:
+                raise errors[0]
+            cases += found
     else:   # the whole tree, as a default pytest run: without the full-size (slow) cases
         cases, errors = load_paths([cases_root], cases_root, memory_budget=memory_budget)
         if errors:

@@ -470,3 +470,13 @@ def test_output_digest_depends_on_bits_and_shape():
     changed = array.copy()
     changed[5] = np.nextafter(changed[5], np.float32(10))
     assert releases.output_digest([array]) != releases.output_digest([changed])
+
+
+def test_cases_can_be_named_by_directory_file_or_id():
+    cases_root = REPO / "cases"
+    directory = releases.select_cases(["spec_notes"], None, cases_root, "CPU-f32")
+    assert directory and all(case.id.startswith("spec_notes/") for case in directory)
+    one_file = releases.select_cases(["spec_notes/backprop_output_shape.yaml"], None, cases_root, "CPU-f32")
+    assert {case.id for case in one_file} < {case.id for case in directory}
+    [one] = releases.select_cases(["spec_notes/backprop_output_shape.yaml::valid_total_2"], None, cases_root, "CPU-f32")
+    assert one.id == "spec_notes/backprop_output_shape.yaml::valid_total_2"
