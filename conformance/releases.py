@@ -93,20 +93,30 @@ def cache_root(override: Path | str | None = None) -> Path:
 
 def available_releases(root: Path, refresh: bool = False,
                        runner: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> list[str]:
-    """OpenVINO releases pip can install here, oldest first: cached for a day in ``root/releases.json``."""
+    """OpenVINO releases pip can install here, oldest first: cached for a day in ``root/releases.json``
+    (an older cached list is used when pip cannot be asked)."""
     cached = root / RELEASE_LIST_FILE
-    if not refresh and cached.is_file():
+    stored = None
+    if cached.is_file():
         try:
             stored = json.loads(cached.read_text(encoding="utf-8"))
-            if time.time() - stored["fetched"] < RELEASE_LIST_MAX_AGE and stored["releases"]:
+            if not refresh and time.time() - stored["fetched"] < RELEASE_LIST_MAX_AGE and stored["releases"]:
                 return list(stored["releases"])
         except (ValueError, KeyError, TypeError):
-            pass  # a damaged cache file: ask pip again
-    completed = runner([sys.executable, "-m", "pip", "index", "versions", "openvino"],
-                       capture_output=True, text=True, timeout=120)
+            stored = None  # a damaged cache file: ask pip again
+    try:
+        completed = runner([sys.executable, "-m", "pip", "index", "versions", "openvino"],
+                           capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as error:
+        completed = subprocess.CompletedProcess([], 1, "", str(error))
     if completed.returncode != 0:
+        if stored and stored.get("releases"):   # offline: an old list beats none
+            print(f"pip index failed; using the release list cached {time.ctime(stored['fetched'])} ({cached})",
+                  file=sys.stderr)
+            return list(stored["releases"])
         raise RuntimeError(f"pip index versions openvino failed ({completed.returncode}): "
-                           f"{(completed.stderr or completed.stdout).strip()[-800:]}")
+                           f"{(completed.stderr or completed.stdout).strip()[-800:]}; "
+                           f"name the releases instead: --releases A,B,C")
     releases = parse_pip_index(completed.stdout)
     root.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps({"fetched": time.time(), "releases": releases}, indent=1), encoding="utf-8")

@@ -51,6 +51,16 @@ def test_release_list_comes_from_pip_once_then_from_the_cache(tmp_path):
     assert len(calls) == 2
 
 
+def test_when_pip_cannot_be_asked_an_old_list_is_used_and_without_one_the_error_says_what_to_do(tmp_path):
+    (tmp_path / "releases.json").write_text(json.dumps({"fetched": 0, "releases": ["2024.6.0", "2026.4.1"]}))
+
+    def offline(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: Could not fetch URL: connection refused")
+    assert releases.available_releases(tmp_path, runner=offline) == ["2024.6.0", "2026.4.1"]
+    with pytest.raises(RuntimeError, match="--releases A,B,C"):
+        releases.available_releases(tmp_path / "empty", runner=offline)
+
+
 def test_release_selection_by_range_and_by_list():
     listed = ["2023.3.0", "2024.0.0", "2024.6.0", "2025.4.1", "2026.4.1"]
     assert releases.select_releases("2024.0.0..2025.4.1", lambda: listed) == ["2024.0.0", "2024.6.0", "2025.4.1"]
