@@ -821,9 +821,9 @@ class Matrix:
             for release in releases) + " |")
         changes = self.changes()
         lines += ["", f"## Changes between neighbouring releases ({len(changes)})", ""]
-        lines += [f"- `{change['case']}`: {change['previous_release']} {change['before']} -> "
-                  f"{change['release']} {change['after']}"
-                  + (f" ({change['after_signature']})" if change['after_signature'] else "") for change in changes]
+        lines += [f"- `{change['case']}`: {change['previous_release']} {_cell_words(change['before'], change['before_signature'])}"
+                  f" -> {change['release']} {_cell_words(change['after'], change['after_signature'])}"
+                  for change in changes]
         failures = sorted({(case_id, outcome.signature) for case_id, row in self.cells.items()
                            for outcome in row.values() if outcome.signature})
         if failures:
@@ -864,6 +864,11 @@ class Matrix:
         paths[1].write_text(self.to_markdown(), encoding="utf-8")
         paths[2].write_text(self.to_html(), encoding="utf-8")
         return paths
+
+
+def _cell_words(status: str, signature: str) -> str:
+    """``error (error: compile: ...)`` for a failure, the bare status otherwise."""
+    return f"{status} ({signature})" if signature and signature != status else status
 
 
 def run_matrix(runner: ReleaseRunner, cases: list, releases: list[str]) -> Matrix:

@@ -383,6 +383,7 @@ def test_matrix_highlights_cells_that_changed_from_the_previous_release(fake_run
     row = next(line for line in markdown.splitlines() if "single_group[data=1x3x5x5]" in line and line.startswith("|"))
     assert row.split("|")[2:6] == [" pass ", " not-installable ", " **error ▲** ", " error "]
     assert "&#9650;" in stem.with_suffix(".html").read_text()
+    assert f"- `{row.split('`')[1]}`: 2023.3.0 pass -> 2025.4.1 error ({BAD_COMPILE})" in markdown
 
 
 # ---- the worker with another interpreter ------------------------------------------------------------
