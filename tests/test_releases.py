@@ -438,6 +438,19 @@ def test_a_worker_with_another_interpreter_runs_a_case_like_the_parent_and_impor
         pool.shutdown()
 
 
+def test_openvinos_error_in_another_interpreter_reaches_api_check_as_in_process(second_interpreter, tmp_path):
+    [case] = cli.select("group_convolution_backprop_data/groups.yaml::single_group[data=1x3x5x5]", REPO / "cases", None)
+    with pytest.raises(api.RuntimeRejected) as here:
+        api.check(case, Target(), tmp_path)
+    try:
+        with pytest.raises(api.RuntimeRejected) as there:
+            api.check(case, Target(), tmp_path, python=second_interpreter)
+    finally:
+        worker.pool().close_python(second_interpreter)
+    assert (there.value.stage, there.value.message) == (here.value.stage, here.value.message)
+    assert "worker (pid" in str(there.value.__cause__)
+
+
 # ---- a real release environment (opt in: downloads OpenVINO wheels) -----------------------------------
 
 RELEASES_UNDER_TEST = os.environ.get("OV_CONFORMANCE_RELEASE_TEST", "")
