@@ -10,10 +10,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .render import RenderedIR
+if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
+    from .render import RenderedIR
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -101,16 +103,28 @@ class RunResult:
 
 
 @lru_cache(maxsize=1)
+def openvino_api():
+    """The module that holds OpenVINO's Python API: ``openvino`` (2023.1 on), ``openvino.runtime`` before.
+
+    Releases before 2023.1 have no ``Core``/``Tensor``/``get_version`` at the top level;
+    release environments (``conformance.releases``) run this module on them too.
+    """
+    import openvino
+    if hasattr(openvino, "Core"):
+        return openvino
+    import openvino.runtime
+    return openvino.runtime
+
+
+@lru_cache(maxsize=1)
 def core():
     """The process's one ``openvino.Core`` (creating it loads plugins; do it once)."""
-    import openvino as ov
-    return ov.Core()
+    return openvino_api().Core()
 
 
 def openvino_version() -> str:
     """Full OpenVINO build string, e.g. ``2026.4.1-22982-e213a147257-releases/2026/4``."""
-    import openvino as ov
-    return ov.get_version()
+    return openvino_api().get_version()
 
 
 def openvino_release() -> str:
@@ -163,7 +177,7 @@ def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
 
 def _as_tensor(array: np.ndarray, element_type: str):
     """A numpy array as an input tensor of ``element_type`` (bf16 arrays are float32 holders)."""
-    import openvino as ov
+    ov = openvino_api()
     if element_type == "bf16" and array.dtype == np.float32:
         bits = (np.ascontiguousarray(array).view(np.uint32) >> 16).astype(np.uint16)
         return ov.Tensor(bits, list(array.shape), ov.Type.bf16)
@@ -256,7 +270,7 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
             # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB).
             request.infer({name: _as_tensor(np.ascontiguousarray(array),
                                             ir.element_type if name != "output_shape" else "i64")
-                           for name, array in feed.items()}, share_inputs=True)
+                           for name, array in feed.items()}, **_sharing_inputs(request))
         except RuntimeError as error:
             raise RuntimeRejected("infer", _last_line(str(error).strip()), {
                 "read_seconds": read_seconds, "compile_seconds": compile_seconds,
@@ -274,6 +288,17 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
         compile_seconds=compile_seconds, infer_seconds=finished - compiled_at,
         extra=dict(extra), read_seconds=read_seconds,
         outputs=tuple(outputs), output_precision=info.get("outputPrecisions"))
+
+
+def _sharing_inputs(request) -> dict[str, bool]:
+    """``infer``'s keyword for not copying the inputs: ``share_inputs`` (2023.1 on), ``shared_memory`` before."""
+    import inspect
+    try:
+        parameters = inspect.signature(type(request).infer).parameters
+    except (TypeError, ValueError):
+        return {"share_inputs": True}
+    return {"shared_memory": True} if "share_inputs" not in parameters and "shared_memory" in parameters \
+        else {"share_inputs": True}
 
 
 def _extra(compiled, info: dict[str, str]) -> dict:
@@ -296,9 +321,10 @@ def _last_line(message: str) -> str:
 
 
 def _precision_name(value: str) -> str:
-    """``<Type: 'float32'>``/``f32``/``float32`` -> ``f32``."""
-    names = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "f32": "f32", "bf16": "bf16", "f16": "f16"}
+    """``<Type: 'float32'>``/``f32``/``float32`` (``fp32`` before 2023.1) -> ``f32``."""
+    names = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "f32": "f32", "bf16": "bf16", "f16": "f16",
+             "fp32": "f32", "fp16": "f16"}
     for long_name, short in names.items():
-        if long_name in value:
+        if long_name in value.lower():
             return short
     return value.strip().lower()
