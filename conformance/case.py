@@ -735,13 +735,16 @@ def _unknown_key(key: str, style: str, op: str, allowed) -> str:
     if close and close[0] not in allowed:
         close = [name for name in allowed if name.lower() == close[0]]
     hint = f"; did you mean '{close[0]}'?" if close else ""
+    foreign = [character for character in dict.fromkeys(key) if not character.isascii()]
+    if foreign:  # a look-alike (Cyrillic 'і' for 'i') or an invisible character
+        hint += f" (the name holds non-ASCII {', '.join(_describe_character(c) for c in foreign[:3])})"
     if spec is not None and style not in spec.styles:
         hint += f" ('{key}' is a {'/'.join(spec.styles)}-style field: add 'style: {spec.styles[0]}' to write the case that way)"
     return f"unknown field{hint} (allowed: {', '.join(sorted(allowed))})"
 
 
 def _check_keys(path: str, mapping: _Mapping, allowed, style: str, op: str, prefix: str = "") -> list[CaseError]:
-    return [CaseError(path, mapping.key_lines.get(key, mapping.line), f"{prefix}{key}",
+    return [CaseError(path, mapping.key_lines.get(key, mapping.line), f"{prefix}{_printable(key)}",
                       _unknown_key(str(key), style, op, allowed))
             for key in mapping if key not in allowed]
 
@@ -753,10 +756,10 @@ def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
 
     data_shape, kernel_shape = tuple(spec_values["data"]), tuple(spec_values["kernel"])
     if not 3 <= len(data_shape) <= 5:
-        raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {list(data_shape)}")
+        raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {_show(list(data_shape))}")
     if len(kernel_shape) != len(data_shape) + 1:
         raise error("kernel", f"rank must be data rank + 1 = {len(data_shape) + 1}, got {len(kernel_shape)}: "
-                              f"{list(kernel_shape)}")
+                              f"{_show(list(kernel_shape))}")
     rank = len(data_shape) - 2
     layout = "[GROUPS, C_OUT, C_IN, ...]" if op == shapes.GROUP_CONVOLUTION else "[GROUPS, C_IN, C_OUT, ...]"
     in_per_group = kernel_shape[2] if op == shapes.GROUP_CONVOLUTION else kernel_shape[1]
@@ -931,7 +934,7 @@ def _dynamic_data(entry: _Entry, spec_values: dict, common: dict) -> tuple[tuple
                                           "e.g. infer_shapes: [[1, 4, 8, 8], [2, 4, 5, 7]]")
     for shape in common["infer_shapes"]:
         if len(shape) != len(data):
-            raise entry.error("infer_shapes", f"{list(shape)} has rank {len(shape)}, data {len(data)}")
+            raise entry.error("infer_shapes", f"{_show(list(shape))} has rank {len(shape)}, data {len(data)}")
         for axis, (dim, declared) in enumerate(zip(shape, data)):
             low, high = ((1, None) if declared == -1 else tuple(map(int, declared.split(".."))) if isinstance(
                 declared, str) else (declared, declared))
@@ -1102,21 +1105,21 @@ def _load_text(text: str, path: str, file_id: str | None, budget: int | None) ->
         errors += _check_keys(path, defaults, fields_for(style, op), style, op, prefix="defaults.")
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    # Counted before anything is expanded: a file's cases are bounded whatever its entries sweep.
     planned = 0
+    for raw in entries:
+        sweep = raw.get("sweep") if isinstance(raw, dict) else None
+        planned += prod(len(values) for values in sweep.values() if isinstance(values, list)) \
+            if isinstance(sweep, dict) else 1
+        if planned > MAX_CASES_PER_FILE:
+            raise CaseError(path, raw.line if isinstance(raw, dict) else entries.line, "cases",
+                            f"the file would expand to {planned} or more cases by this entry, over the limit of "
+                            f"{MAX_CASES_PER_FILE} per file (README 'Limits'); split it into several files")
     for index, raw in enumerate(entries):
         if not isinstance(raw, dict):
             errors.append(CaseError(path, entries.item_lines[index], "cases",
                                     f"every entry must be a mapping with name: and fields, got {_show(raw)}"))
             continue
-        # Counted before anything is expanded: a file's cases are bounded whatever its entries sweep.
-        sweep = raw.get("sweep")
-        planned += prod(len(values) for values in sweep.values() if isinstance(values, list)) \
-            if isinstance(sweep, dict) else 1
-        if planned > MAX_CASES_PER_FILE:
-            errors.append(CaseError(path, raw.line, "cases",
-                                    f"the file would expand to more than {MAX_CASES_PER_FILE} cases by this entry "
-                                    f"(README 'Limits'); split it into several files"))
-            break
         for case in _expand(path, op, defaults, raw, file_id or Path(path).name, budget, errors):
             if case.id in seen:
                 errors.append(CaseError(path, raw.line, "name",
