@@ -1105,12 +1105,14 @@ def _load_text(text: str, path: str, file_id: str | None, budget: int | None) ->
         errors += _check_keys(path, defaults, fields_for(style, op), style, op, prefix="defaults.")
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    # Counted before anything is expanded: a file's cases are bounded whatever its entries sweep.
+    # Counted before anything is expanded: a file's cases are bounded whatever its entries sweep
+    # (an entry over the per-entry limit is refused on its own, unexpanded, and counts nothing).
     planned = 0
     for raw in entries:
         sweep = raw.get("sweep") if isinstance(raw, dict) else None
-        planned += prod(len(values) for values in sweep.values() if isinstance(values, list)) \
+        combinations = prod(len(values) for values in sweep.values() if isinstance(values, list)) \
             if isinstance(sweep, dict) else 1
+        planned += combinations if combinations <= MAX_SWEEP_COMBINATIONS else 0
         if planned > MAX_CASES_PER_FILE:
             raise CaseError(path, raw.line if isinstance(raw, dict) else entries.line, "cases",
                             f"the file would expand to {planned} or more cases by this entry, over the limit of "
