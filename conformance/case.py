@@ -331,7 +331,8 @@ def _describe_character(character: str) -> str:
     if not name and 0xD800 <= code <= 0xDFFF:
         name = "a lone surrogate, not a character"
     elif not name:
-        name = "a control character" if unicodedata.category(character) == "Cc" else "not a character"
+        name = {"Cc": "a control character", "Co": "a private-use character"}.get(
+            unicodedata.category(character), "not a character")
     return f"U+{code:04X} ({name})"
 
 
@@ -1075,7 +1076,7 @@ def _load_text(text: str, path: str, file_id: str | None, budget: int | None) ->
         raise CaseError(path, getattr(document, "line", 1), None,
                         f"expected a mapping with 'op:' and 'cases:' at the top level, got {_show(document)}")
     op = document.get("op")
-    errors = [CaseError(path, document.key_lines[key], str(key),
+    errors = [CaseError(path, document.key_lines[key], _printable(key),
                         "is a case field: put it in a case under 'cases:' or under 'defaults:'" if key in SCHEMA
                         else _unknown_key(str(key), "spec", "", FILE_FIELDS))
               for key in document if key not in FILE_FIELDS]
