@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import reprlib
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import pytest
 from . import api, bundles, expectations, repro, worker
 from . import report as reporting
 from . import targets as target_lists
-from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size, streamed
+from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
+                   streamed)
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
@@ -261,7 +263,7 @@ class CaseFile(pytest.File):
         except Exception as error:  # noqa: BLE001 - CaseError, or a harness bug: still one located item
             if not isinstance(error, CaseError):
                 error = CaseError(self.path, None, None, f"could not be collected: unexpected "
-                                                         f"{type(error).__name__}: {error}")
+                                                         f"{type(error).__name__}: {reprlib.repr(str(error))}")
             yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=_relative_errors(state, error))
             return
         yield from items
