@@ -255,3 +255,20 @@ def test_every_bad_file_is_one_failed_item_and_the_run_completes_serially_and_un
     parallel = read_json(reports / "conformance.json")
     assert report.without_timing(parallel) == report.without_timing(serial)
     assert (reports / "conformance.md").read_text(encoding="utf-8") == markdown
+
+
+def test_a_failed_collector_of_another_kind_is_an_error_row_serially_and_under_xdist(pytester, monkeypatch):
+    """Not a case file: a broken test module beside the cases. pytest stops a serial run at it unless
+    --continue-on-collection-errors; xdist goes on. Either way it is an ``error`` row of the report."""
+    cases = in_process_project(pytester)
+    (cases / "conv.yaml").write_text(GOOD)
+    (cases / "test_broken.py").write_text("import a_module_that_does_not_exist\n")
+    pytester.runpytest("--continue-on-collection-errors").assert_outcomes(passed=1, errors=1)
+    serial = read_json(pytester.path / "reports" / "conformance.json")
+    rows = [item for item in serial["items"] if item["outcome"] == "error"]
+    assert [(row["case_id"], row["op"]) for row in rows] == [("cases/test_broken.py", "(collection error)")]
+    assert "No module named 'a_module_that_does_not_exist'" in rows[0]["reason"]
+    subprocess_env(monkeypatch)
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1, errors=1)
+    parallel = read_json(pytester.path / "reports" / "conformance.json")
+    assert report.without_timing(parallel) == report.without_timing(serial)
