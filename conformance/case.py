@@ -65,12 +65,19 @@ class CaseError(Exception):
     """A problem in a case file, located at ``path:line`` and naming the field."""
 
     def __init__(self, path: Path | str, line: int | None, field_name: str | None, message: str):
-        self.path, self.line, self.field, self.message = str(path), line, field_name, message
+        self.path, self.line, self.field, self.message = printable_path(path), line, field_name, message
         super().__init__(str(self))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+def printable_path(path: Path | str) -> str:
+    """``path`` as text any report can hold: bytes that are not UTF-8 (which Python keeps as lone
+    surrogates) as ``\\xff``, invisible and control characters as escapes (``\\u202e``)."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class CaseFileErrors(CaseError):
@@ -1163,6 +1170,9 @@ def _load_file(path: Path, root: Path | str | None, memory_budget) -> list[Case]
         except ValueError:
             what = "is a symlink to a file outside" if path.is_symlink() else "is outside"
             raise CaseError(path, None, None, f"{what} the cases tree {root}; case files must stay inside it") from None
+    if printable_path(file_id) != file_id or _NOT_IN_TEXT.search(file_id):
+        raise CaseError(path, None, None, "the file's name is not printable UTF-8 text (it is part of every test id "
+                                          "and report row); rename the file (README 'Limits')")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:

@@ -23,7 +23,7 @@ from . import api, bundles, expectations, repro, worker
 from . import report as reporting
 from . import targets as target_lists
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
-                   streamed)
+                   printable_path, streamed)
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
@@ -247,12 +247,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.suffix in (".yaml", ".yml") and (
             state.cases_root in _resolved(file_path).parents or state.cases_root in file_path.absolute().parents):
         # A symlink inside cases/ leading outside it is collected, and refused by the loader.
+        shown = Path(printable_path(file_path))
+        if shown != file_path:
+            # A name that is not printable UTF-8 (refused by the loader) must not reach pytest's node
+            # ids: xdist cannot send them between processes. The item is named by its escaped name.
+            return CaseFile.from_parent(parent, path=shown, unprintable_path=file_path)
         return CaseFile.from_parent(parent, path=file_path)
     return None
 
 
 class CaseFile(pytest.File):
     """One case YAML file; a broken file yields a single failing item, never a crash."""
+
+    def __init__(self, *, unprintable_path: Path | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.file_path = unprintable_path or self.path   # the file on disk (``path`` is its shown name)
 
     def collect(self):
         """The file's items (one per case and target), or one ``InvalidCaseFile`` item: nothing a
@@ -269,7 +278,7 @@ class CaseFile(pytest.File):
         yield from items
 
     def _items(self, state: _Session):
-        cases = api.load_cases(self.path, state.cases_root, memory_budget=state.load_budget)
+        cases = api.load_cases(self.file_path, state.cases_root, memory_budget=state.load_budget)
         release = openvino_release()
         for case in cases:
             suffix = case.id.split("::", 1)[1][len(case.name):]
@@ -309,7 +318,7 @@ class InvalidCaseFile(pytest.Item):
         super().__init__(**kwargs)
         self.error = error
         state = self.config.stash[_STATE]
-        self.user_properties += [("case_id", state.relative(self.path, resolve=False)), ("target", "-"),
+        self.user_properties += [("case_id", printable_path(state.relative(self.path, resolve=False))), ("target", "-"),
                                  ("op", reporting.INVALID_CASE_FILE), ("source", f"{error.path}:{error.line or 1}")]
 
     def runtest(self) -> None:

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -272,3 +273,23 @@ def test_a_failed_collector_of_another_kind_is_an_error_row_serially_and_under_x
     pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1, errors=1)
     parallel = read_json(pytester.path / "reports" / "conformance.json")
     assert report.without_timing(parallel) == report.without_timing(serial)
+
+
+def test_a_case_file_whose_name_is_not_printable_utf8_is_an_invalid_item_serially_and_under_xdist(
+        pytester, monkeypatch):
+    """Its name would be in every test id and report row: refused, and shown escaped (xdist cannot even
+    send a non-UTF-8 node id between processes)."""
+    cases = in_process_project(pytester)
+    (cases / "conv.yaml").write_text(GOOD)
+    (cases / os.fsdecode(b"latin1_caf\xe9.yaml")).write_text(GOOD)
+    (cases / "\u202elmay.yaml").write_text(GOOD)   # displays reversed
+    pytester.runpytest().assert_outcomes(passed=1, failed=2)
+    serial = read_json(pytester.path / "reports" / "conformance.json")
+    invalid = {item["case_id"]: item["reason"] for item in serial["items"] if item["outcome"] == "failed"}
+    assert sorted(invalid) == ["cases/\\u202elmay.yaml", "cases/latin1_caf\\xe9.yaml"]
+    for case_id, reason in invalid.items():
+        assert f"{case_id}: the file's name is not printable UTF-8 text" in reason
+    subprocess_env(monkeypatch)
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1, failed=2)
+    assert report.without_timing(read_json(pytester.path / "reports" / "conformance.json")) == \
+        report.without_timing(serial)
