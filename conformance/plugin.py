@@ -250,7 +250,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
         shown = Path(printable_path(file_path))
         if shown != file_path:
             # A name that is not printable UTF-8 (refused by the loader) must not reach pytest's node
-            # ids: xdist cannot send them between processes. The item is named by its escaped name.
+            # ids and keywords: xdist cannot send them between processes. The item is named by its
+            # escaped path, under the nearest directory whose own name is printable.
+            while parent.parent is not None and Path(printable_path(parent.path)) != parent.path:
+                parent = parent.parent
             return CaseFile.from_parent(parent, path=shown, unprintable_path=file_path)
         return CaseFile.from_parent(parent, path=file_path)
     return None

@@ -283,13 +283,15 @@ def test_a_case_file_whose_name_is_not_printable_utf8_is_an_invalid_item_seriall
     (cases / "conv.yaml").write_text(GOOD)
     (cases / os.fsdecode(b"latin1_caf\xe9.yaml")).write_text(GOOD)
     (cases / "\u202elmay.yaml").write_text(GOOD)   # displays reversed
-    pytester.runpytest().assert_outcomes(passed=1, failed=2)
+    (cases / os.fsdecode(b"dir\xff")).mkdir()
+    (cases / os.fsdecode(b"dir\xff") / "x.yaml").write_text(GOOD)
+    pytester.runpytest().assert_outcomes(passed=1, failed=3)
     serial = read_json(pytester.path / "reports" / "conformance.json")
     invalid = {item["case_id"]: item["reason"] for item in serial["items"] if item["outcome"] == "failed"}
-    assert sorted(invalid) == ["cases/\\u202elmay.yaml", "cases/latin1_caf\\xe9.yaml"]
+    assert sorted(invalid) == ["cases/\\u202elmay.yaml", "cases/dir\\xff/x.yaml", "cases/latin1_caf\\xe9.yaml"]
     for case_id, reason in invalid.items():
         assert f"{case_id}: the file's name is not printable UTF-8 text" in reason
     subprocess_env(monkeypatch)
-    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1, failed=2)
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=1, failed=3)
     assert report.without_timing(read_json(pytester.path / "reports" / "conformance.json")) == \
         report.without_timing(serial)
