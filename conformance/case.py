@@ -1166,7 +1166,11 @@ def _load_file(path: Path, root: Path | str | None, memory_budget) -> list[Case]
     file_id = path.name
     if root is not None:
         try:
-            file_id = path.resolve().relative_to(Path(root).resolve()).as_posix()
+            real = path.resolve()
+        except (RuntimeError, OSError):   # Python 3.11: RuntimeError("Symlink loop from ...")
+            raise CaseError(path, None, None, "cannot read: a symlink loop (it never reaches a file)") from None
+        try:
+            file_id = real.relative_to(Path(root).resolve()).as_posix()
         except ValueError:
             what = "is a symlink to a file outside" if path.is_symlink() else "is outside"
             raise CaseError(path, None, None, f"{what} the cases tree {root}; case files must stay inside it") from None
@@ -1174,6 +1178,9 @@ def _load_file(path: Path, root: Path | str | None, memory_budget) -> list[Case]
         raise CaseError(path, None, None, "the file's name is not printable UTF-8 text (it is part of every test id "
                                           "and report row); rename the file (README 'Limits')")
     try:
+        if path.is_fifo() or path.is_socket() or path.is_char_device() or path.is_block_device():
+            raise CaseError(path, None, None, "is not a regular file (a FIFO, socket or device: reading it could "
+                                              "block or never end)")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise CaseError(path, None, None, f"{format_size(size)}: a case file may be at most "

@@ -119,10 +119,11 @@ def test_file_level_problems_name_the_file(tmp_path):
     (root / "loop_a.yaml").symlink_to(root / "loop_b.yaml")
     (root / "loop_b.yaml").symlink_to(root / "loop_a.yaml")
     (root / "dangling.yaml").symlink_to(root / "missing.yaml")
+    os.mkfifo(root / "fifo.yaml")
     (tmp_path / "outside.yaml").write_text(GOOD)
     (root / "good.yaml").write_text(GOOD)
     problems = {}
-    for name in ("big.yaml", "dir.yaml", "loop_a.yaml", "dangling.yaml", "sub/../../outside.yaml"):
+    for name in ("big.yaml", "dir.yaml", "loop_a.yaml", "dangling.yaml", "fifo.yaml", "sub/../../outside.yaml"):
         with pytest.raises(CaseError) as refused:
             load_case_file(root / name, root)
         problems[name] = str(refused.value)
@@ -130,8 +131,9 @@ def test_file_level_problems_name_the_file(tmp_path):
         assert "Traceback" not in problems[name]
     assert f"a case file may be at most {case_module.format_size(MAX_FILE_BYTES)}" in problems["big.yaml"]
     assert "cannot read: Is a directory" in problems["dir.yaml"]
-    assert "could not be loaded" in problems["loop_a.yaml"] or "cannot read" in problems["loop_a.yaml"]
+    assert "cannot read: a symlink loop" in problems["loop_a.yaml"]
     assert "cannot read: No such file or directory" in problems["dangling.yaml"]
+    assert "is not a regular file (a FIFO" in problems["fifo.yaml"]
     assert "is outside the cases tree" in problems["sub/../../outside.yaml"]
     assert load_case_file(root / "sub" / ".." / "good.yaml", root)[0].id == "good.yaml::a"
 
