@@ -353,7 +353,8 @@ def _printable(text) -> str:
 
 
 class _TextError(CaseError):
-    """A string value holding a character a case file may not contain (located at the string)."""
+    """A scalar a case file may not contain (a string with a refused character, an integer of
+    hundreds of digits), located at the scalar; the mapping above it names the field."""
 
     def __str__(self) -> str:
         return CaseError.__str__(self)
@@ -410,6 +411,20 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> _Sequence:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:str", _construct_text)
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    # int64 needs at most 19 digits: a longer literal is refused before Python converts it (4300
+    # digits and more are a ValueError, and any message showing such a number would be one too).
+    digits = sum(character.isalnum() for character in node.value)
+    if digits > 100:
+        raise _TextError(loader.path, node.start_mark.line + 1, None,
+                         f"an integer of {digits} digits does not fit a signed 64-bit integer (|value| < 2^63), "
+                         f"the harness's limit (README 'Limits')")
+    return loader.construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def parse_yaml(text: str, path: Path | str) -> Any:
