@@ -315,6 +315,18 @@ class _Loader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (CaseError, yaml.YAMLError, RecursionError):
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as error:
+            # An explicit tag on a value it does not fit (!!int abc, !!bool maybe, !!seq {a: 1}).
+            what = _show(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            raise _TextError(self.path, node.start_mark.line + 1, None,
+                             f"cannot read {what} as {node.tag} ({type(error).__name__}: {_show(str(error))}); "
+                             f"write plain values, without tags") from None
+
 
 # Characters refused anywhere in a case file, with why. YAML itself allows only printable
 # characters (no C0/C1 controls but tab and line breaks, no surrogates, no U+FFFE/U+FFFF);
