@@ -320,7 +320,7 @@ class _Loader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (CaseError, yaml.YAMLError, RecursionError):
             raise
-        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as error:
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as error:
             # An explicit tag on a value it does not fit (!!int abc, !!bool maybe, !!seq {a: 1}).
             what = _show(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
             raise _TextError(self.path, node.start_mark.line + 1, None,
