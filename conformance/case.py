@@ -368,9 +368,6 @@ class _TextError(CaseError):
     """A scalar a case file may not contain (a string with a refused character, an integer of
     hundreds of digits), located at the scalar; the mapping above it names the field."""
 
-    def __str__(self) -> str:
-        return CaseError.__str__(self)
-
 
 def _construct_text(loader: _Loader, node: yaml.ScalarNode) -> str:
     value = loader.construct_scalar(node)
