@@ -29,6 +29,7 @@ import difflib
 import itertools
 import re
 import reprlib
+import unicodedata
 import zlib
 from dataclasses import dataclass, field, replace
 from math import prod
@@ -48,6 +49,15 @@ INFERENCE_PRECISIONS = ("f32", "bf16", "f16")
 INPUT_KINDS = ("const", "parameter")
 FILE_FIELDS = ("op", "defaults", "cases", "description")
 GIB = 1 << 30
+# The harness's limits (README "Limits"): inputs beyond them are refused when the file loads,
+# at their line, because the harness could not represent or compute them.
+MAX_FILE_BYTES = 1 << 20          # a case file is text a person writes: 1 MiB is ~20,000 lines
+MAX_NESTING = 16                  # YAML depth: a case file needs 6 (file, cases, entry, sweep, list, list)
+INT64_MAX = (1 << 63) - 1         # every integer goes to numpy/torch/OpenVINO as int64
+INT32_MAX = (1 << 31) - 1         # torch's transposed convolution reads strides/dilations as int32
+MAX_SWEEP_COMBINATIONS = 4096     # combinations one case entry may sweep (the product of its axis lengths)
+MAX_CASES_PER_FILE = 16384        # cases one file may expand to, all entries together
+MAX_TOLERANCE_SCALE = 1 << 24     # s * u(f32) = 1: beyond it the bound would accept any output
 DEFAULT_MEMORY_BUDGET = 16 * GIB  # the spec's full-size examples (224^3 3D) fit; a typo'd 10^6 does not
 
 
@@ -55,12 +65,19 @@ class CaseError(Exception):
     """A problem in a case file, located at ``path:line`` and naming the field."""
 
     def __init__(self, path: Path | str, line: int | None, field_name: str | None, message: str):
-        self.path, self.line, self.field, self.message = str(path), line, field_name, message
+        self.path, self.line, self.field, self.message = printable_path(path), line, field_name, message
         super().__init__(str(self))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+def printable_path(path: Path | str) -> str:
+    """``path`` as text any report can hold: bytes that are not UTF-8 (which Python keeps as lone
+    surrogates) as ``\\xff``, invisible and control characters as escapes (``\\u202e``)."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class CaseFileErrors(CaseError):
@@ -280,13 +297,87 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream, path):
         super().__init__(stream)
         self.path = path
+        self.depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise CaseError(self.path, event.start_mark.line + 1, None,
-                            f"YAML alias *{event.anchor} is not allowed (use 'defaults:' to share values)")
-        return super().compose_node(parent, index)
+                            f"YAML alias *{_printable(event.anchor)} is not allowed (use 'defaults:' to share values)")
+        if self.depth >= MAX_NESTING:
+            event = self.peek_event()
+            raise CaseError(self.path, event.start_mark.line + 1, None,
+                            f"YAML nested more than {MAX_NESTING} levels deep; a case file needs at most 6 "
+                            f"(the harness's limit, README 'Limits')")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (CaseError, yaml.YAMLError, RecursionError):
+            raise
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError) as error:
+            # An explicit tag on a value it does not fit (!!int abc, !!bool maybe, !!seq {a: 1}).
+            what = _show(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            raise _TextError(self.path, node.start_mark.line + 1, None,
+                             f"cannot read {what} as {node.tag} ({type(error).__name__}: {_show(str(error))}); "
+                             f"write plain values, without tags") from None
+
+
+# Characters refused anywhere in a case file, with why. YAML itself allows only printable
+# characters (no C0/C1 controls but tab and line breaks, no surrogates, no U+FFFE/U+FFFF);
+# the harness also refuses the Unicode line separators (editors do not count them as lines,
+# so every line number after one would be wrong) and the BiDi controls, which make text display
+# in another order than it is read (a comment can hide a field: "Trojan Source", CVE-2021-42574).
+_NOT_IN_FILE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+                          "|[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029]")
+# Characters refused in any string value (they arrive through escapes such as "\0" or "\ud800"):
+# controls other than tab and newline, surrogates (not encodable as UTF-8), U+FFFE/U+FFFF (not XML),
+# and the BiDi controls and line separators as above.
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+                          "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029]")
+
+
+def _describe_character(character: str) -> str:
+    """``U+000C FORM FEED``: a character named so that the message itself stays printable."""
+    code = ord(character)
+    name = unicodedata.name(character, "") or {0: "NULL", 9: "TAB", 10: "LINE FEED", 12: "FORM FEED",
+                                               13: "CARRIAGE RETURN", 0x85: "NEXT LINE"}.get(code, "")
+    if not name and 0xD800 <= code <= 0xDFFF:
+        name = "a lone surrogate, not a character"
+    elif not name:
+        name = {"Cc": "a control character", "Co": "a private-use character"}.get(
+            unicodedata.category(character), "not a character")
+    return f"U+{code:04X} ({name})"
+
+
+def _printable(text) -> str:
+    """``text`` as it can be shown in a message: escaped (like repr) when it holds anything invisible,
+    and cut short when long."""
+    text = str(text)
+    if len(text) > 60:
+        return _show(text)
+    return text if text.isprintable() and text.strip() == text and text else ascii(text)
+
+
+class _TextError(CaseError):
+    """A scalar a case file may not contain (a string with a refused character, an integer of
+    hundreds of digits), located at the scalar; the mapping above it names the field."""
+
+
+def _construct_text(loader: _Loader, node: yaml.ScalarNode) -> str:
+    value = loader.construct_scalar(node)
+    bad = _NOT_IN_TEXT.search(value)
+    if bad:
+        raise _TextError(loader.path, node.start_mark.line + 1, None,
+                        f"text {_show(value)} holds {_describe_character(bad.group())} at position {bad.start()}: "
+                        f"control characters, surrogates, BiDi controls and line separators are not allowed "
+                        f"in a case file")
+    return value
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
@@ -295,14 +386,25 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
     mapping.key_lines = {}
     mapping.value_lines = {}
     for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise CaseError(loader.path, key_node.start_mark.line + 1, None,
+                            "YAML merge keys (<<) are not allowed (use 'defaults:' to share values)")
         key = loader.construct_object(key_node, deep=True)
         key_line = key_node.start_mark.line + 1
         if not isinstance(key, (str, int, float, bool)) or key is None:
             raise CaseError(loader.path, key_line, None, f"mapping key {_show(key)} is not a plain name")
         if key in mapping:
-            raise CaseError(loader.path, key_line, str(key),
+            raise CaseError(loader.path, key_line, _printable(key),
                             f"duplicate key (first given on line {mapping.key_lines[key]})")
-        mapping[key] = loader.construct_object(value_node, deep=True)
+        try:
+            mapping[key] = loader.construct_object(value_node, deep=True)
+        except _TextError as error:
+            # A refused string names the innermost key it is under (sweep.<field> in a sweep).
+            if error.field is None:
+                error.field = _printable(key)
+            elif key in ("sweep", "tolerance") and not error.field.startswith(f"{key}."):
+                error.field = f"{key}.{error.field}"
+            raise
         mapping.key_lines[key] = key_line
         mapping.value_lines[key] = value_node.start_mark.line + 1
     return mapping
@@ -317,13 +419,37 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> _Sequence:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_text)
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    # int64 needs at most 19 digits: a longer literal is refused before Python converts it (4300
+    # digits and more are a ValueError, and any message showing such a number would be one too).
+    digits = sum(character.isalnum() for character in node.value)
+    if digits > 100:
+        raise _TextError(loader.path, node.start_mark.line + 1, None,
+                         f"an integer of {digits} digits does not fit a signed 64-bit integer (|value| < 2^63), "
+                         f"the harness's limit (README 'Limits')")
+    return loader.construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def parse_yaml(text: str, path: Path | str) -> Any:
     """Parse YAML safely; syntax errors become a ``CaseError`` at the offending line."""
+    bad = _NOT_IN_FILE.search(text)
+    if bad:
+        before = text[:bad.start()]
+        line = len(re.findall("\r\n|\r|\n", before)) + 1
+        column = bad.start() - max(before.rfind("\n"), before.rfind("\r"))
+        raise CaseError(path, line, None, f"{_describe_character(bad.group())} at column {column}: a case file may "
+                                          f"hold only printable text, tabs and line breaks (README 'Limits')")
     loader = _Loader(text, path)
     try:
         return loader.get_single_data()
+    except RecursionError:
+        raise CaseError(path, None, None, f"YAML nested too deeply (limit {MAX_NESTING} levels)") from None
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark or error.context_mark
         raise CaseError(path, mark.line + 1 if mark else None, None,
@@ -337,7 +463,7 @@ def parse_yaml(text: str, path: Path | str) -> Any:
             what += f" (the construct started on line {error.context_mark.line + 1})"
         raise CaseError(path, line, None, f"YAML syntax error: {what}") from None
     except yaml.YAMLError as error:
-        raise CaseError(path, None, None, f"YAML error: {error}") from None
+        raise CaseError(path, None, None, f"YAML error: {_show(str(error))}") from None
     finally:
         loader.dispose()
 
@@ -370,9 +496,18 @@ def _comma_hint(value) -> str:
     return ""
 
 
+def _fits_int64(values) -> None:
+    """Refuse integers numpy, torch and OpenVINO cannot hold (they all take int64)."""
+    for value in values:
+        if _is_int(value) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise FieldError("", f"{_show(value)} does not fit a signed 64-bit integer (|value| < 2^63), "
+                                 f"the harness's limit (README 'Limits')")
+
+
 def _shape(value):
     if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
         raise FieldError("", f"expected a list of integers, got {_show(value)}{_comma_hint(value)}")
+    _fits_int64(value)
     if any(v < 1 for v in value):
         raise FieldError("", f"every dimension must be >= 1, got {_show(value)}")
     return tuple(value)
@@ -387,11 +522,12 @@ def _data_dims(value):
         return _shape(value)
     if not all(_is_int(dim) or isinstance(dim, str) for dim in value):
         raise FieldError("", f"expected a list of integers, got {_show(value)}")
+    _fits_int64(value)
     for dim in value:
         if _is_int(dim) and (dim >= 1 or dim == -1):
             continue
         match = _DIM_RANGE.match(dim) if isinstance(dim, str) else None
-        if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        if not match or not 1 <= int(match.group(1)) <= int(match.group(2)) <= INT64_MAX:
             raise FieldError("", f"every dimension must be >= 1, or dynamic: -1 or 'low..high' "
                                  f"(1 <= low <= high), got {_show(value)}")
     return tuple(value)
@@ -418,13 +554,15 @@ def _choices(options):
 def _int_range(value):
     if not isinstance(value, list) or len(value) != 2 or not all(_is_int(v) for v in value) or value[0] > value[1]:
         raise FieldError("", f"expected [low, high] integers with low <= high, got {_show(value)}")
+    _fits_int64(value)
     return tuple(value)
 
 
 def _override(value):
     if (not isinstance(value, dict) or set(value) != {"scale", "reason"} or isinstance(value["scale"], bool)
-            or not isinstance(value["scale"], (int, float)) or value["scale"] < 1
+            or not isinstance(value["scale"], (int, float)) or not 1 <= value["scale"] <= MAX_TOLERANCE_SCALE
             or not isinstance(value["reason"], str) or not value["reason"].strip()):
+        # 1 <= scale is False for NaN too: an infinite or NaN scale would let any output pass.
         raise FieldError("", f"got {_show(value)}")
     return float(value["scale"]), value["reason"].strip()
 
@@ -441,6 +579,7 @@ def _ints(minimum: int | None) -> Callable[[Any], Any]:
         items = value if isinstance(value, list) else [value]
         if (not isinstance(value, list) and not _is_int(value)) or not all(_is_int(v) for v in items) or not items:
             raise FieldError("", f"expected an integer or a list of integers, got {_show(value)}{_comma_hint(value)}")
+        _fits_int64(items)
         if minimum is not None and any(v < minimum for v in items):
             raise FieldError("", f"values must be >= {minimum}, got {_show(value)}")
         return tuple(value) if isinstance(value, list) else value
@@ -451,6 +590,7 @@ def _int(minimum: int) -> Callable[[Any], int]:
     def parse(value):
         if not _is_int(value):
             raise FieldError("", f"expected an integer, got {_show(value)}")
+        _fits_int64([value])
         if value < minimum:
             raise FieldError("", f"must be >= {minimum}, got {value}")
         return value
@@ -572,7 +712,8 @@ SCHEMA: dict[str, Field] = {
     "infer_shapes": Field(_shapes, "the concrete data shapes inferred in sequence on one compiled model "
                                    "(needs dynamic dims in data)", sweepable=False),
     "fill_range": Field(_int_range, "[low, high]: the integer fill's inclusive range (fill: integers)"),
-    "tolerance": Field(_override, "a per-case override {scale: <number >= 1>, reason: <why, in words>}",
+    "tolerance": Field(_override, "a per-case override {scale: <number, 1 <= scale <= 2^24>, "
+                                  "reason: <why, in words>}",
                        sweepable=False),
     "allow_sparse_output": Field(_reason, "the reason, in words, why a mostly-zero reference output is "
                                           "still worth comparing", sweepable=False),
@@ -626,13 +767,16 @@ def _unknown_key(key: str, style: str, op: str, allowed) -> str:
     if close and close[0] not in allowed:
         close = [name for name in allowed if name.lower() == close[0]]
     hint = f"; did you mean '{close[0]}'?" if close else ""
+    foreign = [character for character in dict.fromkeys(key) if not character.isascii()]
+    if foreign:  # a look-alike (Cyrillic 'і' for 'i') or an invisible character
+        hint += f" (the name holds non-ASCII {', '.join(_describe_character(c) for c in foreign[:3])})"
     if spec is not None and style not in spec.styles:
         hint += f" ('{key}' is a {'/'.join(spec.styles)}-style field: add 'style: {spec.styles[0]}' to write the case that way)"
     return f"unknown field{hint} (allowed: {', '.join(sorted(allowed))})"
 
 
 def _check_keys(path: str, mapping: _Mapping, allowed, style: str, op: str, prefix: str = "") -> list[CaseError]:
-    return [CaseError(path, mapping.key_lines.get(key, mapping.line), f"{prefix}{key}",
+    return [CaseError(path, mapping.key_lines.get(key, mapping.line), f"{prefix}{_printable(key)}",
                       _unknown_key(str(key), style, op, allowed))
             for key in mapping if key not in allowed]
 
@@ -644,10 +788,10 @@ def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
 
     data_shape, kernel_shape = tuple(spec_values["data"]), tuple(spec_values["kernel"])
     if not 3 <= len(data_shape) <= 5:
-        raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {list(data_shape)}")
+        raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {_show(list(data_shape))}")
     if len(kernel_shape) != len(data_shape) + 1:
         raise error("kernel", f"rank must be data rank + 1 = {len(data_shape) + 1}, got {len(kernel_shape)}: "
-                              f"{list(kernel_shape)}")
+                              f"{_show(list(kernel_shape))}")
     rank = len(data_shape) - 2
     layout = "[GROUPS, C_OUT, C_IN, ...]" if op == shapes.GROUP_CONVOLUTION else "[GROUPS, C_IN, C_OUT, ...]"
     in_per_group = kernel_shape[2] if op == shapes.GROUP_CONVOLUTION else kernel_shape[1]
@@ -738,6 +882,7 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
         source=Source(entry.path, entry.entry_line), sweep=sweep, marks=common.get("marks", ()),
         style=style, data_dims=data_dims,
         infer_shapes=tuple(common.get("infer_shapes", ())) if data_dims else (), **numerics, **passthrough)
+    _check_representable(entry, case, origin)
     for step in case.infer_shapes or (case.data_shape,):
         out = case.at_data_shape(step).geometry().output_shape
         if any(dim < 1 for dim in out[2:]):
@@ -750,12 +895,61 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
     if memory_budget is not None and "slow" not in case.marks:
         needed = footprint_bytes(case)
         if needed > memory_budget:
-            raise entry.error(origin.get("data", "data"),
+            culprit = _memory_culprit(case, memory_budget)
+            raise entry.error(origin.get(culprit, culprit),
                               f"this case needs about {format_size(needed)} (data {list(case.data_shape)}, "
                               f"kernel {list(case.kernel_shape)}, output {list(out)}), over the memory budget of "
                               f"{format_size(memory_budget)}; allowed: shapes within the budget (raise it with "
                               f"--memory-budget, ini conformance_memory_budget, or memory_budget= in the API)")
     return case
+
+
+def _check_representable(entry: _Entry, case: Case, origin: dict) -> None:
+    """Refuse attribute combinations the harness cannot compute (README "Limits").
+
+    Every size the oracle and the runtime derive per spatial axis (padded input, dilated
+    kernel extent, BackpropData's full transposed size, the output) must fit int64; torch's
+    transposed convolution reads strides and dilations as 32-bit integers (2^32 + 1 silently
+    becomes 1), so BackpropData's must fit int32.
+    """
+    def error(name, message):
+        return entry.error(origin.get(name, name), message)
+
+    backprop = case.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA
+    if backprop:
+        for name in ("strides", "dilations"):
+            if max(getattr(case, name)) > INT32_MAX:
+                raise error(name, f"{max(getattr(case, name))} is above 2^31 - 1: the oracle's transposed "
+                                  f"convolution (torch) reads BackpropData's {name} as 32-bit integers "
+                                  f"(the harness's limit, README 'Limits')")
+    for step in case.infer_shapes or (case.data_shape,):
+        for axis, (size, k, s, d, pb, pe) in enumerate(zip(
+                step[2:], case.kernel_shape[3:], case.strides, case.dilations, case.pads_begin, case.pads_end)):
+            extent = (k - 1) * d + 1
+            derived = {"dilations": extent, "pads_end": size + pb + pe}
+            if backprop:
+                derived["strides"] = (size - 1) * s + extent
+            for name, value in derived.items():
+                if abs(value) > INT64_MAX:
+                    raise error(name, f"axis {axis}: a derived size ({value}) does not fit a signed 64-bit "
+                                      f"integer, which the oracle and the runtime compute with (README 'Limits')")
+
+
+def _memory_culprit(case: Case, budget: int) -> str:
+    """The field to blame for a case over the memory budget: the first attribute whose neutral value
+    (pads 0, strides/dilations 1, no output_padding/output_shape) brings it within the budget; else data."""
+    rank = case.spatial_rank
+    neutral = {"output_shape": None, "output_padding": (0,) * rank, "pads_end": (0,) * rank,
+               "pads_begin": (0,) * rank, "dilations": (1,) * rank, "strides": (1,) * rank}
+    for name, value in neutral.items():
+        if getattr(case, name) in (None, value):
+            continue
+        try:
+            if 0 < footprint_bytes(replace(case, **{name: value})) <= budget:
+                return name
+        except (ValueError, ArithmeticError):
+            continue
+    return "data"
 
 
 def _dynamic_data(entry: _Entry, spec_values: dict, common: dict) -> tuple[tuple[str, ...] | None, dict]:
@@ -772,7 +966,7 @@ def _dynamic_data(entry: _Entry, spec_values: dict, common: dict) -> tuple[tuple
                                           "e.g. infer_shapes: [[1, 4, 8, 8], [2, 4, 5, 7]]")
     for shape in common["infer_shapes"]:
         if len(shape) != len(data):
-            raise entry.error("infer_shapes", f"{list(shape)} has rank {len(shape)}, data {len(data)}")
+            raise entry.error("infer_shapes", f"{_show(list(shape))} has rank {len(shape)}, data {len(data)}")
         for axis, (dim, declared) in enumerate(zip(shape, data)):
             low, high = ((1, None) if declared == -1 else tuple(map(int, declared.split(".."))) if isinstance(
                 declared, str) else (declared, declared))
@@ -822,9 +1016,12 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
     errors.extend(_check_keys(path, raw, allowed + list(ENTRY_ONLY), style, op))
     problems: list[CaseError] = []
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    invisible = next((c for c in name if unicodedata.category(c)[0] in "CZ"), None) if isinstance(name, str) else None
+    if not isinstance(name, str) or not _NAME.match(name) or invisible:
+        hint = f" (it holds the invisible {_describe_character(invisible)})" if invisible else ""
         problems.append(CaseError(path, raw.key_lines.get("name", raw.line), "name",
-                                  f"every case needs a name without spaces, '[', ']', ':' or '/', got {_show(name)}"))
+                                  f"every case needs a name without spaces, '[', ']', ':', '/' or invisible "
+                                  f"characters, got {_show(name)}{hint}"))
     sweep = raw.get("sweep")
     if sweep is None:
         sweep = _Mapping(); sweep.line = raw.line; sweep.key_lines = {}; sweep.value_lines = {}
@@ -842,10 +1039,17 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
             elif not isinstance(values, list) or not values:
                 problems.append(CaseError(path, sweep.key_lines[key], f"sweep.{key}",
                                           f"expected a non-empty list of values to sweep over, got {_show(values)}"))
+    keys = [key for key in sweep if key in allowed]
+    combinations = prod(len(sweep[key]) for key in keys) if not problems else 0
+    if combinations > MAX_SWEEP_COMBINATIONS:
+        sizes = " x ".join(f"{len(sweep[key])} {key}" for key in keys)
+        problems.append(CaseError(path, raw.key_lines["sweep"], "sweep",
+                                  f"{combinations} combinations ({sizes}), over the limit of "
+                                  f"{MAX_SWEEP_COMBINATIONS} per case entry (README 'Limits'); split the entry "
+                                  f"or sweep fewer values"))
     if problems:
         errors.extend(problems)
         return
-    keys = [key for key in sweep if key in allowed]
     for indices in itertools.product(*(range(len(sweep[k])) for k in keys)):
         entry = _Entry(path=path, entry_line=raw.line)
         for source in (defaults, raw):
@@ -873,10 +1077,29 @@ def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None 
 
     Every case is checked; if any has a problem, raises ``CaseFileErrors``
     listing all of them. ``memory_budget`` (bytes, or e.g. ``"16GiB"``; ``None``
-    = unlimited) refuses cases whose ``footprint_bytes`` exceed it.
+    = unlimited) refuses cases whose ``footprint_bytes`` exceed it. Bad input
+    never raises anything but a ``CaseError``: an unexpected exception while
+    loading (a harness bug) becomes one naming the file.
     """
     path = str(path)
     budget = parse_size(memory_budget) if memory_budget is not None else None
+    try:
+        return _load_text(text, path, file_id, budget)
+    except CaseError:
+        raise
+    except RecursionError:
+        raise CaseError(path, None, None, "nested too deeply to load (README 'Limits')") from None
+    except Exception as error:  # noqa: BLE001 - the promise: a bad file is an item, never a traceback
+        raise CaseError(path, None, None, f"could not be loaded: unexpected {type(error).__name__}: "
+                                          f"{_show(str(error))} (a harness bug: please report it with this file)"
+                        ) from error
+
+
+def _load_text(text: str, path: str, file_id: str | None, budget: int | None) -> list[Case]:
+    """``load_cases_text`` without its last-resort handler."""
+    if len(text) > MAX_FILE_BYTES:
+        raise CaseError(path, None, None, f"{len(text)} characters: a case file may be at most "
+                                          f"{format_size(MAX_FILE_BYTES)} (README 'Limits'); split it")
     document = parse_yaml(text, path)
     if document is None:
         raise CaseError(path, 1, None, "the file is empty: expected 'op:' and 'cases:'")
@@ -884,7 +1107,7 @@ def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None 
         raise CaseError(path, getattr(document, "line", 1), None,
                         f"expected a mapping with 'op:' and 'cases:' at the top level, got {_show(document)}")
     op = document.get("op")
-    errors = [CaseError(path, document.key_lines[key], str(key),
+    errors = [CaseError(path, document.key_lines[key], _printable(key),
                         "is a case field: put it in a case under 'cases:' or under 'defaults:'" if key in SCHEMA
                         else _unknown_key(str(key), "spec", "", FILE_FIELDS))
               for key in document if key not in FILE_FIELDS]
@@ -914,6 +1137,18 @@ def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None 
         errors += _check_keys(path, defaults, fields_for(style, op), style, op, prefix="defaults.")
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    # Counted before anything is expanded: a file's cases are bounded whatever its entries sweep
+    # (an entry over the per-entry limit is refused on its own, unexpanded, and counts nothing).
+    planned = 0
+    for raw in entries:
+        sweep = raw.get("sweep") if isinstance(raw, dict) else None
+        combinations = prod(len(values) for values in sweep.values() if isinstance(values, list)) \
+            if isinstance(sweep, dict) else 1
+        planned += combinations if combinations <= MAX_SWEEP_COMBINATIONS else 0
+        if planned > MAX_CASES_PER_FILE:
+            raise CaseError(path, raw.line if isinstance(raw, dict) else entries.line, "cases",
+                            f"the file would expand to {planned} or more cases by this entry, over the limit of "
+                            f"{MAX_CASES_PER_FILE} per file (README 'Limits'); split it into several files")
     for index, raw in enumerate(entries):
         if not isinstance(raw, dict):
             errors.append(CaseError(path, entries.item_lines[index], "cases",
@@ -937,17 +1172,43 @@ def load_case_file(path: Path | str, root: Path | str | None = None, *,
                    memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
     """Load one case file; ids are relative to ``root`` (the cases tree) when given.
 
-    A file (or a symlink) whose real location is outside ``root`` is refused.
+    A file (or a symlink) whose real location is outside ``root`` is refused. Bad input
+    never raises anything but a ``CaseError`` (a symlink loop, an unreadable file: located
+    at the file).
     """
-    path = Path(path)
+    try:
+        return _load_file(Path(path), root, memory_budget)
+    except CaseError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the promise: a bad file is an item, never a traceback
+        raise CaseError(path, None, None, f"could not be loaded: {type(error).__name__}: {_show(str(error))}"
+                        ) from error
+
+
+def _load_file(path: Path, root: Path | str | None, memory_budget) -> list[Case]:
+    """``load_case_file`` without its last-resort handler."""
     file_id = path.name
     if root is not None:
         try:
-            file_id = path.resolve().relative_to(Path(root).resolve()).as_posix()
+            real = path.resolve()
+        except (RuntimeError, OSError):   # Python 3.11: RuntimeError("Symlink loop from ...")
+            raise CaseError(path, None, None, "cannot read: a symlink loop (it never reaches a file)") from None
+        try:
+            file_id = real.relative_to(Path(root).resolve()).as_posix()
         except ValueError:
             what = "is a symlink to a file outside" if path.is_symlink() else "is outside"
             raise CaseError(path, None, None, f"{what} the cases tree {root}; case files must stay inside it") from None
+    if printable_path(file_id) != file_id or _NOT_IN_TEXT.search(file_id):
+        raise CaseError(path, None, None, "the file's name is not printable UTF-8 text (it is part of every test id "
+                                          "and report row); rename the file (README 'Limits')")
     try:
+        if path.is_fifo() or path.is_socket() or path.is_char_device() or path.is_block_device():
+            raise CaseError(path, None, None, "is not a regular file (a FIFO, socket or device: reading it could "
+                                              "block or never end)")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise CaseError(path, None, None, f"{format_size(size)}: a case file may be at most "
+                                              f"{format_size(MAX_FILE_BYTES)} (README 'Limits'); split it")
         raw = path.read_bytes()
     except OSError as error:
         raise CaseError(path, None, None, f"cannot read: {error.strerror or error}") from None
@@ -970,6 +1231,8 @@ def load_paths(paths, root: Path | str | None = None, *,
     for path in map(Path, paths):
         if path.is_dir():
             files, file_root = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")), root or path
+            if not files:
+                errors.append(CaseError(path, None, None, "no case files (*.yaml, *.yml) in this directory"))
         elif path.exists() or path.is_symlink():
             files, file_root = [path], root
         else:

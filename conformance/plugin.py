@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import reprlib
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import pytest
 from . import api, bundles, cpu, expectations, repro, worker
 from . import report as reporting
 from . import targets as target_lists
-from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, footprint_bytes, format_size, parse_size, streamed
+from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
+                   printable_path, streamed)
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
@@ -154,9 +156,11 @@ class _Session:
                                                     "targets": [target.id for target in self.targets]}, clear=True)
         self.kinds: dict[str, dict[str, int]] = {}
 
-    def relative(self, path: Path | str, start: Path | None = None) -> str:
-        """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout."""
-        return Path(os.path.relpath(Path(path).resolve(), (start or self.root).resolve())).as_posix()
+    def relative(self, path: Path | str, start: Path | None = None, *, resolve: bool = True) -> str:
+        """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout;
+        ``resolve=False`` keeps a symlink's own name (a case file pointing elsewhere is named as written)."""
+        where = _resolved(path) if resolve else Path(os.path.abspath(path))
+        return Path(os.path.relpath(where, (start or self.root).resolve())).as_posix()
 
     def prepared(self, case: Case):
         """Inputs and the oracle's steps (``api.prepare``), reused while consecutive items share a
@@ -184,6 +188,14 @@ class _Session:
                 if all(t.id != extra.id for t in targets):
                     targets.append(extra)
         return targets
+
+
+def _resolved(path: Path | str) -> Path:
+    """``path`` with symlinks resolved; as given (made absolute) when it cannot be (a symlink loop)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(path).absolute()
 
 
 _STATE = pytest.StashKey[_Session]()
@@ -233,8 +245,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     state = parent.config.stash[_STATE]
     if file_path.suffix in (".yaml", ".yml") and (
-            state.cases_root in file_path.resolve().parents or state.cases_root in file_path.absolute().parents):
+            state.cases_root in _resolved(file_path).parents or state.cases_root in file_path.absolute().parents):
         # A symlink inside cases/ leading outside it is collected, and refused by the loader.
+        shown = Path(printable_path(file_path))
+        if shown != file_path:
+            # A name that is not printable UTF-8 (refused by the loader) must not reach pytest's node
+            # ids and keywords: xdist cannot send them between processes. The item is named by its
+            # escaped path, under the nearest directory whose own name is printable.
+            while parent.parent is not None and Path(printable_path(parent.path)) != parent.path:
+                parent = parent.parent
+            return CaseFile.from_parent(parent, path=shown, unprintable_path=file_path)
         return CaseFile.from_parent(parent, path=file_path)
     return None
 
@@ -242,13 +262,26 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 class CaseFile(pytest.File):
     """One case YAML file; a broken file yields a single failing item, never a crash."""
 
+    def __init__(self, *, unprintable_path: Path | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.file_path = unprintable_path or self.path   # the file on disk (``path`` is its shown name)
+
     def collect(self):
+        """The file's items (one per case and target), or one ``InvalidCaseFile`` item: nothing a
+        case file holds stops the session (no collection error)."""
         state = self.config.stash[_STATE]
         try:
-            cases = api.load_cases(self.path, state.cases_root, memory_budget=state.load_budget)
-        except CaseError as error:
-            yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=error)
+            items = list(self._items(state))
+        except Exception as error:  # noqa: BLE001 - CaseError, or a harness bug: still one located item
+            if not isinstance(error, CaseError):
+                error = CaseError(self.path, None, None, f"could not be collected: unexpected "
+                                                         f"{type(error).__name__}: {reprlib.repr(str(error))}")
+            yield InvalidCaseFile.from_parent(self, name="invalid-case-file", error=_relative_errors(state, error))
             return
+        yield from items
+
+    def _items(self, state: _Session):
+        cases = api.load_cases(self.file_path, state.cases_root, memory_budget=state.load_budget)
         release = openvino_release()
         for case in cases:
             suffix = case.id.split("::", 1)[1][len(case.name):]
@@ -277,14 +310,24 @@ class CaseFile(pytest.File):
                 yield item
 
 
+def _relative_errors(state: _Session, error: CaseError) -> CaseError:
+    """``error`` (every problem of a ``CaseFileErrors``) with paths relative to the rootdir, so the
+    report does not depend on where the checkout is."""
+    problems = error.errors if isinstance(error, CaseFileErrors) else [error]
+    relative = [CaseError(state.relative(problem.path, resolve=False), problem.line, problem.field, problem.message)
+                for problem in problems]
+    return CaseFileErrors(relative) if isinstance(error, CaseFileErrors) else relative[0]
+
+
 class InvalidCaseFile(pytest.Item):
     """Stands for a case file that could not be loaded; fails with the located message."""
 
     def __init__(self, *, error: CaseError, **kwargs):
         super().__init__(**kwargs)
         self.error = error
-        self.user_properties += [("case_id", str(self.path)), ("target", "-"), ("op", "(invalid case file)"),
-                                 ("source", f"{error.path}:{error.line or 1}")]
+        state = self.config.stash[_STATE]
+        self.user_properties += [("case_id", printable_path(state.relative(self.path, resolve=False))), ("target", "-"),
+                                 ("op", reporting.INVALID_CASE_FILE), ("source", f"{error.path}:{error.line or 1}")]
 
     def runtest(self) -> None:
         raise self.error
@@ -534,6 +577,12 @@ class _Recorder:
         """One record per item, from its reports (runs on the xdist controller too)."""
         _record(self.state, report)
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A collector that failed (a broken conftest or test module: case files never do) is an
+        ``error`` row in the report; under xdist the controller sees each one once, as in a serial run."""
+        if report.failed:
+            _record_collection_error(self.state, report)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         worker.shutdown()
         if hasattr(session.config, "workerinput"):
@@ -582,6 +631,14 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
     if _RECORD_KEY in properties:
         fields = json.loads(properties[_RECORD_KEY])
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
+
+
+def _record_collection_error(state: _Session, report: pytest.CollectReport) -> None:
+    path = report.nodeid.split("::", 1)[0] or "."
+    reason = re.sub(r"^\[gw\d+\] [^\n]*\n", "", (report.longreprtext or "").strip()).strip()
+    state.records[report.nodeid] = reporting.ItemRecord(
+        nodeid=report.nodeid, case_id=path, target_id="-", op="(collection error)", source=path,
+        outcome="error", reason=reason or "collection failed")
 
 
 def _environment(state: _Session) -> dict:

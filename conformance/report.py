@@ -229,6 +229,9 @@ def markdown(report: dict, html_name: str | None = None) -> str:
     if failing:
         lines += ["", "### Failures", ""]
         for item in failing[:MARKDOWN_FAILURES]:
+            if item["op"] == INVALID_CASE_FILE:
+                lines += _invalid_case_file_markdown(item)
+                continue
             first = headline(item)
             repro = f" (repro: `{item['repro']}`)" if item.get("repro") else ""
             lines.append(f"- `{item['case_id']}` [{item['target_id']}] **{item['outcome']}**: {first}{repro}")
@@ -243,6 +246,26 @@ def markdown(report: dict, html_name: str | None = None) -> str:
     if html_name:
         lines += ["", f"Per-case details: `{html_name}` (in the run's artifacts)."]
     return "\n".join(lines) + "\n"
+
+
+INVALID_CASE_FILE = "(invalid case file)"   # the op of the item standing for a file that did not load
+MARKDOWN_FILE_PROBLEMS = 5                   # problems listed per invalid case file
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, whatever backticks it holds."""
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
+def _invalid_case_file_markdown(item: dict) -> list[str]:
+    """A file that did not load: where (file:line) and its problems, each ``file:line: field: problem``."""
+    problems = [line for line in (item.get("reason") or "").splitlines()[1:] if line.strip()]
+    lines = [f"- {_code(item['source'])} **{item['outcome']}**: invalid case file, {len(problems)} problem(s)"]
+    lines += [f"  - {_code(problem)}" for problem in problems[:MARKDOWN_FILE_PROBLEMS]]
+    if len(problems) > MARKDOWN_FILE_PROBLEMS:
+        lines.append(f"  - ... and {len(problems) - MARKDOWN_FILE_PROBLEMS} more (all are in the JSON report)")
+    return lines
 
 
 def _diff_text(value: float | None) -> str:

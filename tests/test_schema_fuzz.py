@@ -81,3 +81,59 @@ def mutated(draw):
 @given(mutated())
 def test_mutated_valid_cases_load_or_fail_with_located_errors(document):
     test_any_document_loads_or_fails_with_located_errors.hypothesis.inner_test(document)
+
+
+# Text-level mutations: any character (controls, surrogates, BiDi, line separators, a BOM) inserted
+# anywhere in a valid file, deep nesting, huge integers. Loading gives cases or located CaseErrors
+# whose messages are one printable, UTF-8-encodable line each: never a traceback.
+VALID_TEXT = """op: GroupConvolutionBackpropData
+defaults:
+  dilations: [1, 1]
+cases:
+  - name: a
+    data: [1, 4, 5, 5]
+    kernel: [2, 2, 2, 3, 3]
+    strides: 2
+    output_padding: 1
+    sweep:
+      auto_pad: [explicit, valid]
+"""
+pieces = st.one_of(st.characters(codec=None), st.sampled_from(
+    ["\x00", "\x0c", "\x85", "\u2028", "\u202e", "\u200b", "\ufeff", "\ud800", "\uffff", "\r", "\t", "\\", '"',
+     "'", "&a ", "*a ", "<<: ", "!!python/object ", "[" * 40, "{", "}", ": ", "- ", "%YAML 2.0\n", "---\n"]))
+huge_numbers = st.one_of(st.integers(-2**80, 2**80), st.sampled_from(["1.0e+400", ".nan", "-.inf", "-0", "0x10"]))
+
+
+@st.composite
+def mutated_text(draw):
+    text = VALID_TEXT
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            position = draw(st.integers(0, len(text)))
+            text = text[:position] + "".join(draw(st.lists(pieces, min_size=1, max_size=4))) + text[position:]
+        else:
+            numbers = [match.span() for match in re.finditer(r"\d+", text)]
+            start, end = draw(st.sampled_from(numbers))
+            text = text[:start] + str(draw(huge_numbers)) + text[end:]
+    return text
+
+
+LOCATED_LINE = re.compile(r"^f\.yaml(:\d+)?: \S")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_text())
+def test_any_text_loads_or_fails_with_one_printable_located_line_per_problem(text):
+    try:
+        cases = load_cases_text(text, "f.yaml")
+    except CaseError as error:
+        problems = error.errors if isinstance(error, CaseFileErrors) else [error]
+        for problem in problems:
+            message = str(problem)
+            assert LOCATED_LINE.match(message), message
+            assert len(message.splitlines()) == 1 and message.isprintable(), ascii(message)
+            message.encode("utf-8")
+    else:
+        for case in cases:
+            assert all(1 <= dim <= 2**63 - 1 for dim in case.geometry().output_shape)
+            case.id.encode("utf-8")
