@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import api, inputs as inputs_module, shapes
+from conformance import api, inputs as inputs_module, oracle as oracle_module, shapes
 from conformance.case import load_cases_text
 from conformance.compare import (UNIT_ROUNDOFF, compare, exact_integer_limit, sparse_reference,
                                  tolerance_for)
@@ -114,6 +114,45 @@ def test_exact_mode_applies_exactly_up_to_the_limit(precision):
     assert not tolerance_for(precision, 9, np.array([0.5, 0.25]) + 1 / 3, magnitude_max=1.0).exact
     # f32 output after a bf16/f16 compute (what CPU does for f32 IR): the f32 limit applies.
     assert tolerance_for(precision, 9, integers, output_precision="f32", magnitude_max=2.0 ** 24).exact
+
+
+def test_exact_limits_are_the_significand_powers_hard_numbers():
+    """2**24 + 1 = 16777217 is the first integer float32 cannot hold: exact mode must stop at 16777216.
+    (Checked against numpy's own float rounding, not against the function under test.)"""
+    assert float(np.float32(16777216)) == 16777216 and float(np.float32(16777217)) != 16777217
+    assert (exact_integer_limit("f32"), exact_integer_limit("f16"), exact_integer_limit("bf16")) == (
+        16777216, 2048, 256)
+    assert inputs_module.exact_limit("f32") == 16777216 and oracle_module.FLOAT32_EXACT_LIMIT == 16777216
+    for precision in PRECISIONS:
+        limit = exact_integer_limit(precision)
+        assert _round(np.array([limit - 1, limit, limit + 1.0]), precision).tolist() == [limit - 1, limit, limit]
+    integers = np.array([4097.0, -3.0])
+    assert tolerance_for("f32", 1, integers, output_precision="f32", magnitude_max=16777216.0).exact
+    over = tolerance_for("f32", 1, integers, output_precision="f32", magnitude_max=16777217.0)
+    assert not over.exact and over.rtol > 0 and over.atol_scale > 0
+
+
+def test_sums_beyond_2_to_the_24_are_not_exact_in_f32():
+    """4097 * 4097 = 16785409 (odd, > 2**24): float32 holds 16785408. A correct f32 device returns that;
+    the oracle (whole and streamed) must keep 16785409, and the bound must accept the device's rounding."""
+    [case] = _case("""
+  - name: beyond
+    data: [1, 1, 1]
+    kernel: [1, 1, 1, 1]
+""")
+    inputs = Inputs(np.array([[[4097.0]]], np.float32), np.array([[[[4097.0]]]], np.float32))
+    expected = reference(case, inputs)
+    assert expected.output.item() == 16785409
+    assert oracle_module.oracle_dtype(case, inputs) == torch.float64
+    [slab] = oracle_module.reference_slabs(case, inputs)
+    assert slab.output.item() == 16785409
+    tolerance = tolerance_for("f32", 1, inputs.data, inputs.kernel, output_precision="f32",
+                              magnitude_max=float(expected.magnitude.max()))
+    assert not tolerance.exact
+    device = np.array([[[np.float32(4097.0) * np.float32(4097.0)]]], np.float32)
+    assert device.item() == 16785408
+    assert compare(expected.output, expected.magnitude, device, tolerance).passed
+    assert not compare(expected.output, expected.magnitude, device + np.float32(4), tolerance).passed
 
 
 def test_integer_element_types_are_always_exact():
