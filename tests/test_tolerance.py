@@ -202,6 +202,68 @@ def test_exact_mode_catches_a_one_ulp_per_tap_bias(precision, op):
     assert not verdict.passed and verdict.mismatches > verdict.total // 2
 
 
+# --- the default fill tells kernel-layout bugs apart ------------------------------------
+
+def _kernel_layout_bugs(case, kernel: np.ndarray) -> dict[str, np.ndarray]:
+    """The kernel a device with a layout bug effectively uses, per bug (same shape as ``kernel``)."""
+    groups, first, second = kernel.shape[:3]
+    spatial = kernel.shape[3:]
+    return {
+        # taps read back to front on every spatial axis (convolution vs correlation)
+        "kernel flipped spatially": kernel[(slice(None),) * 3 + (slice(None, None, -1),) * len(spatial)],
+        # the buffer read with the two channel axes in the other op's order
+        "C_IN/C_OUT swapped": kernel.reshape((groups, second, first) + spatial).swapaxes(1, 2),
+        # group g's filters applied to group g+1's channels
+        "groups swapped": np.roll(kernel, 1, axis=0),
+    }
+
+
+def _undetected_layout_bugs(case, inputs: Inputs) -> list[str]:
+    """The layout bugs whose output passes the exact comparison against the spec's reference."""
+    expected = reference(case, inputs)
+    tolerance = tolerance_for("f32", expected.geometry.accumulation_length, inputs.data, inputs.kernel,
+                              magnitude_max=float(expected.magnitude.max()))
+    assert tolerance.exact
+    undetected = []
+    for bug, kernel in _kernel_layout_bugs(case, inputs.kernel).items():
+        assert kernel.shape == inputs.kernel.shape
+        device = reference(case, Inputs(inputs.data, np.ascontiguousarray(kernel))).output.astype(np.float32)
+        if compare(expected.output, expected.magnitude, device, tolerance).passed:
+            undetected.append(bug)
+    return undetected
+
+
+LAYOUT_CASE = """
+  - name: layout
+    data: [1, 4, 5, 6]
+    kernel: [2, {first}, {second}, 3, 2]
+    pads_begin: [1, 0]
+    pads_end: [1, 1]
+"""
+
+
+@pytest.mark.parametrize("op", shapes.OPS)
+def test_default_fill_catches_flipped_kernels_swapped_channels_and_swapped_groups(op):
+    """GROUPS 2, C_IN 2 != C_OUT 3, a 3x2 kernel: with the default fill, a device that flips the
+    kernel, reads C_IN/C_OUT in the wrong order or mixes up groups fails (the oracle computes what
+    that device would return)."""
+    first, second = (3, 2) if op == shapes.GROUP_CONVOLUTION else (2, 3)
+    [case] = _case(LAYOUT_CASE.format(first=first, second=second), op)
+    assert _undetected_layout_bugs(case, make_inputs(case)) == []
+
+
+@pytest.mark.parametrize("op", shapes.OPS)
+def test_an_all_equal_fill_would_hide_those_bugs(op):
+    """The test above is only as good as the fill: with all-equal inputs every one of those bugs
+    gives the right answer, so a fill that degenerated to constants would fail it."""
+    first, second = (3, 2) if op == shapes.GROUP_CONVOLUTION else (2, 3)
+    [case] = _case(LAYOUT_CASE.format(first=first, second=second), op)
+    ones = Inputs(np.ones(case.data_shape, np.float32), np.ones(case.kernel_shape, np.float32))
+    assert _undetected_layout_bugs(case, ones) == list(_kernel_layout_bugs(case, ones.kernel))
+    twos = Inputs(np.full(case.data_shape, 2, np.float32), np.full(case.kernel_shape, -3, np.float32))
+    assert _undetected_layout_bugs(case, twos) == list(_kernel_layout_bugs(case, twos.kernel))
+
+
 # --- the rounding bound (inexact data) ----------------------------------------------
 
 @pytest.mark.parametrize("precision", PRECISIONS)
