@@ -53,19 +53,51 @@ class Reference:
     seconds: float = 0.0        # time it took to compute
 
 
-def _take(tensor: torch.Tensor, axis: int, index: np.ndarray) -> torch.Tensor:
-    """``tensor`` indexed along ``axis`` by ``index``; an index of -1 gives a zero there.
+def _contiguous_run(index: np.ndarray) -> tuple[int, int, int] | None:
+    """(first position, first source row, length) when ``index`` is one run of consecutive rows
+    with only -1 (zeros) around it, else None."""
+    inside = np.flatnonzero(index >= 0)
+    if not inside.size:
+        return None
+    first, row = int(inside[0]), int(index[inside[0]])
+    if not np.array_equal(index[first:int(inside[-1]) + 1], np.arange(row, row + inside.size)):
+        return None
+    return first, row, int(inside.size)
+
+
+def _take(tensor: torch.Tensor, indices: dict[int, np.ndarray]) -> torch.Tensor:
+    """``tensor`` indexed along each ``axis`` by ``indices[axis]``; an index of -1 gives a zero there.
 
     This is how the oracle pads, crops and extends: explicitly, by index, so any
     pad the spec allows (larger than the tensor, negative, or reaching past the
-    result) works, instead of torch's padding/output_padding limits.
+    result) works, instead of torch's padding/output_padding limits. The usual
+    case (every axis one run of rows with zeros around it) is one copy (into a
+    zero-filled tensor where zeros are added), as ``F.pad`` would do.
     """
     import torch
-    zero_shape = list(tensor.shape)
-    zero_shape[axis] = 1
-    with_zero = torch.cat([tensor, tensor.new_zeros(zero_shape)], dim=axis)
-    where = np.where(index < 0, tensor.shape[axis], index)
-    return with_zero.index_select(axis, torch.from_numpy(where.astype(np.int64)))
+    runs = {axis: _contiguous_run(index) for axis, index in indices.items()}
+    if all(run is not None for run in runs.values()):
+        source = tensor
+        for axis, (_, row, length) in runs.items():
+            source = source.narrow(axis, row, length)
+        if all(length == indices[axis].size for axis, (_, _, length) in runs.items()):
+            return source.contiguous()   # a crop: its own memory, so the uncropped tensor can go
+        shape = list(tensor.shape)
+        for axis, index in indices.items():
+            shape[axis] = index.size
+        result = tensor.new_zeros(shape)
+        target = result
+        for axis, (first, _, length) in runs.items():
+            target = target.narrow(axis, first, length)
+        target.copy_(source)
+        return result
+    for axis, index in indices.items():   # scattered rows (packed huge strides) or no row at all
+        zero_shape = list(tensor.shape)
+        zero_shape[axis] = 1
+        with_zero = torch.cat([tensor, tensor.new_zeros(zero_shape)], dim=axis)
+        where = np.where(index < 0, tensor.shape[axis], index)
+        tensor = with_zero.index_select(axis, torch.from_numpy(where.astype(np.int64)))
+    return tensor
 
 
 def window_stride(stride: int, extent: int) -> int:
@@ -125,11 +157,10 @@ def _convolution_window(case: Case, geometry: shapes.Geometry, data: torch.Tenso
     """GroupConvolution output positions ``outputs`` (per spatial axis) from ``data``, whose
     axis ``a`` starts at global row ``first_rows[a]``; ``weight`` in torch's layout."""
     extents = _extents(case)
-    gathered = data
-    for axis, (out, stride, extent, begin, first) in enumerate(
-            zip(outputs, case.strides, extents, geometry.pads_begin, first_rows)):
-        index = convolution_input_index(out, stride, extent, begin, first, data.shape[axis + 2])
-        gathered = _take(gathered, axis + 2, index)
+    gathered = _take(data, {
+        axis + 2: convolution_input_index(out, stride, extent, begin, first, data.shape[axis + 2])
+        for axis, (out, stride, extent, begin, first) in enumerate(
+            zip(outputs, case.strides, extents, geometry.pads_begin, first_rows))})
     strides = tuple(window_stride(s, e) for s, e in zip(case.strides, extents))
     return _conv(case.spatial_rank)(_fast_layout(gathered), _fast_layout(weight), stride=strides,
                                     dilation=case.dilations, groups=geometry.groups).contiguous()
@@ -143,11 +174,10 @@ def _transposed_window(case: Case, geometry: shapes.Geometry, data: torch.Tensor
     strides = tuple(window_stride(s, e) for s, e in zip(case.strides, extents))
     result = _conv_transpose(case.spatial_rank)(_fast_layout(data), _fast_layout(weight), stride=strides,
                                                 dilation=case.dilations, groups=geometry.groups).contiguous()
-    for axis, (out, stride, extent, begin, first) in enumerate(
-            zip(outputs, case.strides, extents, geometry.pads_begin, first_rows)):
-        index = transposed_output_index(out, stride, extent, begin, first, data.shape[axis + 2])
-        result = _take(result, axis + 2, index)
-    return result
+    return _take(result, {
+        axis + 2: transposed_output_index(out, stride, extent, begin, first, data.shape[axis + 2])
+        for axis, (out, stride, extent, begin, first) in enumerate(
+            zip(outputs, case.strides, extents, geometry.pads_begin, first_rows))})
 
 
 def _torch_weight(case: Case, geometry: shapes.Geometry, kernel: torch.Tensor) -> torch.Tensor:
