@@ -153,6 +153,9 @@ def edge_configs(draw, ops=(CONV, BACKPROP)):
             if with_output_shape:
                 output_shape.append(draw(st.integers(1, full + p + 4)))   # up to 4 beyond the result
                 b = e = draw(st.integers(0, 3))                           # ignored with output_shape
+            elif auto_pad == "explicit" and p and draw(st.booleans()):
+                y = draw(st.integers(1, p))                               # only appended zeros left:
+                b, e = full + p - y, 0                                    # pads_begin >= the full result
             elif auto_pad == "explicit":
                 y = draw(st.integers(1, full + p))
                 b = draw(st.integers(0, full + p - y))                   # may crop into the zeros
