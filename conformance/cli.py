@@ -161,7 +161,7 @@ cases:
     dilations: [1, 1]            # >= 1
     pads_begin: [1, 1]           # >= 0, cropped from the output; used when auto_pad is explicit
     pads_end: [1, 1]
-    output_padding: [1, 1]       # >= 0 and < stride or < dilation, added at the end
+    output_padding: [1, 1]       # >= 0 (any size: zeros past the full result), added at the end
     auto_pad: explicit           # explicit, same_upper, same_lower, valid
     # output_shape: [10, 10]     # optional 3rd input: the output's spatial sizes
 """,

@@ -1,10 +1,16 @@
 """The PyTorch oracle: what the spec says the output is, in float64.
 
-GroupConvolution: pad the input with the spec's effective pads (F.pad, which
-also crops for negative pads), then a grouped convolution with no padding.
-BackpropData: the full, uncropped grouped transposed convolution, then the
-spec's pads cropped from (and output_padding appended to) the result.
-Pads and output shape come from ``shapes`` via ``Case.geometry()``.
+GroupConvolution: the windows of the input padded with the spec's effective
+pads, gathered by index (a negative pad crops), then a grouped convolution with
+no padding. BackpropData: the uncropped grouped transposed convolution, then
+the spec's window of it: ``pads_begin`` cropped, zeros wherever the window
+reaches past the result (``output_padding`` of any size, an ``output_shape``
+larger than the result). Pads and windows are indices, not torch padding, so
+every configuration the spec allows is computed (torch's ``F.pad`` and
+``output_padding`` have their own limits). Strides larger than the dilated
+kernel are computed with the windows packed side by side (``window_stride``):
+a stride of 2**40 costs nothing. Pads and output shape come from ``shapes`` via
+``Case.geometry()``.
 """
 from __future__ import annotations
 
@@ -37,11 +43,6 @@ def _conv_transpose(rank: int):
     return (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
 
 
-def _pad(tensor, pad: list[int]):
-    import torch.nn.functional as F
-    return F.pad(tensor, pad)
-
-
 @dataclass(frozen=True)
 class Reference:
     """The spec's output and, per element, the sum of |products| that formed it."""
@@ -52,32 +53,156 @@ class Reference:
     seconds: float = 0.0        # time it took to compute
 
 
-def _torch_pad(begin, end) -> list[int]:
-    """F.pad wants (last_begin, last_end, ..., first_begin, first_end)."""
-    pad: list[int] = []
-    for b, e in zip(reversed(begin), reversed(end)):
-        pad += [b, e]
-    return pad
+def _contiguous_run(index: np.ndarray) -> tuple[int, int, int] | None:
+    """(first position, first source row, length) when ``index`` is one run of consecutive rows
+    with only -1 (zeros) around it, else None."""
+    inside = np.flatnonzero(index >= 0)
+    if not inside.size:
+        return None
+    first, row = int(inside[0]), int(index[inside[0]])
+    if not np.array_equal(index[first:int(inside[-1]) + 1], np.arange(row, row + inside.size)):
+        return None
+    return first, row, int(inside.size)
+
+
+def _take(tensor: torch.Tensor, indices: dict[int, np.ndarray]) -> torch.Tensor:
+    """``tensor`` indexed along each ``axis`` by ``indices[axis]``; an index of -1 gives a zero there.
+
+    This is how the oracle pads, crops and extends: explicitly, by index, so any
+    pad the spec allows (larger than the tensor, negative, or reaching past the
+    result) works, instead of torch's padding/output_padding limits. The usual
+    case (every axis one run of rows with zeros around it) is one copy (into a
+    zero-filled tensor where zeros are added), as ``F.pad`` would do.
+    """
+    import torch
+    runs = {axis: _contiguous_run(index) for axis, index in indices.items()}
+    if all(run is not None for run in runs.values()):
+        source = tensor
+        for axis, (_, row, length) in runs.items():
+            source = source.narrow(axis, row, length)
+        if all(length == indices[axis].size for axis, (_, _, length) in runs.items()):
+            return source.contiguous()   # a crop: its own memory, so the uncropped tensor can go
+        shape = list(tensor.shape)
+        for axis, index in indices.items():
+            shape[axis] = index.size
+        result = tensor.new_zeros(shape)
+        target = result
+        for axis, (first, _, length) in runs.items():
+            target = target.narrow(axis, first, length)
+        target.copy_(source)
+        return result
+    for axis, index in indices.items():   # scattered rows (packed huge strides) or no row at all
+        zero_shape = list(tensor.shape)
+        zero_shape[axis] = 1
+        with_zero = torch.cat([tensor, tensor.new_zeros(zero_shape)], dim=axis)
+        where = np.where(index < 0, tensor.shape[axis], index)
+        tensor = with_zero.index_select(axis, torch.from_numpy(where.astype(np.int64)))
+    return tensor
+
+
+def window_stride(stride: int, extent: int) -> int:
+    """The stride the oracle convolves with along one axis: ``min(stride, dilated kernel extent)``.
+
+    With ``stride > extent`` the windows (GroupConvolution) or the scattered
+    copies of the kernel (BackpropData) do not overlap, and the gaps between
+    them hold nothing but zeros: the oracle packs the windows/copies side by
+    side (stride = extent) and maps them back by index, so a stride of 2**40
+    costs no more than a stride of ``extent`` (sn-huge-strides).
+    """
+    return min(stride, extent)
+
+
+def convolution_input_index(outputs: range, stride: int, extent: int, pads_begin: int,
+                            first_row: int, rows: int) -> np.ndarray:
+    """GroupConvolution, one axis: the input rows (of ``rows`` held, the first being global row
+    ``first_row``) that the packed windows of output positions ``outputs`` read; -1 = a pad zero.
+
+    Packed position ``g`` holds window ``outputs[0] + g // w``, tap offset ``g % w``
+    (``w = window_stride``), i.e. padded position ``(outputs[0] + g // w) * stride + g % w``,
+    input row ``padded - pads_begin`` (a negative pad, a case's opt-in, crops the input).
+    """
+    packed = window_stride(stride, extent)
+    position = np.arange((len(outputs) - 1) * packed + extent, dtype=np.int64)
+    padded = (outputs.start + position // packed) * stride + position % packed
+    row = padded - pads_begin - first_row
+    return np.where((row >= 0) & (row < rows), row, -1)
+
+
+def transposed_output_index(outputs: range, stride: int, extent: int, pads_begin: int,
+                            first_row: int, rows: int) -> np.ndarray:
+    """BackpropData, one axis: where output positions ``outputs`` are in the transposed convolution
+    of input rows ``first_row .. first_row + rows - 1`` computed with ``window_stride``; -1 = zero.
+
+    Output ``o`` is position ``o + pads_begin`` of the spec's full (uncropped) result
+    ``stride*(X-1) + extent`` long, extended by zeros (``output_padding``, or a negative
+    crop) wherever no input row lands.
+    """
+    full = np.arange(outputs.start, outputs.stop, dtype=np.int64) + pads_begin
+    if stride <= extent:   # computed with the real stride: the full result, from row first_row on
+        local = full - first_row * stride
+        return np.where((local >= 0) & (local < stride * (rows - 1) + extent), local, -1)
+    row = full // stride   # packed: row r's kernel copy at r*extent .. r*extent + extent - 1
+    offset = full - row * stride
+    local_row = row - first_row
+    inside = (full >= 0) & (local_row >= 0) & (local_row < rows) & (offset < extent)
+    return np.where(inside, local_row * extent + offset, -1)
+
+
+def _extents(case: Case) -> tuple[int, ...]:
+    return tuple(shapes.dilated_kernel(k, d) for k, d in zip(case.kernel_shape[3:], case.dilations))
+
+
+def _convolution_window(case: Case, geometry: shapes.Geometry, data: torch.Tensor, weight: torch.Tensor,
+                        outputs: tuple[range, ...], first_rows: tuple[int, ...]) -> torch.Tensor:
+    """GroupConvolution output positions ``outputs`` (per spatial axis) from ``data``, whose
+    axis ``a`` starts at global row ``first_rows[a]``; ``weight`` in torch's layout."""
+    extents = _extents(case)
+    gathered = _take(data, {
+        axis + 2: convolution_input_index(out, stride, extent, begin, first, data.shape[axis + 2])
+        for axis, (out, stride, extent, begin, first) in enumerate(
+            zip(outputs, case.strides, extents, geometry.pads_begin, first_rows))})
+    strides = tuple(window_stride(s, e) for s, e in zip(case.strides, extents))
+    return _conv(case.spatial_rank)(_fast_layout(gathered), _fast_layout(weight), stride=strides,
+                                    dilation=case.dilations, groups=geometry.groups).contiguous()
+
+
+def _transposed_window(case: Case, geometry: shapes.Geometry, data: torch.Tensor, weight: torch.Tensor,
+                       outputs: tuple[range, ...], first_rows: tuple[int, ...]) -> torch.Tensor:
+    """BackpropData output positions ``outputs`` (per spatial axis) from ``data``, whose axis ``a``
+    starts at global row ``first_rows[a]``; ``weight`` in torch's layout."""
+    extents = _extents(case)
+    strides = tuple(window_stride(s, e) for s, e in zip(case.strides, extents))
+    result = _conv_transpose(case.spatial_rank)(_fast_layout(data), _fast_layout(weight), stride=strides,
+                                                dilation=case.dilations, groups=geometry.groups).contiguous()
+    return _take(result, {
+        axis + 2: transposed_output_index(out, stride, extent, begin, first, data.shape[axis + 2])
+        for axis, (out, stride, extent, begin, first) in enumerate(
+            zip(outputs, case.strides, extents, geometry.pads_begin, first_rows))})
+
+
+def _torch_weight(case: Case, geometry: shapes.Geometry, kernel: torch.Tensor) -> torch.Tensor:
+    """Spec kernel -> torch's grouped layout: GroupConvolution [G, C_OUT, C_IN, k...] -> [G*C_OUT, C_IN, k...];
+    BackpropData [G, C_IN, C_OUT, k...] -> [G*C_IN, C_OUT, k...]."""
+    rows = (geometry.groups * geometry.out_channels_per_group if case.op == shapes.GROUP_CONVOLUTION
+            else geometry.groups * geometry.in_channels_per_group)
+    return kernel.reshape((rows,) + tuple(kernel.shape[2:]))
 
 
 def apply_op(case: Case, data: torch.Tensor, kernel: torch.Tensor,
              geometry: shapes.Geometry | None = None) -> torch.Tensor:
-    """Compute ``case``'s op on float64 torch tensors in the spec's layouts."""
+    """Compute ``case``'s op on float64 torch tensors in the spec's layouts.
+
+    GroupConvolution: the windows of the zero-padded input, gathered by index,
+    then a grouped convolution without padding. BackpropData: the grouped
+    transposed convolution (uncropped), then the spec's window of it
+    (``pads_begin`` cropped, zeros wherever the window reaches past the result:
+    ``output_padding``, negative pads, an ``output_shape`` larger than the result).
+    """
     geometry = geometry or case.geometry()
-    rank = case.spatial_rank
-    groups = geometry.groups
-    if case.op == shapes.GROUP_CONVOLUTION:
-        # [G, C_OUT, C_IN, k...] -> torch's [G*C_OUT, C_IN, k...]
-        weight = kernel.reshape((groups * geometry.out_channels_per_group,) + tuple(kernel.shape[2:]))
-        padded = _pad(data, _torch_pad(geometry.pads_begin, geometry.pads_end))
-        return _conv(rank)(padded, weight, stride=case.strides, dilation=case.dilations, groups=groups)
-    # [G, C_IN, C_OUT, k...] -> torch's [G*C_IN, C_OUT, k...]
-    weight = kernel.reshape((groups * geometry.in_channels_per_group,) + tuple(kernel.shape[2:]))
-    full = _conv_transpose(rank)(data, weight, stride=case.strides, dilation=case.dilations, groups=groups)
-    output_padding = case.output_padding or (0,) * rank
-    # Crop pads_begin; crop pads_end but give back output_padding zeros/values at the end.
-    crop_end = [pad - extra for pad, extra in zip(geometry.pads_end, output_padding)]
-    return _pad(full, _torch_pad([-b for b in geometry.pads_begin], [-c for c in crop_end]))
+    outputs = tuple(range(size) for size in geometry.output_shape[2:])
+    first_rows = (0,) * case.spatial_rank
+    window = _convolution_window if case.op == shapes.GROUP_CONVOLUTION else _transposed_window
+    return window(case, geometry, data, _torch_weight(case, geometry, kernel), outputs, first_rows)
 
 
 def reference(case: Case, inputs: Inputs) -> Reference:
@@ -174,47 +299,33 @@ def _fast_layout(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _group_convolution_slab(case, geometry, data, weight, start, stop):
-    """Output planes [start, stop): the padded input rows they read, then the plain conv."""
-    stride, dilation = case.strides[0], case.dilations[0]
-    extent = shapes.dilated_kernel(case.kernel_shape[3], dilation)
+    """Output planes [start, stop): only the input rows their windows read, then the windows."""
+    stride, extent = case.strides[0], _extents(case)[0]
     rows = data.shape[2]
-    first = start * stride - geometry.pads_begin[0]               # input row of the first padded row read
+    first = start * stride - geometry.pads_begin[0]              # input row of the first padded row read
     last = (stop - 1) * stride + extent - geometry.pads_begin[0]  # one past the last
     low, high = min(max(first, 0), rows), min(max(last, 0), rows)
-    zeros_before = max(0, min(last, 0) - first)
-    zeros_after = max(0, last - max(first, rows))
-    part = data[:, :, low:high]
-    pads_begin = (zeros_before,) + tuple(geometry.pads_begin[1:])
-    pads_end = (zeros_after,) + tuple(geometry.pads_end[1:])
-    padded = _fast_layout(_pad(part, _torch_pad(pads_begin, pads_end)))
-    return _conv(case.spatial_rank)(padded, _fast_layout(weight), stride=case.strides,
-                                    dilation=case.dilations, groups=geometry.groups).contiguous()
+    outputs = (range(start, stop),) + tuple(range(size) for size in geometry.output_shape[3:])
+    return _convolution_window(case, geometry, data[:, :, low:high], weight, outputs,
+                               (low,) + (0,) * (case.spatial_rank - 1))
 
 
 def _backprop_data_slab(case, geometry, data, weight, start, stop):
-    """Output planes [start, stop): the input rows that reach them, then crop/pad as the whole path does."""
-    stride, dilation = case.strides[0], case.dilations[0]
-    extent = shapes.dilated_kernel(case.kernel_shape[3], dilation)
+    """Output planes [start, stop): only the input rows that reach them, then the spec's window."""
+    stride, extent = case.strides[0], _extents(case)[0]
     rows = data.shape[2]
     full_first = start + geometry.pads_begin[0]   # in the uncropped transposed convolution
     full_last = stop + geometry.pads_begin[0]     # one past
-    low = max(0, -(-(full_first - extent + 1) // stride))
-    high = min(rows, (full_last - 1) // stride + 1)
-    output_padding = case.output_padding or (0,) * case.spatial_rank
-    crop_begin = [-b for b in geometry.pads_begin[1:]]
-    crop_end = [extra - pad for pad, extra in zip(geometry.pads_end[1:], output_padding[1:])]
-    if high <= low:  # no input row reaches these planes (only output_padding): zeros
+    low = min(rows, max(0, -(-(full_first - extent + 1) // stride)))
+    high = max(low, min(rows, (full_last - 1) // stride + 1))
+    if high <= low:  # no input row reaches these planes (only output_padding / extension): zeros
+        import torch
         shape = list(geometry.output_shape)
         shape[2] = stop - start
-        import torch
         return torch.zeros(shape, dtype=data.dtype)
-    full = _conv_transpose(case.spatial_rank)(_fast_layout(data[:, :, low:high]), _fast_layout(weight),
-                                              stride=case.strides, dilation=case.dilations,
-                                              groups=geometry.groups).contiguous()
-    origin = low * stride                          # full-tensor row of full[:, :, 0]
-    depth_begin = origin - full_first              # negative: crop, positive: zeros
-    depth_end = full_last - (origin + full.shape[2])
-    return _pad(full, _torch_pad([depth_begin] + crop_begin, [depth_end] + crop_end))
+    outputs = (range(start, stop),) + tuple(range(size) for size in geometry.output_shape[3:])
+    return _transposed_window(case, geometry, data[:, :, low:high], weight, outputs,
+                              (low,) + (0,) * (case.spatial_rank - 1))
 
 
 def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
@@ -235,9 +346,7 @@ def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
     with torch.no_grad():
         kernel = torch.from_numpy(inputs.kernel.astype(numpy_dtype))
         kernel_abs = kernel.abs()
-        rows = ((geometry.groups * geometry.out_channels_per_group,) if case.op == shapes.GROUP_CONVOLUTION
-                else (geometry.groups * geometry.in_channels_per_group,))
-        weight = kernel.reshape(rows + tuple(kernel.shape[2:]))
+        weight = _torch_weight(case, geometry, kernel)
         weight_abs = kernel_abs.reshape(weight.shape)
         for start in range(0, depth, planes):
             slab_started = time.perf_counter()

@@ -111,3 +111,71 @@ def op_configs(draw, ops=(CONV, BACKPROP), negative_pads: bool = True, output_sh
     fields["fill"] = "uniform"
     fields["seed"] = draw(st.integers(0, 2**32 - 1))
     return OpConfig(op, fields)
+
+
+HUGE_STRIDE = 2 ** 40   # spec-valid (any positive integer), representable in every index type used
+
+
+@st.composite
+def edge_configs(draw, ops=(CONV, BACKPROP), huge_strides: bool = True):
+    """A random valid configuration at the edges the spec allows and frameworks do not.
+
+    BackpropData: ``output_padding`` up to ``max(stride, dilation) + 4`` (PyTorch stops below
+    ``max(stride, dilation)``), explicit pads that crop into the appended zeros or past the full
+    result, ``output_shape`` smaller or larger than the full result, output sizes of 1.
+    GroupConvolution: pads larger than the input. Both: strides of 2**40 (1 in 4 axes).
+    Inputs use the default integer fill, so the oracle may take its float32 shortcut.
+    ``huge_strides=False`` for runs on CPU (a depthwise GroupConvolution with a 2**40 stride kills
+    OpenVINO 2026.4.1 with SIGFPE: docs/spec-notes.md#sn-huge-strides).
+    """
+    op = draw(st.sampled_from(ops))
+    rank = draw(st.integers(1, 2))
+    groups, c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = [draw(st.integers(1, 3)) for _ in range(rank)]
+    strides = [draw(st.sampled_from((1, 2, 3, 5, HUGE_STRIDE) if huge_strides else (1, 2, 3, 5)))
+               for _ in range(rank)]
+    dilations = [draw(st.integers(1, 3)) for _ in range(rank)]
+    auto_pad = draw(st.sampled_from(AUTO_PADS))
+    fields = {"strides": strides, "dilations": dilations, "auto_pad": auto_pad}
+    spatial, pads_begin, pads_end = [], [], []
+    if op == CONV:
+        for k, d in zip(kernel, dilations):
+            b, e = draw(st.integers(0, 9)), draw(st.integers(0, 9))
+            smallest = max(1, _dilated(k, d) - (b + e if auto_pad == "explicit" else 0))
+            spatial.append(draw(st.integers(smallest, smallest + 4)))
+            pads_begin.append(b)
+            pads_end.append(e)
+    else:
+        with_output_shape = draw(st.booleans())
+        output_padding, output_shape = [], []
+        for k, s, d in zip(kernel, strides, dilations):
+            # A huge stride with X > 1 makes the full result ~2**40 long: over any memory budget.
+            x = 1 if s == HUGE_STRIDE else draw(st.integers(1, 5))
+            p = draw(st.integers(0, min(max(s, d), 8) + 4))
+            full = s * (x - 1) + _dilated(k, d)
+            if with_output_shape:
+                output_shape.append(draw(st.integers(1, full + p + 4)))   # up to 4 beyond the result
+                b = e = draw(st.integers(0, 3))                           # ignored with output_shape
+            elif auto_pad == "explicit" and p and draw(st.booleans()):
+                y = draw(st.integers(1, p))                               # only appended zeros left:
+                b, e = full + p - y, 0                                    # pads_begin >= the full result
+            elif auto_pad == "explicit":
+                y = draw(st.integers(1, full + p))
+                b = draw(st.integers(0, full + p - y))                   # may crop into the zeros
+                e = full + p - y - b
+            else:
+                b = e = draw(st.integers(0, 3))                           # ignored: pads are 0
+            spatial.append(x)
+            output_padding.append(p)
+            pads_begin.append(b)
+            pads_end.append(e)
+        fields["output_padding"] = output_padding
+        if with_output_shape:
+            fields["output_shape"] = output_shape
+    fields.update({
+        "data": [draw(st.integers(1, 2)), groups * c_in] + spatial,
+        "kernel": [groups, c_out, c_in] + kernel if op == CONV else [groups, c_in, c_out] + kernel,
+        "pads_begin": pads_begin, "pads_end": pads_end,
+        "fill": "integers", "seed": draw(st.integers(0, 2**32 - 1)),
+    })
+    return OpConfig(op, fields)

@@ -174,3 +174,49 @@ def test_output_shape_2d_splits_each_axis():
     assert out.tolist() == [[[[4, 5]]]]
     out = deconv(x, [[[[[1]]]]], output_shape=[1, 2], auto_pad="same_upper")
     assert out.tolist() == [[[[5, 6]]]]                     # begin [1, 1]
+
+
+# --- the edges the spec allows (sn-output-padding-range, sn-output-shape-beyond-full, sn-huge-strides)
+
+@pytest.mark.parametrize("attributes, expected", [
+    # x = [2, 3, 1], w = [1, -1], stride 2: full = [2, -2, 3, -3, 1, -1]; output_padding 3 >= stride
+    # appends [0, 0, 0]: 9 elements.
+    ({"strides": 2, "output_padding": 3}, [2, -2, 3, -3, 1, -1, 0, 0, 0]),
+    # ... then pads 5/2 crop [2, -2, 3, -3, 1] and [0, 0]: [-1, 0].
+    ({"strides": 2, "output_padding": 3, "pads_begin": 5, "pads_end": 2}, [-1, 0]),
+    # pads_begin 7 crops past the full result, into the appended zeros: [0, 0].
+    ({"strides": 2, "output_padding": 3, "pads_begin": 7, "pads_end": 0}, [0, 0]),
+    # output_shape 8 > 6 (total -2): the formula gives pads -1/-1: one zero at each end.
+    ({"strides": 2, "output_shape": [8], "auto_pad": "same_lower"}, [0, 2, -2, 3, -3, 1, -1, 0]),
+    # output_shape 9 (total -3): same_upper: pads_end = -3 // 2 = -2, pads_begin = -1.
+    ({"strides": 2, "output_shape": [9], "auto_pad": "same_upper"}, [0, 2, -2, 3, -3, 1, -1, 0, 0]),
+    # ... every other auto_pad: pads_begin = -2, pads_end = -1.
+    ({"strides": 2, "output_shape": [9], "auto_pad": "valid"}, [0, 0, 2, -2, 3, -3, 1, -1, 0]),
+])
+def test_backprop_edges_by_hand(attributes, expected):
+    out = deconv([[[2, 3, 1]]], [[[[1, -1]]]], **attributes)
+    assert out.tolist() == [[expected]]
+
+
+def test_backprop_crop_into_output_padding_by_hand():
+    # data [1,1,1] = [5], one weight 2, stride 3: full [10], output_padding 2 -> [10, 0, 0];
+    # pads_begin 2 crops [10, 0]: the spec's output is [0] (the case that used to raise in torch).
+    out = deconv([[[5]]], [[[[2]]]], strides=3, pads_begin=2, pads_end=0, output_padding=2)
+    assert out.tolist() == [[[0]]]
+
+
+def test_convolution_huge_stride_by_hand():
+    # x = [1, 2, 3, 4, 5], w = [1, 10], stride 2**40, pads 1/0: one window, p[0..1] = [0, 1] -> 10.
+    out = conv([[[1, 2, 3, 4, 5]]], [[[[1, 10]]]], strides=2 ** 40, pads_begin=1, pads_end=0)
+    assert out.tolist() == [[[10]]]
+
+
+def test_backprop_huge_stride_by_hand():
+    # x = [2, 3, 1], w = [1, -1], stride 2**40: the copies of w land 2**40 apart (full length 2**41 + 2);
+    # pads_begin 2**40 - 1 starts one before x[1]'s copy, pads_end 2**40 leaves 3: [0, 3, -3].
+    # (No memory budget: case.footprint_bytes counts the full result, which the oracle never builds.)
+    (case,) = load_cases_text("op: GroupConvolutionBackpropData\ncases:\n  - {name: golden, data: [1, 1, 3], "
+                              "kernel: [1, 1, 1, 2], strides: 1099511627776, pads_begin: 1099511627775, "
+                              "pads_end: 1099511627776}\n", memory_budget=None)
+    out = reference(case, Inputs(np.array([[[2, 3, 1]]], np.float32), np.array([[[[1, -1]]]], np.float32)))
+    assert out.output.tolist() == [[[0, 3, -3]]]

@@ -9,6 +9,10 @@ The slab-by-slab oracle used for large outputs (``oracle.reference_slabs``) is
 checked the same way, with random slab heights, in float64 and in the float32
 shortcut it takes for integer inputs (which must be exact).
 
+``edge_configs`` draws what the spec allows and frameworks do not: output_padding
+beyond max(stride, dilation), crops past the full result, output_shape larger
+than it, output sizes of 1, strides of 2**40.
+
 Profiles (tests/conftest.py): ``quick`` (default, CI) and ``deep`` (thousands of
 examples): ``CONFORMANCE_HYPOTHESIS_PROFILE=deep python -m pytest tests/test_oracle_properties.py``
 or ``tox -e oracle-deep``.
@@ -17,13 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from hypothesis import event, given, note
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from conformance import oracle
 from conformance.inputs import make_inputs
 from tests import literal_reference as literal
-from tests.case_strategies import CONV, OpConfig, op_configs
+from tests.case_strategies import CONV, HUGE_STRIDE, OpConfig, edge_configs, op_configs
 
 # Both sides are float64 sums of the same products in different orders: the
 # difference is a few ulps of the sum of |products| (the oracle's magnitude).
@@ -103,3 +107,58 @@ def test_streamed_oracle_float32_shortcut_is_exact(config, planes):
     event(f"oracle dtype {oracle.oracle_dtype(case, inputs)}")
     output, _ = _streamed_output(case, inputs, planes)
     np.testing.assert_array_equal(output, expected)
+
+
+def _assert_close_to_literal(output, magnitude, expected, what):
+    assert output.shape == expected.shape, f"{what} and literal reference disagree on the output shape"
+    error = np.abs(output - expected)
+    assert np.all(error <= RELATIVE_TO_MAGNITUDE * magnitude), (
+        f"{what} differs from the literal reference by up to {error.max():.3g}")
+
+
+@given(config=edge_configs())
+def test_oracle_equals_literal_reference_at_the_edges(config):
+    """output_padding >= max(stride, dilation), crops past the result, output_shape beyond it,
+    output sizes of 1, strides of 2**40: the oracle computes them all, as the literal reference does."""
+    case = config.case()
+    geometry = case.geometry()
+    literal_geometry = _literal_geometry(case)
+    assert geometry.output_shape[2:] == literal_geometry.output_spatial
+    assert (geometry.pads_begin, geometry.pads_end) == (literal_geometry.pads_begin, literal_geometry.pads_end)
+    inputs = make_inputs(case)
+    expected = _literal_output(case, inputs.data, inputs.kernel)
+    got = oracle.reference(case, inputs)
+    _assert_close_to_literal(got.output, got.magnitude, expected, "torch oracle")
+    output, magnitude = _streamed_output(case, inputs, 1, torch.float64)
+    _assert_close_to_literal(output, magnitude, expected, "streamed oracle (1 plane per slab)")
+
+
+def test_edge_configurations_are_drawn():
+    """The edge strategy really reaches the edges it names (else the test above proves little)."""
+    seen = set()
+
+    @settings(max_examples=300, database=None, derandomize=True)
+    @given(config=edge_configs())
+    def collect(config):
+        case = config.case()
+        geometry = case.geometry()
+        if case.output_padding and any(p >= max(s, d) for p, s, d in
+                                       zip(case.output_padding, case.strides, case.dilations)):
+            seen.add("output_padding >= max(stride, dilation)")
+        if HUGE_STRIDE in case.strides:
+            seen.add("stride 2**40")
+        if 1 in geometry.output_shape[2:]:
+            seen.add("output size 1")
+        if case.op != CONV and min(geometry.pads_begin) < 0:
+            seen.add("output_shape beyond the full result")
+        if case.op != CONV and case.output_shape is None and any(
+                b >= s * (x - 1) + (k - 1) * d + 1 for b, x, k, s, d in zip(
+                    geometry.pads_begin, case.data_shape[2:], case.kernel_shape[3:], case.strides, case.dilations)):
+            seen.add("pads_begin past the full result")
+        if case.op == CONV and max(case.pads_begin + case.pads_end) > max(case.data_shape[2:]):
+            seen.add("pads larger than the input")
+
+    collect()
+    assert seen == {"output_padding >= max(stride, dilation)", "stride 2**40", "output size 1",
+                    "output_shape beyond the full result", "pads_begin past the full result",
+                    "pads larger than the input"}

@@ -35,7 +35,7 @@ from conformance.expectations import release_of
 from conformance.inputs import Inputs
 from conformance.render import render
 from conformance.runtime import Target, openvino_version, run
-from tests.case_strategies import BACKPROP, CONV, OpConfig, op_configs
+from tests.case_strategies import BACKPROP, CONV, OpConfig, edge_configs, op_configs
 
 ov = pytest.importorskip("openvino")
 opset1 = pytest.importorskip("openvino.opset1")
@@ -98,6 +98,17 @@ CPU_DISAGREEMENTS = [
                               and any(case.geometry().pads_begin)),
         explains=lambda case, pads, error: error is None and (pads is None or not any(pads)),
         example=_yaml(BACKPROP, data=[1, 1, 3], kernel=[1, 1, 1, 3], output_shape=[3], auto_pad="valid")),
+    Disagreement(
+        id="backprop-output-shape-beyond-full-zeros-at-end",
+        spec_note="sn-output-shape-beyond-full",
+        what="with an output_shape larger than the full result (total_padding < 0), CPU crops nothing and "
+             "appends every extra zero at the end (pads_begin 0 on that axis); the spec formula gives "
+             "pads_begin = total_padding // 2 < 0 (zeros at the front too)",
+        applies=lambda case: (case.op == BACKPROP and case.output_shape is not None
+                              and min(case.geometry().pads_begin) < 0),
+        explains=lambda case, pads, error: error is None and (
+            pads is None or pads == tuple(max(0, begin) for begin in case.geometry().pads_begin)),
+        example=_yaml(BACKPROP, data=[1, 1, 3], kernel=[1, 1, 1, 3], output_shape=[7], auto_pad="same_lower")),
     Disagreement(
         id="backprop-groups-1-compile-error",
         spec_note="dev-backprop-groups-1",
@@ -228,6 +239,22 @@ def test_cpu_effective_pads_agree_with_harness(config):
         + ", but not as described: " + "; ".join(known.what for known in candidates))
     event(f"known disagreement: {known.id}")
     note(f"{known.id} (docs/spec-notes.md#{known.spec_note}): harness {harness}; CPU {observed}")
+
+
+@given(config=edge_configs())
+def test_shape_inference_agrees_with_harness_at_the_edges(config):
+    """output_padding >= max(stride, dilation), crops past the full result, output_shape beyond it,
+    output sizes of 1, strides of 2**40: OpenVINO's shape inference gives the harness's shapes."""
+    case = config.case()
+    assert openvino_output_shape(case) == case.geometry().output_shape, _unexplained(
+        config, case.geometry().output_shape, openvino_output_shape(case))
+
+
+@settings(max_examples=max(60, settings.default.max_examples // 5))
+@given(config=edge_configs(huge_strides=False))
+def test_cpu_effective_pads_agree_with_harness_at_the_edges(config):
+    """The same edges on CPU (no 2**40 strides: they can kill the process, sn-huge-strides)."""
+    test_cpu_effective_pads_agree_with_harness.hypothesis.inner_test(config)
 
 
 # --- the classes still exist on the release they were seen on -------------------

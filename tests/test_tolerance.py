@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import api, inputs as inputs_module, shapes
+from conformance import api, inputs as inputs_module, oracle as oracle_module, shapes
 from conformance.case import load_cases_text
 from conformance.compare import (UNIT_ROUNDOFF, compare, exact_integer_limit, sparse_reference,
                                  tolerance_for)
@@ -117,6 +117,45 @@ def test_exact_mode_applies_exactly_up_to_the_limit(precision):
     assert tolerance_for(precision, 9, integers, output_precision="f32", magnitude_max=2.0 ** 24).exact
 
 
+def test_exact_limits_are_the_significand_powers_hard_numbers():
+    """2**24 + 1 = 16777217 is the first integer float32 cannot hold: exact mode must stop at 16777216.
+    (Checked against numpy's own float rounding, not against the function under test.)"""
+    assert float(np.float32(16777216)) == 16777216 and float(np.float32(16777217)) != 16777217
+    assert (exact_integer_limit("f32"), exact_integer_limit("f16"), exact_integer_limit("bf16")) == (
+        16777216, 2048, 256)
+    assert inputs_module.exact_limit("f32") == 16777216 and oracle_module.FLOAT32_EXACT_LIMIT == 16777216
+    for precision in PRECISIONS:
+        limit = exact_integer_limit(precision)
+        assert _round(np.array([limit - 1, limit, limit + 1.0]), precision).tolist() == [limit - 1, limit, limit]
+    integers = np.array([4097.0, -3.0])
+    assert tolerance_for("f32", 1, integers, output_precision="f32", magnitude_max=16777216.0).exact
+    over = tolerance_for("f32", 1, integers, output_precision="f32", magnitude_max=16777217.0)
+    assert not over.exact and over.rtol > 0 and over.atol_scale > 0
+
+
+def test_sums_beyond_2_to_the_24_are_not_exact_in_f32():
+    """4097 * 4097 = 16785409 (odd, > 2**24): float32 holds 16785408. A correct f32 device returns that;
+    the oracle (whole and streamed) must keep 16785409, and the bound must accept the device's rounding."""
+    [case] = _case("""
+  - name: beyond
+    data: [1, 1, 1]
+    kernel: [1, 1, 1, 1]
+""")
+    inputs = Inputs(np.array([[[4097.0]]], np.float32), np.array([[[[4097.0]]]], np.float32))
+    expected = reference(case, inputs)
+    assert expected.output.item() == 16785409
+    assert oracle_module.oracle_dtype(case, inputs) == torch.float64
+    [slab] = oracle_module.reference_slabs(case, inputs)
+    assert slab.output.item() == 16785409
+    tolerance = tolerance_for("f32", 1, inputs.data, inputs.kernel, output_precision="f32",
+                              magnitude_max=float(expected.magnitude.max()))
+    assert not tolerance.exact
+    device = np.array([[[np.float32(4097.0) * np.float32(4097.0)]]], np.float32)
+    assert device.item() == 16785408
+    assert compare(expected.output, expected.magnitude, device, tolerance).passed
+    assert not compare(expected.output, expected.magnitude, device + np.float32(4), tolerance).passed
+
+
 def test_integer_element_types_are_always_exact():
     tolerance = tolerance_for("f32", 9, np.array([4096, -4096], np.int32), element_type="i32",
                               magnitude_max=2.0 ** 30)
@@ -162,6 +201,68 @@ def test_exact_mode_catches_a_one_ulp_per_tap_bias(precision, op):
     biased = _emulated_device(case, inputs, precision, kernel_bias_ulps=1)
     verdict = compare(expected.output, expected.magnitude, biased, tolerance)
     assert not verdict.passed and verdict.mismatches > verdict.total // 2
+
+
+# --- the default fill tells kernel-layout bugs apart ------------------------------------
+
+def _kernel_layout_bugs(case, kernel: np.ndarray) -> dict[str, np.ndarray]:
+    """The kernel a device with a layout bug effectively uses, per bug (same shape as ``kernel``)."""
+    groups, first, second = kernel.shape[:3]
+    spatial = kernel.shape[3:]
+    return {
+        # taps read back to front on every spatial axis (convolution vs correlation)
+        "kernel flipped spatially": kernel[(slice(None),) * 3 + (slice(None, None, -1),) * len(spatial)],
+        # the buffer read with the two channel axes in the other op's order
+        "C_IN/C_OUT swapped": kernel.reshape((groups, second, first) + spatial).swapaxes(1, 2),
+        # group g's filters applied to group g+1's channels
+        "groups swapped": np.roll(kernel, 1, axis=0),
+    }
+
+
+def _undetected_layout_bugs(case, inputs: Inputs) -> list[str]:
+    """The layout bugs whose output passes the exact comparison against the spec's reference."""
+    expected = reference(case, inputs)
+    tolerance = tolerance_for("f32", expected.geometry.accumulation_length, inputs.data, inputs.kernel,
+                              magnitude_max=float(expected.magnitude.max()))
+    assert tolerance.exact
+    undetected = []
+    for bug, kernel in _kernel_layout_bugs(case, inputs.kernel).items():
+        assert kernel.shape == inputs.kernel.shape
+        device = reference(case, Inputs(inputs.data, np.ascontiguousarray(kernel))).output.astype(np.float32)
+        if compare(expected.output, expected.magnitude, device, tolerance).passed:
+            undetected.append(bug)
+    return undetected
+
+
+LAYOUT_CASE = """
+  - name: layout
+    data: [1, 4, 5, 6]
+    kernel: [2, {first}, {second}, 3, 2]
+    pads_begin: [1, 0]
+    pads_end: [1, 1]
+"""
+
+
+@pytest.mark.parametrize("op", shapes.OPS)
+def test_default_fill_catches_flipped_kernels_swapped_channels_and_swapped_groups(op):
+    """GROUPS 2, C_IN 2 != C_OUT 3, a 3x2 kernel: with the default fill, a device that flips the
+    kernel, reads C_IN/C_OUT in the wrong order or mixes up groups fails (the oracle computes what
+    that device would return)."""
+    first, second = (3, 2) if op == shapes.GROUP_CONVOLUTION else (2, 3)
+    [case] = _case(LAYOUT_CASE.format(first=first, second=second), op)
+    assert _undetected_layout_bugs(case, make_inputs(case)) == []
+
+
+@pytest.mark.parametrize("op", shapes.OPS)
+def test_an_all_equal_fill_would_hide_those_bugs(op):
+    """The test above is only as good as the fill: with all-equal inputs every one of those bugs
+    gives the right answer, so a fill that degenerated to constants would fail it."""
+    first, second = (3, 2) if op == shapes.GROUP_CONVOLUTION else (2, 3)
+    [case] = _case(LAYOUT_CASE.format(first=first, second=second), op)
+    ones = Inputs(np.ones(case.data_shape, np.float32), np.ones(case.kernel_shape, np.float32))
+    assert _undetected_layout_bugs(case, ones) == list(_kernel_layout_bugs(case, ones.kernel))
+    twos = Inputs(np.full(case.data_shape, 2, np.float32), np.full(case.kernel_shape, -3, np.float32))
+    assert _undetected_layout_bugs(case, twos) == list(_kernel_layout_bugs(case, twos.kernel))
 
 
 # --- the rounding bound (inexact data) ----------------------------------------------
@@ -248,8 +349,8 @@ def test_exact_fill_keeps_every_partial_sum_exact(op, data, kernel, element_type
     per_channel = inputs.kernel if op == shapes.GROUP_CONVOLUTION else np.swapaxes(inputs.kernel, 1, 2)
     nonzero = np.count_nonzero(per_channel.reshape(-1, taps), axis=1)
     assert nonzero.max() <= keep                                   # the rule, structurally
-    if keep < taps:   # sparsified, not emptied (the kept weights are 0 themselves one time in 7)
-        assert nonzero.mean() >= 0.6 * keep
+    # The default fill draws no zeros: a sparsified channel keeps exactly N_max weights, others all.
+    assert np.all(nonzero == min(keep, taps))
     expected = reference(case, inputs)
     assert expected.magnitude.max() <= limit                       # the bound it proves
     tolerance = tolerance_for(element_type if element_type in ("f32", "bf16", "f16") else "f32",
@@ -268,7 +369,7 @@ def test_exact_fill_is_dense_for_f32():
 """)
     assert max_nonzero_taps(case) == 2 ** 24 // 9
     kernel = make_inputs(case).kernel
-    assert np.count_nonzero(kernel) > 0.8 * kernel.size            # only the fill's own zeros (1 in 7)
+    assert np.count_nonzero(kernel) == kernel.size                 # not sparsified, and no zero draws
 
 
 def test_fill_range_too_wide_for_the_type_is_refused():
@@ -323,6 +424,40 @@ def test_guard_flags_huge_pads_and_too_sparse_fills_but_not_stride_gaps():
     allow_sparse_output: "probes that far padding stays zero"
 """)
     assert allowed is None
+
+
+TINY_CASES = [   # (op, data, kernel, extra fields): one or a few outputs, one or a few products each
+    ("GroupConvolution", [1, 1, 1], [1, 1, 1, 1], ""),
+    ("GroupConvolutionBackpropData", [1, 1, 1], [1, 1, 1, 1], ""),
+    ("GroupConvolution", [1, 1, 2], [1, 1, 1, 2], ""),                  # one output, 2 products
+    ("GroupConvolution", [1, 2, 2, 2], [1, 1, 2, 2, 2], ""),            # one output, 8 products
+    ("GroupConvolutionBackpropData", [1, 2, 1], [1, 2, 1, 1], ""),      # one output, 2 products
+    ("GroupConvolutionBackpropData", [1, 1, 2], [1, 1, 1, 1], "strides: 3"),   # stride gaps
+]
+
+
+@pytest.mark.parametrize("op, data, kernel, extra", TINY_CASES)
+def test_default_fill_is_trustworthy_whatever_the_case_id(op, data, kernel, extra):
+    """The seed is a hash of the case id: 60 ids per tiny case, every reference trustworthy, every
+    fill exact. (Before: 9 seeds in 40 drew a zero weight for a one-weight kernel.)"""
+    cancelled_first_draws = 0
+    for number in range(60):
+        [case] = load_cases_text(f"op: {op}\ncases:\n  - {{name: id_{number * 7919 % 10007}, data: {data}, "
+                                 f"kernel: {kernel}{', ' + extra if extra else ''}}}\n", f"tiny_{number % 5}.yaml")
+        steps = api.prepare(case)
+        assert api.trust_problem(case, steps) is None, case.id
+        inputs, expected = steps[0].inputs, steps[0].reference
+        for array in (inputs.data, inputs.kernel):
+            assert np.array_equal(array, np.round(array)) and np.count_nonzero(array) == array.size
+            assert np.abs(array).max() <= 3
+        tolerance = tolerance_for("f32", expected.geometry.accumulation_length, inputs.data, inputs.kernel,
+                                  magnitude_max=float(expected.magnitude.max()))
+        assert tolerance.exact
+        cancelled_first_draws += inputs_module.fill_cancels(case, inputs_module._draw(case, case.seed))
+    if len(data) == 3 and data[1] == 1 and np.prod(kernel[3:]) == 1:
+        assert cancelled_first_draws == 0      # one product per output: nonzero draws cannot cancel
+    elif len(data) == 3 and op == "GroupConvolution":
+        assert cancelled_first_draws > 0       # two products: the redraw is what makes these trustworthy
 
 
 def test_guard_reached_mask_is_the_geometry():
