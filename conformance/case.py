@@ -54,7 +54,7 @@ GIB = 1 << 30
 MAX_FILE_BYTES = 1 << 20          # a case file is text a person writes: 1 MiB is ~20,000 lines
 MAX_NESTING = 16                  # YAML depth: a case file needs 6 (file, cases, entry, sweep, list, list)
 INT64_MAX = (1 << 63) - 1         # every integer goes to numpy/torch/OpenVINO as int64
-INT32_MAX = (1 << 31) - 1         # torch's transposed convolution reads strides/dilations as int32
+INT32_MAX = (1 << 31) - 1         # torch's transposed convolution reads dilations as int32
 MAX_SWEEP_COMBINATIONS = 4096     # combinations one case entry may sweep (the product of its axis lengths)
 MAX_CASES_PER_FILE = 16384        # cases one file may expand to, all entries together
 MAX_TOLERANCE_SCALE = 1 << 24     # s * u(f32) = 1: beyond it the bound would accept any output
@@ -905,19 +905,19 @@ def _check_representable(entry: _Entry, case: Case, origin: dict) -> None:
 
     Every size the oracle and the runtime derive per spatial axis (padded input, dilated
     kernel extent, BackpropData's full transposed size, the output) must fit int64; torch's
-    transposed convolution reads strides and dilations as 32-bit integers (2^32 + 1 silently
-    becomes 1), so BackpropData's must fit int32.
+    transposed convolution reads dilations as 32-bit integers (2^32 + 1 silently becomes 1), so
+    BackpropData's must fit int32.
     """
     def error(name, message):
         return entry.error(origin.get(name, name), message)
 
     backprop = case.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA
-    if backprop:
-        for name in ("strides", "dilations"):
-            if max(getattr(case, name)) > INT32_MAX:
-                raise error(name, f"{max(getattr(case, name))} is above 2^31 - 1: the oracle's transposed "
-                                  f"convolution (torch) reads BackpropData's {name} as 32-bit integers "
-                                  f"(the harness's limit, README 'Limits')")
+    # Strides beyond the dilated kernel are computed by index (oracle.py packs the windows);
+    # dilations still reach torch's transposed convolution.
+    if backprop and max(case.dilations) > INT32_MAX:
+        raise error("dilations", f"{max(case.dilations)} is above 2^31 - 1: the oracle's transposed "
+                                 f"convolution (torch) reads BackpropData's dilations as 32-bit integers "
+                                 f"(the harness's limit, README 'Limits')")
     for step in case.infer_shapes or (case.data_shape,):
         for axis, (size, k, s, d, pb, pe) in enumerate(zip(
                 step[2:], case.kernel_shape[3:], case.strides, case.dilations, case.pads_begin, case.pads_end)):

@@ -60,7 +60,10 @@ def test_huge_but_representable_attributes_load_and_the_oracle_computes_them():
     group = _one(GOOD + f"    strides: [{1 << 40}, {INT64_MAX}]\n")
     backprop = _one("op: GroupConvolutionBackpropData\ncases:\n  - name: a\n    data: [1, 4, 1, 1]\n"
                     f"    kernel: [2, 2, 2, 1, 1]\n    strides: {INT32_MAX}\n    dilations: {INT32_MAX}\n")
-    for loaded in (group, backprop):
+    # Strides past int32 are computed by index (the windows packed), not by torch's stride argument.
+    backprop_strided = _one("op: GroupConvolutionBackpropData\ncases:\n  - name: a\n    data: [1, 4, 1, 1]\n"
+                            f"    kernel: [2, 2, 2, 1, 1]\n    strides: [{(1 << 32) + 1}, {INT64_MAX}]\n")
+    for loaded in (group, backprop, backprop_strided):
         inputs = api.make_inputs(loaded)
         assert api.expected_output(loaded, inputs.data, inputs.kernel).shape == (1, 4, 1, 1)
 
