@@ -126,6 +126,7 @@ class Case:
     marks: tuple[str, ...] = ()
     spec_note: str | None = None
     description: str | None = None
+    origin: str | None = None                # where the configuration comes from (a model, a bug report)
     style: str = "spec"                      # how the case was written (styles.py)
     # The specs say pads are "positive"/"non-negative"; a case probing what a
     # runtime does with negative pads opts in explicitly (docs/spec-notes.md#sn-negative-pads).
@@ -701,6 +702,8 @@ SCHEMA: dict[str, Field] = {
     "marks": Field(_marks, "a list of: " + ", ".join(MARKS)),
     "spec_note": Field(_text, "text: the docs/spec-notes.md id this case illustrates", sweepable=False),
     "description": Field(_text, "text", sweepable=False),
+    "origin": Field(_text, "text: where this configuration comes from, precisely (a model's source file and "
+                           "layer, an issue or PR with its repository)", sweepable=False),
     "allow_negative_pads": Field(_boolean, "true or false: the case probes negative pads on purpose"),
     # numerics, dynamic shapes, runtime inputs
     "element_type": Field(_choice(ELEMENT_TYPES), "the IR element type: " + ", ".join(ELEMENT_TYPES)),
