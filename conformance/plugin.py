@@ -63,8 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print progress lines for long (streamed, full-size) items; also on with -v")
     group.addoption("--isolate", action="store_true", dest="isolate", default=None,
                     help="run OpenVINO in worker processes: a crash is a 'crashed' item, a time-out a 'hung' one "
-                         "(default: on when the CI environment variable is set)")
-    group.addoption("--no-isolate", action="store_false", dest="isolate", help="run OpenVINO in the pytest process")
+                         "(the default)")
+    group.addoption("--no-isolate", action="store_false", dest="isolate",
+                    help="run OpenVINO in the pytest process (a crash in OpenVINO then ends the run)")
     group.addoption("--item-timeout", type=float, metavar="SECONDS", default=None,
                     help="with --isolate: an item whose compile+infer takes longer is 'hung' "
                          f"(default: ini conformance_item_timeout, {worker.DEFAULT_TIMEOUT:g})")
@@ -136,7 +137,7 @@ class _Session:
         self.repro_dir = root / (config.getoption("repro_dir") or config.getini("conformance_repro_dir"))
         self.root = root
         isolate = config.getoption("isolate")
-        self.isolate = bool(os.environ.get("CI")) if isolate is None else isolate
+        self.isolate = True if isolate is None else isolate   # isolated unless --no-isolate
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
@@ -200,13 +201,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _share_cores(workers: int) -> None:
-    """xdist worker: use cores/workers threads in torch and OpenVINO, not every core each.
+    """xdist worker: use cores/workers threads in torch and OpenVINO (here and in its OpenVINO worker
+    process), not every core each.
 
     With ``-n 2`` on 2 cores, two workers each running 2 torch + 2 OpenVINO threads
     oversubscribe the machine; one thread each keeps both cores busy without
     contention. Thread counts change no result (same kernels, same per-element sums).
     """
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    # Isolated items run OpenVINO in a worker process of this xdist worker: it reads this at start.
+    os.environ[worker.CPU_THREADS_VARIABLE] = str(threads)
     import torch
     torch.set_num_threads(threads)
     from .runtime import core

@@ -66,6 +66,10 @@ STDERR_TAIL_LINES = 20
 
 CRASHED, HUNG = "crashed", "hung"
 
+# Set by the pytest plugin in an xdist worker (threads per worker): the OpenVINO worker process
+# then runs the CPU plugin with that many inference threads, as the xdist worker itself does.
+CPU_THREADS_VARIABLE = "CONFORMANCE_CPU_THREADS"
+
 
 @dataclass(frozen=True)
 class WorkerFailure:
@@ -313,6 +317,12 @@ def call(function, *args, env: dict[str, str] | None = None, timeout: float = DE
     return _POOL.call(function, *args, env=env, timeout=timeout)
 
 
+def cpu_inference_threads() -> int:
+    """This process's CPU ``INFERENCE_NUM_THREADS`` (call it in a worker: ``call(cpu_inference_threads)``)."""
+    from .runtime import core
+    return int(core().get_property("CPU", "INFERENCE_NUM_THREADS"))
+
+
 def pool() -> WorkerPool:
     """The shared pool used by ``run_in_worker`` and ``call``."""
     return _POOL
@@ -399,6 +409,11 @@ def _serve(read_fd: int, write_fd: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from . import runtime
     runtime.core()  # load the plugins now, so startup cost is not charged to the first job
+    if os.environ.get(CPU_THREADS_VARIABLE):
+        try:
+            runtime.core().set_property("CPU", {"INFERENCE_NUM_THREADS": int(os.environ[CPU_THREADS_VARIABLE])})
+        except RuntimeError:
+            pass  # no CPU plugin: nothing to share
     results.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
