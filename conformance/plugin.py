@@ -356,20 +356,22 @@ class CaseItem(pytest.Item):
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except api.RuntimeRejected as error:
-            self._record_timing(error.seconds)
+            # A bundle all the same: its reproduce.py shows OpenVINO's error (the IR is cached by digest).
+            ir = api.render(self.case, inputs, state.ir_dir)
+            self._write_repro(inputs, steps, ir, outcome="rejected", message=str(error))
+            self._record_timing(error.seconds, ir)
             raise DeviceRejected(str(error)) from None
         except api.Untrustworthy as problem:
             self._record_timing({})
             raise UntrustworthyItem(str(problem)) from None
         except worker.WorkerFailed as failed:
             # The IR is cached by digest: rendering again returns the file the worker read.
-            expected = steps[0].reference if steps else None
             ir = api.render(self.case, inputs, state.ir_dir)
-            self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target, ir,
-                                            outcome=failed.failure.status, message=failed.failure.describe())
+            self._write_repro(inputs, steps, ir, outcome=failed.failure.status, message=failed.failure.describe())
             self.user_properties.append((_STATUS_KEY, failed.failure.status))
             self.user_properties.append((_RECORD_KEY, json.dumps({
-                "repro": state.relative(self.repro, state.report_path.parent), "run": {}, "verdict": {}})))
+                "repro": state.relative(self.repro, state.report_path.parent), "run": {"ir": state.relative(
+                    ir.xml_path), "ir_digest": ir.digest}, "verdict": {}})))
             raise
         # The step shown (and bundled): the first failing inference, else the last (api.check);
         # streamed items have no whole reference (None).
@@ -377,10 +379,11 @@ class CaseItem(pytest.Item):
         expected = steps[chosen].reference if steps else None
         step_inputs = steps[chosen].inputs if steps else inputs
         output = self.outcome.run.output if not steps or len(steps) == 1 else self.outcome.run.outputs[chosen]
-        shown_case = self.case.at_data_shape(steps[chosen].data_shape) if steps else self.case
         if not self.outcome.verdict.passed:
-            self.repro = repro.write_bundle(state.repro_dir, shown_case, step_inputs, expected, self.target,
-                                            self.outcome.ir, actual=output, message=self.outcome.describe())
+            verdict = self.outcome.verdict
+            self._write_repro(inputs, steps, self.outcome.ir, chosen, actual=output, message=self.outcome.describe(),
+                              tolerance=verdict.tolerance,
+                              verdict={"mismatches": verdict.mismatches, "total": verdict.total})
         if state.results_dir is not None:
             outcome = self.outcome
             bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
@@ -393,12 +396,31 @@ class CaseItem(pytest.Item):
         if not self.outcome.verdict.passed:
             raise ConformanceFailure(self.outcome)
 
-    def _record_timing(self, seconds: dict) -> None:
-        """An item that ended before a verdict still records the work it cost (for the overhead figures)."""
+    def _write_repro(self, inputs, steps, ir, index: int = 0, **details) -> None:
+        """The repro bundle of this failing item: step ``index``'s inputs (every runtime input the IR
+        declares), its reference, and ``details`` (``repro.write_bundle``'s keywords)."""
+        state = self.config.stash[_STATE]
+        if steps:
+            step = steps[index]
+            case, step_inputs, expected = self.case.at_data_shape(step.data_shape), step.inputs, step.reference
+            feed = api.feeds(self.case, steps)[index]
+        else:   # streamed: no whole reference
+            case, step_inputs, expected = self.case, inputs, None
+            feed = api.feeds(self.case, (api.Step(self.case.data_shape, inputs, None),))[0]
+        self.repro = repro.write_bundle(state.repro_dir, case, step_inputs, expected, self.target, ir, feed=feed,
+                                        **details)
+
+    def _record_timing(self, seconds: dict, ir=None) -> None:
+        """An item that ended before a verdict still records the work it cost (for the overhead figures),
+        its IR and its repro bundle."""
+        state = self.config.stash[_STATE]
         timing = {key: round(value, 6) for key, value in seconds.items()}
         if self.oracle_seconds:
             timing["oracle_seconds"] = round(self.oracle_seconds, 6)
-        self.user_properties.append((_RECORD_KEY, json.dumps({"repro": None, "run": timing, "verdict": {}})))
+        if ir is not None:
+            timing.update(ir=state.relative(ir.xml_path), ir_digest=ir.digest)
+        repro_path = state.relative(self.repro, state.report_path.parent) if self.repro else None
+        self.user_properties.append((_RECORD_KEY, json.dumps({"repro": repro_path, "run": timing, "verdict": {}})))
 
     def _progress_writer(self):
         """Per-slab progress lines for streamed items with --progress or -v (not from xdist workers)."""
@@ -466,7 +488,7 @@ class CaseItem(pytest.Item):
             what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
                     else "untrustworthy item: the reference cannot tell right from wrong")
             return "\n".join([f"{self.case.id} on {self.target.id}: {what}", f"case: {self.case.source}",
-                              describe_case(self.case), str(excinfo.value)])
+                              describe_case(self.case), str(excinfo.value), *self._repro_lines()])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
