@@ -21,9 +21,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.cell { text-align: center; min-width: 9em; }
 #items { width: 100%; table-layout: fixed; }
 #items code { word-break: break-all; }
-#items td, #items th { overflow-wrap: anywhere; }
-#items col.case { width: 24%; } #items col.details { width: 30%; } #items col.short { width: 6.5%; }
-#items col.tolerance { width: 8%; } #items col.primitive { width: 10%; }
+#items td { overflow-wrap: anywhere; }
+#items col.case { width: 22%; } #items col.details { width: 25%; } #items col.short { width: 6%; }
+#items col.tolerance { width: 8%; } #items col.primitive { width: 9%; } #items col.repro { width: 6%; }
 .rate { font-size: 1.25em; font-weight: 600; display: block; }
 .counts { font-size: .8em; color: #444; }
 .good { background: #d9f2dc; } .warn { background: #fff1c2; } .bad { background: #f9d0cc; }
@@ -95,7 +95,7 @@ def _items(items: list[dict]) -> list[str]:
     # Fixed layout with column widths: the table fits the window (1400 px and up) and long
     # reasons wrap inside the details column instead of pushing it off the page.
     columns = ('<col class="case"><col class="short"><col class="short"><col class="short"><col class="short">'
-               '<col class="tolerance"><col class="primitive"><col class="short"><col class="short"><col class="details">')
+               '<col class="tolerance"><col class="primitive"><col class="short"><col class="repro"><col class="details">')
     rows = [f'<table id="items"><colgroup>{columns}</colgroup><thead><tr>{header}</tr></thead><tbody>']
     for item in items:
         verdict, run = item.get("verdict") or {}, item.get("run") or {}
