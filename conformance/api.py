@@ -167,7 +167,7 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
           expected: Reference | None = None, inputs: Inputs | None = None,
           isolate: bool = False, timeout: float = DEFAULT_TIMEOUT,
           stream: bool | None = None, progress: Callable[[str], None] | None = None,
-          steps: tuple[Step, ...] | None = None) -> Outcome:
+          steps: tuple[Step, ...] | None = None, python: str | None = None) -> Outcome:
     """Render ``case``, run it on ``target``, compute the oracle, compare.
 
     ``steps`` (from ``prepare``), or ``inputs`` and ``expected`` for a static
@@ -182,7 +182,9 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     stderr tail). Large static outputs (``oracle.streamed``; force with
     ``stream``) are checked slab by slab: the oracle is computed and compared
     one slab of output planes at a time, and ``progress`` (if given) receives a
-    line per slab.
+    line per slab. ``python``: the interpreter of another environment with
+    another OpenVINO release (``conformance.releases``) to run the runtime
+    stage in, in a worker; the oracle and the comparison stay here.
     """
     oracle_seconds = 0.0
     if steps is None and expected is not None and inputs is not None and not case.dynamic:
@@ -202,8 +204,8 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     sequence = feeds(case, steps) if steps is not None else feeds(case, (Step(case.data_shape, inputs, None),))
     if progress is not None and stream_it:
         progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
-    if isolate or needs_worker(target):
-        result = run_in_worker(ir, sequence, target, timeout)
+    if isolate or needs_worker(target) or python:
+        result = run_in_worker(ir, sequence, target, timeout, python=python)
         if isinstance(result, WorkerFailure):
             raise WorkerFailed(result)
     else:

@@ -9,6 +9,9 @@ pytest plugin calls (running cases is pytest's job: ``python -m pytest``).
     ov-conformance new GroupConvolutionBackpropData --style pytorch -o cases/mine.yaml
     ov-conformance merge-reports shard-1.json shard-2.json -o reports/conformance.json
     ov-conformance compare-bundles A B             # two `pytest --save-results` bundles; exit 1 if they differ
+    ov-conformance bisect 'spec_notes/backprop_output_shape.yaml::valid_total_2' --releases 2023.3.0..2026.4.1
+    ov-conformance releases --releases 2024.6.0,2025.4.1,2026.4.1 -k groups -o reports/releases
+    ov-conformance envs [prune [RELEASE ...]]      # cached release environments (conformance.releases)
 """
 from __future__ import annotations
 
@@ -330,7 +333,61 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--target-b", metavar="ID", help="... with this target of B (e.g. CPU-f32)")
     compare.add_argument("--all", action="store_true", help="list every differing case, not only those beyond tolerance")
     compare.set_defaults(handler=cmd_compare_bundles)
+
+    # --- other OpenVINO releases (conformance.releases) ---
+    bisect = commands.add_parser(
+        "bisect", help="find the first bad and last good OpenVINO release of a failing case",
+        description="Run a case on OpenVINO releases (one cached environment per release, made on demand) and "
+                    "bisect: the newest release's failure is 'bad'; a release failing differently is 'differs'; "
+                    "at most ceil(log2(n))+2 releases run. The oracle and comparison stay in this process.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="then: an expected_failures.yaml entry covering the release range from the first bad release;\n"
+               "a release that fixes it makes the item XPASS, which tells you to narrow the entry.")
+    bisect.add_argument("case", nargs="*", metavar="CASE_ID_OR_FILE",
+                        help="case id FILE::NAME[SWEEP] or file (relative to --cases); none: every case, with -k")
+    _add_release_options(bisect)
+    bisect.add_argument("--json", action="store_true",
+                        help='print {"case", "first_bad", "last_good", "outcomes", ...} (a list for several cases)')
+    bisect.set_defaults(handler=cmd_bisect)
+
+    matrix = commands.add_parser(
+        "releases", help="run cases on several OpenVINO releases: a case x release status matrix",
+        description="Run the selected cases (default: all but slow ones) on each release and write a report "
+                    "(JSON, Markdown, HTML) with a row per case and a column per release; cells that changed "
+                    "from the previous release are highlighted. Exit 1 when any cell changed.")
+    matrix.add_argument("case", nargs="*", metavar="CASE_ID_OR_FILE", help="case ids or files (default: all)")
+    _add_release_options(matrix)
+    matrix.add_argument("-o", "--output", default="reports/releases", metavar="STEM",
+                        help="report path without suffix: STEM.json, STEM.md, STEM.html (default reports/releases)")
+    matrix.set_defaults(handler=cmd_releases)
+
+    envs = commands.add_parser("envs", help="list (or prune) the cached OpenVINO release environments",
+                               description="List the release environments (release, OpenVINO, numpy, size, "
+                                           "install time); 'prune' removes them (all, or the releases named).")
+    envs.add_argument("action", nargs="?", choices=("list", "prune"), default="list")
+    envs.add_argument("releases", nargs="*", metavar="RELEASE", help="for prune: only these releases")
+    envs.add_argument("--cache-dir", metavar="DIR", help="cache root (default $OV_CONFORMANCE_CACHE or "
+                                                         "~/.cache/ov-conformance)")
+    envs.set_defaults(handler=cmd_envs)
     return parser
+
+
+def _add_release_options(parser: argparse.ArgumentParser) -> None:
+    """The options bisect and releases share: releases, selection, target, cache, timeouts."""
+    parser.add_argument("--releases", metavar="A..B|A,B,C",
+                        help="A..B: pip's releases from A to B; A,B,C: exactly these; default: every release pip lists")
+    parser.add_argument("-k", dest="keyword", metavar="EXPRESSION",
+                        help="select cases as pytest -k does (names of the item name[sweep][target], file, directories)")
+    parser.add_argument("--target", default="CPU:f32", help="target string as in pytest --target (default CPU:f32)")
+    parser.add_argument("--cases", default=str(DEFAULT_CASES), metavar="DIR", help="cases root (default: cases)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="cache root for release environments (default $OV_CONFORMANCE_CACHE or ~/.cache/ov-conformance)")
+    parser.add_argument("--ir-dir", default=".conformance/ir", metavar="DIR", help="where rendered IR goes")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run before a worker counts as hung")
+    parser.add_argument("--retry-install", action="store_true",
+                        help="try again to install releases remembered as not installable")
+    parser.add_argument("--refresh", action="store_true", help="ask pip for the release list even if cached")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def cmd_compare_bundles(args) -> int:
@@ -338,6 +395,95 @@ def cmd_compare_bundles(args) -> int:
     from .bundles import compare_bundles_command
     return compare_bundles_command(args.bundle_a, args.bundle_b, exact=args.exact, target_a=args.target_a,
                                    target_b=args.target_b, show_all=args.all)
+
+
+def _release_run(args):
+    """(runner, cases, releases) for bisect/releases, or an exit code after printing why not."""
+    from . import releases
+    from .targets import TargetError, parse_target
+    try:
+        target = parse_target(args.target)
+    except TargetError as error:
+        print(f"--target: {error}", file=sys.stderr)
+        return 2
+    root = releases.cache_root(args.cache_dir)
+    try:
+        chosen = releases.select_releases(args.releases, lambda: releases.available_releases(root, args.refresh))
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"--releases: {error}", file=sys.stderr)
+        return 2
+    try:
+        cases = releases.select_cases(args.case, args.keyword, Path(args.cases), target.id)
+    except CaseError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if not cases:
+        print("no case selected", file=sys.stderr)
+        return 1
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    runner = releases.ReleaseRunner(releases.EnvironmentCache(root), target, Path(args.ir_dir), args.timeout,
+                                    args.retry_install, log)
+    log(f"{len(cases)} case(s) on {target.id}; releases {', '.join(chosen)}; environments in {root / 'envs'}")
+    return runner, cases, chosen
+
+
+def cmd_bisect(args) -> int:
+    """Bisect each selected case over the releases; 0 when done (whatever was found), 2 on bad input."""
+    import json
+    prepared = _release_run(args)
+    if isinstance(prepared, int):
+        return prepared
+    runner, cases, chosen = prepared
+    results = [runner.bisect(case, chosen) for case in cases]
+    if args.json:
+        data = [result.to_json() for result in results]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=1))
+    else:
+        print("\n\n".join(result.describe() for result in results))
+    return 0
+
+
+def cmd_releases(args) -> int:
+    """Run the selected cases on every release; write the matrix report; 1 if any cell changed."""
+    from . import releases
+    prepared = _release_run(args)
+    if isinstance(prepared, int):
+        return prepared
+    runner, cases, chosen = prepared
+    matrix = releases.run_matrix(runner, cases, chosen)
+    paths = matrix.write(args.output)
+    changes = matrix.changes()
+    totals = matrix.totals()
+    for release in chosen:
+        print(f"{release:<10} " + ", ".join(f"{count} {status}" for status, count in sorted(totals[release].items())))
+    print(f"{len(cases)} cases x {len(chosen)} releases in {matrix.seconds:.0f} s; {len(changes)} cell(s) changed "
+          f"between neighbouring releases; cache {releases.format_bytes(matrix.cache_bytes)}")
+    print("report: " + ", ".join(str(path) for path in paths))
+    return 1 if changes else 0
+
+
+def cmd_envs(args) -> int:
+    """List the cached release environments, or prune them."""
+    from . import releases
+    cache = releases.EnvironmentCache(releases.cache_root(args.cache_dir))
+    if args.action == "prune":
+        removed = cache.prune(args.releases or None)
+        print(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} from {cache.envs}")
+        return 0
+    if args.releases:
+        print("envs list takes no release names (did you mean: envs prune RELEASE ...?)", file=sys.stderr)
+        return 2
+    environments = cache.list()
+    total = 0
+    for environment in environments:
+        size = environment.size_bytes()
+        total += size
+        print(f"{environment.release:<10} {releases.format_bytes(size):>10}  numpy {environment.numpy_version:<8} "
+              f"made in {environment.install_seconds:5.1f} s  {environment.path}")
+    for release in cache.failed():
+        print(f"{release:<10} {'-':>10}  not installable ({cache.failure_path(release).name})")
+    print(f"{len(environments)} environment(s), {releases.format_bytes(total)} in {cache.envs}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,51 +1,217 @@
-"""The expected-failure registry: known OpenVINO deviations, tied to releases.
+"""The expected-failure registry: known OpenVINO deviations, tied to releases and CPUs.
 
-``expected_failures.yaml`` lists entries like::
+``expected_failures.yaml`` is a list of entries; a matching item becomes a strict
+xfail (if OpenVINO is fixed, the XPASS fails the run and says which entry to
+update). Two examples::
 
-    - case: "group_convolution_backprop_data/output_shape.yaml::explicit_*"
-      target: "CPU-*"
-      openvino: "2026.4.*"
+    - id: backprop-explicit-output-shape          # optional, unique in the file
+      case: "group_convolution_backprop_data/output_shape.yaml::explicit_*"
+      target: "CPU-*"                             # default "*"
+      openvino: "2026.4.*"                        # or a release range: ">=2024.1,<2026.5"
+      fails: mismatch                             # default; error | crashed | hung
+      origin: "found by the suite"
       reason: "CPU ignores the spec's total_padding split for auto_pad=explicit"
       spec_note: "docs/spec-notes.md#sn-6"
-      fails: mismatch      # default; or "error": OpenVINO raises compiling/running the IR
 
-Patterns are shell-style (``fnmatch``; ``[[]`` matches a literal ``[``). A matching item becomes a strict
-xfail: if OpenVINO is fixed, the XPASS fails the run and says to update the
-registry. Entries only apply to the OpenVINO releases they name.
+    - case: "element_types/group_convolution.yaml::*[[]element_type=i8]"
+      signature:                                  # also matches fuzzing findings without a case id
+        op: GroupConvolution
+        primitive: "jit_*i8"
+        attributes: {element_type: i8}
+      target: "CPU-*"
+      openvino: ">=2026.4,<2026.5"
+      cpu: {lacks: [avx512_core_vnni, avx2_vnni]} # the CPU features oneDNN may use for this target
+      origin: "found by the suite; openvino issue #NNNN"
+      reason: "i8 GroupConvolution without VNNI kernels returns wrong in-range results"
+
+Fields:
+
+- ``case``: shell-style glob (``fnmatch``; ``[[]`` is a literal ``[``) over case ids
+  ``<file under cases/>::<name>[<swept values>]``. An entry needs ``case`` or ``signature``.
+- ``target``: glob over target ids (``CPU-f32``, ``CPU-f32-avx2``...).
+- ``openvino`` (required): a glob over the release (``2026.4.*``), or, when it starts with
+  an operator, a PEP 440 range (``packaging.specifiers.SpecifierSet``, pre-releases included).
+- ``cpu``: ``has: [...]`` (all present) and/or ``lacks: [...]`` (none present), over the
+  oneDNN features the item's target may use: this machine's features (``conformance.cpu``)
+  left by the target's ISA cap. Where no x86 feature is known (another architecture), a
+  ``cpu`` condition does not hold.
+- ``fails``: how the deviation shows: ``mismatch`` (wrong output), ``error`` (OpenVINO raises),
+  ``crashed`` / ``hung`` (the isolated worker died / overran its time limit). Any other
+  failure of a registered item is a plain failure.
+- ``signature``: matches a ``FindingSignature`` (``match_signature``): ``op`` (exact),
+  ``primitive`` (glob over the primitiveType that ran), ``attributes`` (attribute-class key ->
+  glob; each must be in the finding). The finding's failure kind, target, release and CPU are
+  matched by the entry's ``fails``, ``target``, ``openvino`` and ``cpu``.
+- ``origin``: where the entry comes from ("openvino issue #22343", "found by the suite",
+  "fuzz campaign seed 1"); ``reason`` (required), ``spec_note``, ``id``: free text.
+
+Every problem is a ``CaseError`` naming file, line and field.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from .case import CaseError, parse_yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
-ENTRY_FIELDS = ("case", "target", "openvino", "reason", "spec_note", "fails")
-# How a known deviation shows: a wrong output (mismatch) or OpenVINO raising (error).
-FAILS = ("mismatch", "error")
+from . import cpu as cpu_features
+from .case import CaseError, parse_yaml
+from .shapes import OPS
+
+ENTRY_FIELDS = ("id", "case", "signature", "target", "openvino", "cpu", "fails", "origin", "reason", "spec_note")
+# How a known deviation shows: a wrong output (mismatch), OpenVINO raising (error), or the
+# isolated worker process dying (crashed) or overrunning its time limit (hung).
+FAILS = ("mismatch", "error", "crashed", "hung")
+CPU_CONDITION_FIELDS = ("has", "lacks")
+SIGNATURE_FIELDS = ("op", "primitive", "attributes")
+_RANGE_OPERATORS = ("<", ">", "=", "!", "~")
+_ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ReleaseRange:
+    """The ``openvino`` field: a glob over the release, or a PEP 440 specifier set."""
+
+    text: str
+
+    @property
+    def is_specifier(self) -> bool:
+        """True for a PEP 440 range (``>=2024.1,<2026.5``), False for a glob (``2026.4.*``)."""
+        return self.text.lstrip().startswith(_RANGE_OPERATORS)
+
+    def contains(self, release: str) -> bool:
+        """True when ``release`` (e.g. ``2026.4.1``) is in the range or matches the glob."""
+        if not self.is_specifier:
+            return fnmatchcase(release, self.text)
+        try:
+            version = Version(release)
+        except InvalidVersion:
+            return False
+        return SpecifierSet(self.text).contains(version, prereleases=True)
+
+
+def parse_release_range(text: str) -> ReleaseRange:
+    """A checked ``ReleaseRange``; ``ValueError`` for an empty text or an invalid PEP 440 range."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("must be a quoted string: a release glob like \"2026.4.*\" or a range like "
+                         f"\">=2024.1,<2026.5\", got {text!r}")
+    release_range = ReleaseRange(text.strip())
+    if release_range.is_specifier:
+        try:
+            SpecifierSet(release_range.text)
+        except InvalidSpecifier:
+            raise ValueError(f"{text!r} is not a PEP 440 release range (e.g. \">=2024.1,<2026.5\")") from None
+    return release_range
+
+
+@dataclass(frozen=True)
+class CpuCondition:
+    """The ``cpu`` field: features that must all be present (``has``) / all absent (``lacks``)."""
+
+    has: tuple[str, ...] = ()
+    lacks: tuple[str, ...] = ()
+
+    def holds(self, features) -> bool:
+        """True for these effective features; never for ``None`` or no features (CPU not known as x86)."""
+        if not features:
+            return False
+        present = set(features)
+        return all(name in present for name in self.has) and not any(name in present for name in self.lacks)
+
+    def describe(self) -> str:
+        """E.g. ``CPU features with avx2, without avx512_core_vnni, avx2_vnni``."""
+        parts = ([f"with {', '.join(self.has)}"] if self.has else []) + \
+                ([f"without {', '.join(self.lacks)}"] if self.lacks else [])
+        return "CPU features " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class FindingSignature:
+    """A failure found without a case id (e.g. by fuzzing): what to look it up by in the registry.
+
+    ``attributes`` maps attribute-class keys (``auto_pad``, ``groups``, ``element_type``...)
+    to values; given as a dict, kept as sorted pairs so the signature is hashable.
+    """
+
+    op: str
+    failure: str                  # one of FAILS
+    target: str                   # target id, e.g. CPU-f32-avx2
+    primitive: str | None = None  # the primitiveType that ran, when known
+    attributes: tuple = ()
+
+    def __post_init__(self):
+        pairs = self.attributes.items() if isinstance(self.attributes, dict) else self.attributes
+        object.__setattr__(self, "attributes", tuple(sorted((str(key), str(value)) for key, value in pairs)))
+        if self.failure not in FAILS:
+            raise ValueError(f"failure {self.failure!r} is not one of {', '.join(FAILS)}")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The ``signature`` field of an entry: op, primitive glob, attribute-class globs."""
+
+    op: str | None = None
+    primitive: str | None = None
+    attributes: tuple = ()        # (key, glob) pairs
+
+    def matches(self, finding: FindingSignature) -> bool:
+        """True when ``finding``'s op, primitive and attributes fit (failure/target are the entry's)."""
+        if self.op is not None and finding.op != self.op:
+            return False
+        if self.primitive is not None and not fnmatchcase(finding.primitive or "", self.primitive):
+            return False
+        found = dict(finding.attributes)
+        return all(key in found and fnmatchcase(found[key], pattern) for key, pattern in self.attributes)
 
 
 @dataclass(frozen=True)
 class ExpectedFailure:
     """One registry entry and where it was written."""
 
-    case: str
+    case: str | None
     target: str
     openvino: str
     reason: str
     spec_note: str | None
     source: str
     fails: str = "mismatch"
+    cpu: CpuCondition | None = None
+    signature: Signature | None = None
+    origin: str | None = None
+    id: str | None = None
+    releases: ReleaseRange = field(default=None, compare=False, repr=False)
 
-    def matches(self, case_id: str, target_id: str, openvino_release: str) -> bool:
-        return (fnmatchcase(case_id, self.case) and fnmatchcase(target_id, self.target)
-                and fnmatchcase(openvino_release, self.openvino))
+    def __post_init__(self):
+        if self.releases is None:
+            object.__setattr__(self, "releases", parse_release_range(self.openvino))
 
-    def describe(self) -> str:
+    def _common_match(self, target_id: str, openvino_release: str, features) -> bool:
+        return (fnmatchcase(target_id, self.target) and self.releases.contains(openvino_release)
+                and (self.cpu is None or self.cpu.holds(features)))
+
+    def matches(self, case_id: str, target_id: str, openvino_release: str, features=None) -> bool:
+        """True for this case on this target, release and effective CPU features (see ``cpu``)."""
+        return (self.case is not None and fnmatchcase(case_id, self.case)
+                and self._common_match(target_id, openvino_release, features))
+
+    def matches_finding(self, finding: FindingSignature, openvino_release: str, features=None) -> bool:
+        """True when the entry's signature, failure kind, target, release and CPU condition fit."""
+        return (self.signature is not None and self.fails == finding.failure and self.signature.matches(finding)
+                and self._common_match(finding.target, openvino_release, features))
+
+    def describe(self, features=None) -> str:
+        """The xfail reason: what deviates, where it is registered, what an XPASS means."""
         note = f" (see {self.spec_note})" if self.spec_note else ""
-        return (f"known deviation on OpenVINO {self.openvino}: {self.reason}{note} [{self.source}]. "
-                f"If this item now passes (XPASS), OpenVINO changed: update the expected-failure registry, "
+        where = f" on {self.cpu.describe()}" if self.cpu else ""
+        origin = f"; origin: {self.origin}" if self.origin else ""
+        seen = (f" (this target's CPU features: {' '.join(features) or 'none known'})"
+                if self.cpu is not None and features is not None else "")
+        changed = "OpenVINO changed" + (" or the cpu condition is wrong" if self.cpu else "")
+        return (f"known deviation on OpenVINO {self.openvino}{where}: {self.reason}{note} [{self.source}{origin}]. "
+                f"If this item now passes (XPASS), {changed}{seen}: update the expected-failure registry, "
                 f"removing or narrowing the entry at {self.source}.")
 
 
@@ -57,28 +223,110 @@ def load_registry(path: Path | str) -> list[ExpectedFailure]:
         return []
     if not isinstance(document, list):
         raise CaseError(path, 1, None, "expected a list of entries")
-    entries = []
+    entries: list[ExpectedFailure] = []
+    ids: dict[str, int] = {}
     for raw in document:
-        line = getattr(raw, "line", 1)
-        if not isinstance(raw, dict):
-            raise CaseError(path, line, None, f"every entry must be a mapping, got {raw!r}")
-        for key in raw:
-            if key not in ENTRY_FIELDS:
-                raise CaseError(path, raw.key_lines[key], str(key), f"unknown field (allowed: {', '.join(ENTRY_FIELDS)})")
-        for required in ("case", "openvino", "reason"):
-            if not isinstance(raw.get(required), str) or not raw.get(required):
-                where = raw.key_lines.get(required, line)
-                raise CaseError(path, where, required, "is required (a non-empty string)")
-        for optional in ("target", "spec_note"):
-            if optional in raw and not isinstance(raw[optional], str):
-                raise CaseError(path, raw.key_lines[optional], optional,
-                                f"must be a string, got {raw[optional]!r}")
-        fails = raw.get("fails", "mismatch")
-        if fails not in FAILS:
-            raise CaseError(path, raw.key_lines["fails"], "fails", f"{fails!r} is not one of {', '.join(FAILS)}")
-        entries.append(ExpectedFailure(raw["case"], str(raw.get("target", "*")), raw["openvino"],
-                                       raw["reason"], raw.get("spec_note"), f"{path.name}:{line}", fails))
+        entry = _entry(path, raw)
+        if entry.id is not None:
+            if entry.id in ids:
+                raise CaseError(path, raw.key_lines["id"], "id", f"{entry.id!r} is already the id of the entry "
+                                                                 f"on line {ids[entry.id]}")
+            ids[entry.id] = raw.line
+        entries.append(entry)
     return entries
+
+
+def _entry(path: Path, raw) -> ExpectedFailure:
+    line = getattr(raw, "line", 1)
+    if not isinstance(raw, dict):
+        raise CaseError(path, line, None, f"every entry must be a mapping, got {raw!r}")
+
+    def at(key: str) -> int:
+        return raw.key_lines.get(key, line)
+
+    for key in raw:
+        if key not in ENTRY_FIELDS:
+            raise CaseError(path, at(key), str(key), f"unknown field (allowed: {', '.join(ENTRY_FIELDS)})")
+    if "case" not in raw and "signature" not in raw:
+        raise CaseError(path, line, "case", "is required unless the entry has a signature")
+    for name in ("case", "target", "spec_note", "origin", "id"):
+        if name in raw and (not isinstance(raw[name], str) or not raw[name].strip()):
+            raise CaseError(path, at(name), name, f"must be a non-empty string, got {raw[name]!r}")
+    if not isinstance(raw.get("reason"), str) or not raw["reason"].strip():
+        raise CaseError(path, at("reason"), "reason", "is required (a non-empty string)")
+    if "openvino" not in raw:
+        raise CaseError(path, line, "openvino", "is required (a release glob like \"2026.4.*\" or a range)")
+    try:
+        releases = parse_release_range(raw["openvino"])
+    except ValueError as error:
+        raise CaseError(path, at("openvino"), "openvino", str(error)) from None
+    fails = raw.get("fails", "mismatch")
+    if fails not in FAILS:
+        raise CaseError(path, at("fails"), "fails", f"{fails!r} is not one of {', '.join(FAILS)}")
+    return ExpectedFailure(
+        case=raw.get("case"), target=str(raw.get("target", "*")), openvino=raw["openvino"], reason=raw["reason"],
+        spec_note=raw.get("spec_note"), source=f"{path.name}:{line}", fails=fails,
+        cpu=_cpu_condition(path, raw["cpu"], at("cpu")) if "cpu" in raw else None,
+        signature=_signature(path, raw["signature"], at("signature")) if "signature" in raw else None,
+        origin=raw.get("origin"), id=raw.get("id"), releases=releases)
+
+
+def _cpu_condition(path: Path, raw, line: int) -> CpuCondition:
+    if not isinstance(raw, dict) or not raw:
+        raise CaseError(path, line, "cpu", f"expected a mapping with has: and/or lacks: (lists of CPU features), "
+                                           f"got {raw!r}")
+    lists = {}
+    for key, value in raw.items():
+        where = raw.key_lines[key]
+        if key not in CPU_CONDITION_FIELDS:
+            raise CaseError(path, where, f"cpu.{key}", f"unknown field (allowed: {', '.join(CPU_CONDITION_FIELDS)})")
+        if not isinstance(value, list) or not value:
+            raise CaseError(path, where, f"cpu.{key}", f"expected a non-empty list of CPU features, got {value!r}")
+        names = []
+        for index, name in enumerate(value):
+            item_line = value.item_lines[index] if hasattr(value, "item_lines") else where
+            try:
+                names.append(cpu_features.canonical_feature(name) if isinstance(name, str) else
+                             cpu_features.canonical_feature(repr(name)))
+            except ValueError as error:
+                raise CaseError(path, item_line, f"cpu.{key}", str(error)) from None
+        lists[key] = tuple(names)
+    both = set(lists.get("has", ())) & set(lists.get("lacks", ()))
+    if both:
+        raise CaseError(path, line, "cpu", f"{', '.join(sorted(both))} in both has: and lacks: (never true)")
+    return CpuCondition(lists.get("has", ()), lists.get("lacks", ()))
+
+
+def _signature(path: Path, raw, line: int) -> Signature:
+    if not isinstance(raw, dict) or not raw:
+        raise CaseError(path, line, "signature", f"expected a mapping with {', '.join(SIGNATURE_FIELDS)}, got {raw!r}")
+    for key in raw:
+        if key not in SIGNATURE_FIELDS:
+            raise CaseError(path, raw.key_lines[key], f"signature.{key}",
+                            f"unknown field (allowed: {', '.join(SIGNATURE_FIELDS)})")
+    op = raw.get("op")
+    if op is not None and op not in OPS:
+        raise CaseError(path, raw.key_lines["op"], "signature.op", f"{op!r} is not one of {', '.join(OPS)}")
+    primitive = raw.get("primitive")
+    if primitive is not None and (not isinstance(primitive, str) or not primitive):
+        raise CaseError(path, raw.key_lines["primitive"], "signature.primitive",
+                        f"must be a non-empty string (a glob over primitiveType), got {primitive!r}")
+    attributes = raw.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise CaseError(path, raw.key_lines["attributes"], "signature.attributes",
+                        f"expected a mapping of attribute-class keys to globs, got {attributes!r}")
+    pairs = []
+    for key, value in attributes.items():
+        where = attributes.key_lines[key]
+        if not isinstance(key, str) or not _ATTRIBUTE_KEY.match(key):
+            raise CaseError(path, where, "signature.attributes", f"{key!r} is not an attribute-class key (a name)")
+        if not isinstance(value, (str, int, bool)) or value == "":
+            raise CaseError(path, where, f"signature.attributes.{key}",
+                            f"must be a string glob or a number, got {value!r}")
+        pairs.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
+    if op is None and primitive is None and not pairs:
+        raise CaseError(path, line, "signature", "matches every finding: give op, primitive or attributes")
+    return Signature(op, primitive, tuple(sorted(pairs)))
 
 
 def release_of(openvino_version: str) -> str:
@@ -87,10 +335,34 @@ def release_of(openvino_version: str) -> str:
 
 
 def match(entries: list[ExpectedFailure], case_id: str, target_id: str,
-          openvino_version: str) -> ExpectedFailure | None:
-    """The first entry that covers this item on this OpenVINO release, if any."""
+          openvino_version: str, features=None) -> ExpectedFailure | None:
+    """The first entry that covers this item on this OpenVINO release and these effective CPU features.
+
+    ``features``: the oneDNN features the target may use (``conformance.cpu``: this CPU's,
+    left by the target's ISA cap); ``None`` when unknown, and then no ``cpu`` condition holds.
+    """
     release = release_of(openvino_version)
     for entry in entries:
-        if entry.matches(case_id, target_id, release):
+        if entry.matches(case_id, target_id, release, features):
             return entry
     return None
+
+
+def match_signature(entries: list[ExpectedFailure], finding: FindingSignature, openvino_version: str,
+                    features=None) -> ExpectedFailure | None:
+    """The first entry whose ``signature`` (and fails, target, openvino, cpu) covers ``finding``."""
+    release = release_of(openvino_version)
+    for entry in entries:
+        if entry.matches_finding(finding, release, features):
+            return entry
+    return None
+
+
+def target_features(isa_cap: str | None, cpu: cpu_features.CpuInfo | None = None) -> tuple[str, ...] | None:
+    """The effective CPU features of a target with ISA cap ``isa_cap`` on ``cpu`` (default this machine).
+
+    A target without a cap runs under the process's ``ONEDNN_MAX_CPU_ISA``, if set.
+    ``None`` when the CPU's features are not known (not x86, or no /proc/cpuinfo).
+    """
+    cpu = cpu or cpu_features.this_cpu()
+    return cpu.effective(cpu_features.target_cap(isa_cap)) if cpu.features else None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, expectations, repro, worker
+from . import api, bundles, cpu, expectations, repro, worker
 from . import report as reporting
 from . import targets as target_lists
 from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, footprint_bytes, format_size, parse_size, streamed
@@ -267,12 +267,17 @@ class CaseFile(pytest.File):
                         reason=f"needs about {format_size(footprint_bytes(case))} (estimated: case.footprint_bytes), "
                                f"over the memory budget of {format_size(state.memory_budget)} "
                                f"(raise it with --memory-budget / ini conformance_memory_budget)"))
-                known = expectations.match(state.registry, case.id, target.id, release)
+                # Entries may depend on the CPU features the target's kernels may use: this
+                # CPU's, left by the target's ISA cap (conformance.cpu).
+                features = expectations.target_features(target.isa)
+                known = expectations.match(state.registry, case.id, target.id, release, features)
                 if known is not None:
                     # Only the registered kind of failure counts as expected; anything else fails.
-                    # "error": OpenVINO raised (DeviceRejected: compile/infer of a valid model failed).
-                    raises = ConformanceFailure if known.fails == "mismatch" else (RuntimeError, DeviceRejected)
-                    item.add_marker(pytest.mark.xfail(reason=known.describe(), strict=True, raises=raises))
+                    # "error": OpenVINO raised (DeviceRejected: compile/infer of a valid model failed);
+                    # "crashed"/"hung": the isolated worker did (told apart in runtest).
+                    item.registered_failure = known.fails
+                    item.add_marker(pytest.mark.xfail(reason=known.describe(features), strict=True,
+                                                      raises=_xfail_raises(known.fails)))
                 yield item
 
 
@@ -311,6 +316,16 @@ class UntrustworthyItem(AssertionError):
     """The reference cannot distinguish a right output from a wrong one: the item proves nothing."""
 
 
+class OtherWorkerFailure(AssertionError):
+    """The worker crashed where the registry expects it to hang, or the other way round."""
+
+
+def _xfail_raises(kind: str):
+    """The exception class(es) that count as a registered kind of failure (``fails`` in the registry)."""
+    return {"mismatch": ConformanceFailure, "error": (RuntimeError, DeviceRejected),
+            "crashed": worker.WorkerFailed, "hung": worker.WorkerFailed}[kind]
+
+
 def describe_case(case: Case) -> str:
     """One line of a case's shapes and attributes, as a failure needs them."""
     attributes = " ".join(f"{key}={value}" for key, value in case.attributes().items())
@@ -334,6 +349,7 @@ class CaseItem(pytest.Item):
         self.target = target
         self.outcome: api.Outcome | None = None
         self.repro: Path | None = None
+        self.registered_failure: str | None = None   # the registry's 'fails' for this item, if registered
         state = self.config.stash[_STATE]
         source = f"{state.relative(case.source.path)}:{case.source.line}"
         self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source),
@@ -370,8 +386,12 @@ class CaseItem(pytest.Item):
             self._write_repro(inputs, steps, ir, outcome=failed.failure.status, message=failed.failure.describe())
             self.user_properties.append((_STATUS_KEY, failed.failure.status))
             self.user_properties.append((_RECORD_KEY, json.dumps({
-                "repro": state.relative(self.repro, state.report_path.parent), "run": {"ir": state.relative(
-                    ir.xml_path), "ir_digest": ir.digest}, "verdict": {}})))
+                "repro": state.relative(self.repro, state.report_path.parent),
+                "run": {"ir": state.relative(ir.xml_path), "ir_digest": ir.digest,
+                        **({"isa_cap": self.target.isa} if self.target.isa else {})}, "verdict": {}})))
+            if self.registered_failure in ("crashed", "hung") and failed.failure.status != self.registered_failure:
+                raise OtherWorkerFailure(f"registered as '{self.registered_failure}', but the worker "
+                                         f"{failed.failure.status}: {failed.failure.describe()}") from None
             raise
         # The step shown (and bundled): the first failing inference, else the last (api.check);
         # streamed items have no whole reference (None).
@@ -415,6 +435,8 @@ class CaseItem(pytest.Item):
         its IR and its repro bundle."""
         state = self.config.stash[_STATE]
         timing = {key: round(value, 6) for key, value in seconds.items()}
+        if self.target.isa:
+            timing["isa_cap"] = self.target.isa
         if self.oracle_seconds:
             timing["oracle_seconds"] = round(self.oracle_seconds, 6)
         if ir is not None:
@@ -447,7 +469,8 @@ class CaseItem(pytest.Item):
             "run": {"device": run.device, "inference_precision": run.inference_precision,
                     "openvino_version": run.openvino_version, "layer_type": run.layer_type,
                     "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
-                    "isa_cap": self.target.isa, "config": self.target.config(), **run.extra,
+                    "isa_cap": self.target.isa, "cpu_features": expectations.target_features(self.target.isa),
+                    "config": self.target.config(), **run.extra,
                     "output_precision": run.output_precision, "requested_precision": self.target.precision,
                     "element_type": self.case.element_type,
                     "read_seconds": round(run.read_seconds, 6),
@@ -484,6 +507,9 @@ class CaseItem(pytest.Item):
                 f"{self.case.id} on {self.target.id}: the OpenVINO worker {failure.status} "
                 f"(isolated run, time limit {self.config.stash[_STATE].item_timeout:g} s)",
                 f"case: {self.case.source}", describe_case(self.case), failure.describe(), *self._repro_lines()])
+        if isinstance(excinfo.value, OtherWorkerFailure):
+            return "\n".join([f"{self.case.id} on {self.target.id}: the OpenVINO worker failed otherwise than "
+                              f"registered", f"case: {self.case.source}", str(excinfo.value), *self._repro_lines()])
         if isinstance(excinfo.value, (DeviceRejected, UntrustworthyItem)):
             what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
                     else "untrustworthy item: the reference cannot tell right from wrong")
@@ -588,13 +614,17 @@ def _environment(state: _Session) -> dict:
     # The build string the items recorded: the xdist controller never imports OpenVINO itself.
     recorded = next((record.run["openvino_version"] for record in state.records.values()
                      if record.run and record.run.get("openvino_version")), None)
+    this_cpu = cpu.this_cpu()
     return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in state.targets],
             "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": platform.processor() or platform.machine()}
+            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
+            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[_STATE]
     return [f"conformance: OpenVINO {openvino_release()}, targets {', '.join(t.id for t in state.targets)}, "
             f"cases {state.cases_root}"
-            + (f", isolated in worker processes (time limit {state.item_timeout:g} s)" if state.isolate else "")]
+            + (f", isolated in worker processes (time limit {state.item_timeout:g} s)" if state.isolate else ""),
+            f"conformance: CPU {cpu.this_cpu().model}, oneDNN ISA features: "
+            f"{' '.join(cpu.this_cpu().features) or 'none known'} (expected failures may depend on them)"]

@@ -10,16 +10,25 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .render import RenderedIR
+if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
+    from .render import RenderedIR
 
 PRECISIONS = ("f32", "bf16", "f16")
 
 
-# ONEDNN_MAX_CPU_ISA caps under which the CPU plugin's bf16/f16 kernels cannot be created.
-_CAPS_BELOW_AVX512 = ("sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2")
+def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
+    """True when this CPU supports the ``target.precision`` hint (bf16/f16) but the target's ISA cap
+    (or the process's ``ONEDNN_MAX_CPU_ISA``) hides the features that do it (``conformance.cpu``;
+    ``cpu`` defaults to this machine)."""
+    from .cpu import supports_precision_hint, target_cap, this_cpu
+    cpu, cap = cpu or this_cpu(), target_cap(target.isa)
+    return (cap is not None and target.precision != "f32"
+            and supports_precision_hint(cpu.features, target.precision)
+            and not supports_precision_hint(cpu.effective(cap), target.precision))
 
 
 class TargetUnavailable(Exception):
@@ -94,16 +103,28 @@ class RunResult:
 
 
 @lru_cache(maxsize=1)
+def openvino_api():
+    """The module that holds OpenVINO's Python API: ``openvino`` (2023.1 on), ``openvino.runtime`` before.
+
+    Releases before 2023.1 have no ``Core``/``Tensor``/``get_version`` at the top level;
+    release environments (``conformance.releases``) run this module on them too.
+    """
+    import openvino
+    if hasattr(openvino, "Core"):
+        return openvino
+    import openvino.runtime
+    return openvino.runtime
+
+
+@lru_cache(maxsize=1)
 def core():
     """The process's one ``openvino.Core`` (creating it loads plugins; do it once)."""
-    import openvino as ov
-    return ov.Core()
+    return openvino_api().Core()
 
 
 def openvino_version() -> str:
     """Full OpenVINO build string, e.g. ``2026.4.1-22982-e213a147257-releases/2026/4``."""
-    import openvino as ov
-    return ov.get_version()
+    return openvino_api().get_version()
 
 
 def openvino_release() -> str:
@@ -156,7 +177,7 @@ def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
 
 def _as_tensor(array: np.ndarray, element_type: str):
     """A numpy array as an input tensor of ``element_type`` (bf16 arrays are float32 holders)."""
-    import openvino as ov
+    ov = openvino_api()
     if element_type == "bf16" and array.dtype == np.float32:
         bits = (np.ascontiguousarray(array).view(np.uint32) >> 16).astype(np.uint16)
         return ov.Tensor(bits, list(array.shape), ov.Type.bf16)
@@ -200,10 +221,11 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         message = str(error).strip()
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
-        if target.isa in _CAPS_BELOW_AVX512 and target.precision != "f32":
-            # The CPU plugin decides bf16/f16 support from cpuid, which the cap does not hide, so it
-            # picks kernels the capped oneDNN cannot create. No real CPU is in this state: a machine
-            # really limited to this ISA would run the hint in f32. Not a spec deviation.
+        if cap_hides_native_precision(target):
+            # On a CPU that supports the hint, the CPU plugin decides bf16/f16 support from cpuid, which
+            # the cap does not hide, so it picks kernels the capped oneDNN cannot create. No real CPU is
+            # in this state: one without those features runs the hint in f32 (and on such a CPU a
+            # compile failure here is a real one). Not a spec deviation.
             raise TargetUnavailable(
                 f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} does "
                 f"not compile ({_last_line(message)}): the ISA cap hides bf16/f16 from oneDNN but not from "
@@ -248,7 +270,7 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
             # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB).
             request.infer({name: _as_tensor(np.ascontiguousarray(array),
                                             ir.element_type if name != "output_shape" else "i64")
-                           for name, array in feed.items()}, share_inputs=True)
+                           for name, array in feed.items()}, **_sharing_inputs(request))
         except RuntimeError as error:
             raise RuntimeRejected("infer", _last_line(str(error).strip()), {
                 "read_seconds": read_seconds, "compile_seconds": compile_seconds,
@@ -266,6 +288,17 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
         compile_seconds=compile_seconds, infer_seconds=finished - compiled_at,
         extra=dict(extra), read_seconds=read_seconds,
         outputs=tuple(outputs), output_precision=info.get("outputPrecisions"))
+
+
+def _sharing_inputs(request) -> dict[str, bool]:
+    """``infer``'s keyword for not copying the inputs: ``share_inputs`` (2023.1 on), ``shared_memory`` before."""
+    import inspect
+    try:
+        parameters = inspect.signature(type(request).infer).parameters
+    except (TypeError, ValueError):
+        return {"share_inputs": True}
+    return {"shared_memory": True} if "share_inputs" not in parameters and "shared_memory" in parameters \
+        else {"share_inputs": True}
 
 
 def _extra(compiled, info: dict[str, str]) -> dict:
@@ -288,9 +321,10 @@ def _last_line(message: str) -> str:
 
 
 def _precision_name(value: str) -> str:
-    """``<Type: 'float32'>``/``f32``/``float32`` -> ``f32``."""
-    names = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "f32": "f32", "bf16": "bf16", "f16": "f16"}
+    """``<Type: 'float32'>``/``f32``/``float32`` (``fp32`` before 2023.1) -> ``f32``."""
+    names = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "f32": "f32", "bf16": "bf16", "f16": "f16",
+             "fp32": "f32", "fp16": "f16"}
     for long_name, short in names.items():
-        if long_name in value:
+        if long_name in value.lower():
             return short
     return value.strip().lower()

@@ -31,6 +31,18 @@ Interface (for the plugin, api.check and the report)::
         result.describe()    # one paragraph: what happened, exit code/signal, stderr tail
     worker.shutdown()        # stop all workers (also registered with atexit)
 
+**Other OpenVINO releases.** ``python=`` (on ``run_in_worker``, ``call``,
+``WorkerPool.run``) starts the worker with another interpreter: a release
+environment's ``bin/python`` (``conformance.releases``: a venv with one
+OpenVINO release and a numpy it supports, often numpy 1.x). Such a worker gets
+only this package's source on ``PYTHONPATH`` and imports nothing else of the
+harness than this module and ``runtime`` (numpy, OpenVINO and the standard
+library). Its messages are *portable*: every array crosses as raw bytes +
+dtype string + shape (``_array_from_bytes``), since a numpy 2 pickle of an array
+does not load under numpy 1 and back; large arrays go through ``.npy`` files as
+always (the format is the same in every numpy). The IR crosses as its paths
+(``run_rendered``), because ``RenderedIR`` lives in ``render`` (lxml).
+
 ``worker.call(function, *args, env=..., timeout=...)`` runs any importable
 function in a worker (probing a capped ISA, or a deliberate segfault in tests).
 ``WorkerPool`` is the class behind these module-level functions, for callers
@@ -54,11 +66,13 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .render import RenderedIR
-from .runtime import RunResult, Target
+if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
+    from .render import RenderedIR
+    from .runtime import RunResult, Target
 
 DEFAULT_TIMEOUT = 120.0        # seconds per job (compile + infer); far above any case here
 STARTUP_TIMEOUT = 120.0        # seconds for a fresh worker to import OpenVINO and say "ready"
@@ -133,17 +147,25 @@ def inherited_environment() -> dict[str, str]:
 class _Worker:
     """One subprocess with a fixed environment, a job pipe and a stderr log file."""
 
-    def __init__(self, environment: tuple[tuple[str, str], ...]):
+    def __init__(self, environment: tuple[tuple[str, str], ...], python: str | None = None):
         self.environment = environment
+        self.python = python or sys.executable
+        self.portable = is_foreign_python(python)   # another environment: portable arrays, no inherited PYTHONPATH
         self.inherited = inherited_environment()   # a worker whose parent's environment changed is replaced
         parent_end, child_end = os.pipe(), os.pipe()   # (parent reads, child writes), (child reads, parent writes)
         self.log = tempfile.TemporaryFile(prefix="ov-conformance-worker-")
         env = {**os.environ, **dict(environment)}
         # The worker must import *this* conformance package (a worktree or an install alike).
         package_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        if self.portable:
+            # Only the harness source: the parent's PYTHONPATH may lead to its own numpy/OpenVINO.
+            env["PYTHONPATH"] = package_root
+            env[PORTABLE_VARIABLE] = "1"
+            env.pop("VIRTUAL_ENV", None)
+        else:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "conformance.worker", str(child_end[0]), str(parent_end[1])],
+            [self.python, "-m", "conformance.worker", str(child_end[0]), str(parent_end[1])],
             env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             pass_fds=(child_end[0], parent_end[1]), start_new_session=True, close_fds=True)
         os.close(child_end[0])
@@ -166,7 +188,7 @@ class _Worker:
         """Send ``job``; return ``(ok, value)`` or a ``WorkerFailure``."""
         sent = time.perf_counter()
         try:
-            self.send.send_bytes(_dumps(job))
+            self.send.send_bytes(_dumps(job, self.portable))
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; _receive reports how it ended
         self.jobs += 1
@@ -203,7 +225,8 @@ class _Worker:
         _remove_shared_files(self.process.pid)
         _remove_shared_files(os.getpid())
         code = self.process.returncode
-        return WorkerFailure(status=status, detail=detail, environment=self.environment, exit_code=code,
+        environment = self.environment + ((("python", self.python),) if self.portable else ())
+        return WorkerFailure(status=status, detail=detail, environment=environment, exit_code=code,
                              signal_name=_signal_name(-code) if code is not None and code < 0 else None,
                              stderr_tail=self.stderr_tail(), seconds=time.perf_counter() - since)
 
@@ -241,41 +264,46 @@ class WorkerPool:
 
     def __init__(self, startup_timeout: float = STARTUP_TIMEOUT):
         self.startup_timeout = startup_timeout
-        self._workers: dict[tuple[tuple[str, str], ...], _Worker] = {}
+        self._workers: dict[tuple, _Worker] = {}   # key: (interpreter or None, environment overrides)
         self._lock = threading.Lock()
         self.spawned = 0
 
-    def _worker(self, environment: tuple[tuple[str, str], ...]) -> _Worker | WorkerFailure:
-        worker = self._workers.get(environment)
+    def _worker(self, key: tuple) -> _Worker | WorkerFailure:
+        worker = self._workers.get(key)
         if worker is not None and worker.alive and worker.inherited == inherited_environment():
             return worker
         if worker is not None:
             worker.close(grace=0)
-        worker = _Worker(environment)
+        python, environment = key
+        worker = _Worker(environment, python)
         self.spawned += 1
         failure = worker.wait_ready(self.startup_timeout)
         if failure is not None:
             worker.close(grace=0)
-            self._workers.pop(environment, None)
+            self._workers.pop(key, None)
             return failure
-        self._workers[environment] = worker
+        self._workers[key] = worker
         return worker
 
-    def call(self, function, *args, env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+    def call(self, function, *args, env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+             python: str | None = None):
         """``function(*args)`` in the worker for ``env``: its return value, or a ``WorkerFailure``.
 
         ``function`` must be importable by name (pickled by reference). An
-        exception it raises is re-raised here.
+        exception it raises is re-raised here. ``python``: the interpreter of
+        another environment to run it in (see the module docstring); its
+        arguments and result must then be made of builtins, arrays and classes
+        of this module or ``runtime``.
         """
-        environment = tuple(sorted((env or {}).items()))
+        key = (python if is_foreign_python(python) else None, tuple(sorted((env or {}).items())))
         with self._lock:
-            worker = self._worker(environment)
+            worker = self._worker(key)
             if isinstance(worker, WorkerFailure):
                 return worker
             outcome = worker.submit(("call", function, args), timeout)
             if isinstance(outcome, WorkerFailure):
                 worker.close(grace=0)
-                del self._workers[environment]
+                del self._workers[key]
                 return outcome
         ok, value, remote_traceback = outcome
         if not ok:
@@ -283,16 +311,30 @@ class WorkerPool:
         return value
 
     def run(self, ir: RenderedIR, data: np.ndarray, target: Target, timeout: float = DEFAULT_TIMEOUT,
-            op_name: str = "op") -> RunResult | WorkerFailure:
-        """``runtime.run(ir, data, target)`` in the worker for ``target``'s environment."""
+            op_name: str = "op", python: str | None = None) -> RunResult | WorkerFailure:
+        """``runtime.run(ir, data, target)`` in the worker for ``target``'s environment
+        (and ``python``'s, when given: another OpenVINO release)."""
+        if is_foreign_python(python):
+            return self.call(run_rendered, ir_files(ir), data, target, op_name, env=target.environment(),
+                             timeout=timeout, python=python)
         from . import runtime
         return self.call(runtime.run, ir, data, target, op_name, env=target.environment(), timeout=timeout)
 
     def stats(self) -> dict:
         """Workers started so far and each live worker's startup time and job count."""
         return {"spawned": self.spawned,
-                "workers": [{"environment": dict(env), "pid": w.process.pid, "jobs": w.jobs,
-                             "startup_seconds": w.ready_seconds} for env, w in self._workers.items()]}
+                "workers": [{"environment": dict(env), "python": python or sys.executable, "pid": w.process.pid,
+                             "jobs": w.jobs, "startup_seconds": w.ready_seconds}
+                            for (python, env), w in self._workers.items()]}
+
+    def close_python(self, python: str) -> int:
+        """Stop the workers running ``python`` (a release environment that is done); how many stopped."""
+        with self._lock:
+            keys = [key for key in self._workers if key[0] == python]
+            workers = [self._workers.pop(key) for key in keys]
+        for worker in workers:
+            worker.close()
+        return len(workers)
 
     def shutdown(self) -> None:
         """Stop every worker (idempotent)."""
@@ -307,14 +349,50 @@ atexit.register(_POOL.shutdown)
 
 
 def run_in_worker(ir: RenderedIR, data: np.ndarray, target: Target,
-                  timeout: float = DEFAULT_TIMEOUT) -> RunResult | WorkerFailure:
-    """Run the runtime stage for ``target`` in the shared pool's worker for its environment."""
-    return _POOL.run(ir, data, target, timeout)
+                  timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> RunResult | WorkerFailure:
+    """Run the runtime stage for ``target`` in the shared pool's worker for its environment
+    (``python``: another environment's interpreter, e.g. a release environment's)."""
+    if python:
+        return _POOL.run(ir, data, target, timeout, python=python)
+    return _POOL.run(ir, data, target, timeout)   # the signature tests replace WorkerPool.run with
 
 
-def call(function, *args, env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT):
+def call(function, *args, env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+         python: str | None = None):
     """``function(*args)`` in the shared pool's worker for ``env`` (see ``WorkerPool.call``)."""
-    return _POOL.call(function, *args, env=env, timeout=timeout)
+    return _POOL.call(function, *args, env=env, timeout=timeout, python=python)
+
+
+def is_foreign_python(python: str | None) -> bool:
+    """True when ``python`` is another interpreter than this process's (another environment)."""
+    if not python:
+        return False
+    return os.path.abspath(python) != os.path.abspath(sys.executable)
+
+
+# ---- the runtime stage in another environment ---------------------------------------------------
+
+@dataclass(frozen=True)
+class IRFiles:
+    """What ``runtime.run`` reads of a ``RenderedIR``, without importing ``render`` (lxml)."""
+
+    xml_path: str
+    bin_path: str
+    digest: str
+    input_name: str
+    element_type: str
+
+
+def ir_files(ir: RenderedIR) -> IRFiles:
+    """``ir`` as absolute paths and names, for a worker in another environment."""
+    return IRFiles(str(Path(ir.xml_path).resolve()), str(Path(ir.bin_path).resolve()), ir.digest,
+                   ir.input_name, ir.element_type)
+
+
+def run_rendered(ir: IRFiles, data, target: Target, op_name: str = "op") -> RunResult:
+    """``runtime.run`` on an IR given by its files (the job of a release environment's worker)."""
+    from . import runtime
+    return runtime.run(ir, data, target, op_name)
 
 
 def cpu_inference_threads() -> int:
@@ -361,20 +439,46 @@ def _map_shared(path: str) -> np.ndarray:
         os.unlink(path)
 
 
+# Set in a worker started with another interpreter: its replies carry portable arrays too.
+PORTABLE_VARIABLE = "OV_CONFORMANCE_PORTABLE_ARRAYS"
+
+
+def _array_from_bytes(data: bytes, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Receiver side of a portable array: the same in numpy 1 and 2 (a writable copy)."""
+    return np.frombuffer(bytearray(data), dtype=np.dtype(dtype)).reshape(shape)
+
+
+def _scalar_from_bytes(data: bytes, dtype: str):
+    """Receiver side of a portable numpy scalar."""
+    return np.frombuffer(data, dtype=np.dtype(dtype))[0]
+
+
 class _Pickler(pickle.Pickler):
+    """Large arrays through files; with ``portable``, every array and numpy scalar as bytes + dtype + shape."""
+
+    def __init__(self, file, portable: bool = False):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.portable = portable
+
     def reducer_override(self, obj):
-        if type(obj) in (np.ndarray, np.memmap) and obj.nbytes >= SHARED_FILE_BYTES and obj.dtype != object:
-            handle, path = tempfile.mkstemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", suffix=".npy",
-                                            dir=_shared_directory(obj.nbytes))
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, obj, allow_pickle=False)
-            return _map_shared, (path,)
+        kind = type(obj)
+        if kind in (np.ndarray, np.memmap) and obj.dtype != object:
+            if obj.nbytes >= SHARED_FILE_BYTES:
+                handle, path = tempfile.mkstemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", suffix=".npy",
+                                                dir=_shared_directory(obj.nbytes))
+                with os.fdopen(handle, "wb") as file:
+                    np.save(file, obj, allow_pickle=False)
+                return _map_shared, (path,)
+            if self.portable:
+                return _array_from_bytes, (np.ascontiguousarray(obj).tobytes(), obj.dtype.str, tuple(obj.shape))
+        elif self.portable and isinstance(obj, np.generic) and obj.dtype != object:
+            return _scalar_from_bytes, (obj.tobytes(), obj.dtype.str)
         return NotImplemented
 
 
-def _dumps(obj) -> bytes:
+def _dumps(obj, portable: bool = False) -> bytes:
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    _Pickler(buffer, portable).dump(obj)
     return buffer.getvalue()
 
 
@@ -407,6 +511,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
     jobs, results = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     faulthandler.enable(all_threads=False)  # a native crash leaves the Python stack in the stderr tail
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    portable = os.environ.get(PORTABLE_VARIABLE) == "1"
     from . import runtime
     runtime.core()  # load the plugins now, so startup cost is not charged to the first job
     if os.environ.get(CPU_THREADS_VARIABLE):
@@ -425,9 +530,10 @@ def _serve(read_fd: int, write_fd: int) -> None:
         except Exception as error:  # the parent re-raises it, with this traceback as its cause
             reply = (False, _picklable(error), traceback.format_exc())
         try:
-            message = _dumps(reply)
+            message = _dumps(reply, portable)
         except Exception as error:  # e.g. no space left for a large output
-            message = _dumps((False, RuntimeError(f"cannot send the result back: {error}"), traceback.format_exc()))
+            message = _dumps((False, RuntimeError(f"cannot send the result back: {error}"), traceback.format_exc()),
+                             portable)
         results.send_bytes(message)
 
 

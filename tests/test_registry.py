@@ -1,11 +1,21 @@
-"""The expected-failure registry: matching, located errors, strict xfail and XPASS through the plugin."""
+"""The expected-failure registry: fields, located errors, release ranges, CPU conditions, signatures, and
+strict xfail and XPASS through the plugin."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
-from conformance import expectations
+from conformance import cpu, expectations
 from conformance.case import CaseError
-from reporting_support import make_suite, read_json
+from cpu_kinds import cpuinfo
+from reporting_support import REPO_ROOT, make_suite, read_json
+
+@pytest.fixture(autouse=True)
+def _no_process_isa_cap(monkeypatch):
+    """The synthetic CPUs below are matched uncapped unless a test names a cap (tox passes ONEDNN_MAX_CPU_ISA)."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+
 
 REGISTRY = """\
 # known deviations
@@ -55,8 +65,45 @@ def test_description_says_how_to_update_the_registry(registry):
     ("- case: a\n  openvino: '1'\n  reason: r\n  reson: typo\n", "expected_failures.yaml:4: reson: unknown field"),
     ("- case: a\n  openvino: '1'\n", "expected_failures.yaml:1: reason: is required"),
     ("- case: a\n  openvino: '1'\n  reason: ''\n", "expected_failures.yaml:3: reason: is required"),
-    ("- case: a\n  openvino: 2026.4\n  reason: r\n", "expected_failures.yaml:2: openvino: is required"),
-    ("- case: a\n  target: [CPU]\n  openvino: '1'\n  reason: r\n", "expected_failures.yaml:2: target: must be a string"),
+    ("- case: a\n  openvino: 2026.4\n  reason: r\n", "expected_failures.yaml:2: openvino: must be a quoted string"),
+    ("- case: a\n  reason: r\n", "expected_failures.yaml:1: openvino: is required"),
+    ("- case: a\n  target: [CPU]\n  openvino: '1'\n  reason: r\n",
+     "expected_failures.yaml:2: target: must be a non-empty string"),
+    # the fields added for CPU-dependent, release-range and fuzzing entries
+    ("- openvino: '1'\n  reason: r\n  target: CPU-*\n", "expected_failures.yaml:1: case: is required unless the entry "
+                                                       "has a signature"),
+    ("- case: a\n  openvino: '>=2026.4,<<2026.5'\n  reason: r\n",
+     "expected_failures.yaml:2: openvino: '>=2026.4,<<2026.5' is not a PEP 440 release range"),
+    ("- case: a\n  openvino: ''\n  reason: r\n", "expected_failures.yaml:2: openvino: must be a quoted string"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  fails: crash\n",
+     "expected_failures.yaml:4: fails: 'crash' is not one of mismatch, error, crashed, hung"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  origin: 3\n", "expected_failures.yaml:4: origin: must be a non-empty"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: [avx2]\n", "expected_failures.yaml:4: cpu: expected a mapping"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lack: [avx2]\n",
+     "expected_failures.yaml:5: cpu.lack: unknown field (allowed: has, lacks)"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lacks:\n      - avx2\n      - avx512_vnni\n",
+     "expected_failures.yaml:7: cpu.lacks: unknown CPU feature 'avx512_vnni'; that is a /proc/cpuinfo flag, "
+     "the oneDNN feature is 'avx512_core_vnni'"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {has: []}\n",
+     "expected_failures.yaml:4: cpu.has: expected a non-empty list"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {has: [avx2], lacks: [AVX2]}\n",
+     "expected_failures.yaml:4: cpu: avx2 in both has: and lacks:"),
+    ("- signature: {op: Convolution}\n  openvino: '1'\n  reason: r\n",
+     "expected_failures.yaml:1: signature.op: 'Convolution' is not one of GroupConvolution"),
+    ("- openvino: '1'\n  reason: r\n  signature:\n    op: GroupConvolution\n    primitve: jit_*\n",
+     "expected_failures.yaml:5: signature.primitve: unknown field"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {}\n",
+     "expected_failures.yaml:4: signature: expected a mapping"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {attributes: [auto_pad]}\n",
+     "expected_failures.yaml:4: signature.attributes: expected a mapping"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature:\n    attributes:\n      auto pad: valid\n",
+     "expected_failures.yaml:6: signature.attributes: 'auto pad' is not an attribute-class key"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature:\n    attributes:\n      groups: [1, 2]\n",
+     "expected_failures.yaml:6: signature.attributes.groups: must be a string glob or a number"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {primitive: ''}\n",
+     "expected_failures.yaml:4: signature.primitive: must be a non-empty string"),
+    ("- id: x\n  case: a\n  openvino: '1'\n  reason: r\n- id: x\n  case: b\n  openvino: '1'\n  reason: r\n",
+     "expected_failures.yaml:5: id: 'x' is already the id of the entry on line 1"),
     ("case: a\n", "expected_failures.yaml:1: expected a list of entries"),
     ("- case: a\n  - b\n", "expected_failures.yaml:2: YAML syntax error"),
     ("- just a string\n", "expected_failures.yaml:1: every entry must be a mapping"),
@@ -106,3 +153,202 @@ def test_a_broken_registry_fails_items_with_its_location(pytester):
     result = pytester.runpytest()
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*expected_failures.yaml:4: why: unknown field*"])
+
+
+def test_the_old_format_still_loads_with_the_new_fields_at_their_defaults(registry):
+    first = registry[0]
+    assert (first.case, first.target, first.openvino, first.fails) == ("backprop.yaml::explicit_*", "CPU-*",
+                                                                       "2026.4.*", "mismatch")
+    assert (first.cpu, first.signature, first.origin, first.id) == (None, None, None, None)
+    assert registry[1].target == "*"
+
+
+@pytest.mark.parametrize("written, release, inside", [
+    ("2026.4.*", "2026.4.1", True), ("2026.4.*", "2026.5.0", False), ("2026.*", "2026.10.2", True),
+    (">=2024.1,<2026.5", "2026.4.1", True), (">=2024.1,<2026.5", "2026.5.0", False),
+    (">=2024.1,<2026.5", "2023.3.0", False), (">=2024.1,<2026.5", "2024.1.0", True),
+    ("==2026.4.*", "2026.4.1", True), (">=2026.4,<2026.5", "2026.4.1rc1", True),  # pre-releases count...
+    ("<2026.5", "2026.5.0rc1", False),                     # ...but, as PEP 440 says, "<V" excludes V's own
+    ("!=2026.4.0", "2026.4.0", False), ("~=2026.4.0", "2026.4.9", True), ("~=2026.4.0", "2026.5.0", False),
+    (">=2024.1", "not-a-version", False),
+])
+def test_openvino_field_is_a_release_glob_or_a_pep440_range(written, release, inside):
+    assert expectations.parse_release_range(written).contains(release) is inside
+
+
+CPU_REGISTRY = """\
+- id: without-vnni
+  case: "*::i8_*"
+  target: "CPU-*"
+  openvino: ">=2026.4,<2026.5"
+  cpu: {lacks: [avx512_core_vnni, avx2_vnni]}
+  reason: "i8 without VNNI"
+- case: "*::bf16_*"
+  openvino: "2026.4.*"
+  cpu: {has: [avx10_1_512]}       # an alias: avx512_core_fp16
+  reason: "needs fp16"
+"""
+
+
+@pytest.mark.parametrize("kind, cap, without_vnni, with_fp16", [
+    ("avx2_only", None, True, False),
+    ("avx2_only", "avx2", True, False),
+    ("skylake", None, True, False),
+    ("amd_avx512_bf16", None, False, False),
+    ("amd_avx512_bf16", "avx512_core", True, False),           # the cap hides avx512_core_vnni
+    ("intel_amx_fp16", None, False, True),
+    ("intel_amx_fp16", "avx2_vnni", False, False),             # AVX-VNNI left: a VNNI kernel exists
+    ("intel_amx_fp16", "avx512_core_vnni", False, False),
+    ("intel_amx_fp16", "avx512_core", True, False),            # hides both VNNI features (and avx2_vnni's bit)
+    ("intel_amx_fp16", "avx10_1_512", False, True),
+])
+def test_cpu_conditions_see_the_features_a_cap_leaves(tmp_path, kind, cap, without_vnni, with_fp16):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(CPU_REGISTRY)
+    entries = expectations.load_registry(path)
+    assert entries[1].cpu.has == ("avx512_core_fp16",)
+    info = cpu.parse_cpuinfo(cpuinfo(kind))
+    features = expectations.target_features(cap, info)
+    target = f"CPU-f32-{cap}" if cap else "CPU-f32"
+    assert (expectations.match(entries, "a.yaml::i8_x", target, "2026.4.1", features) is entries[0]) is without_vnni
+    assert (expectations.match(entries, "a.yaml::bf16_x", target, "2026.4.1", features) is entries[1]) is with_fp16
+
+
+def test_a_cpu_condition_never_holds_where_no_x86_feature_is_known(tmp_path):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(CPU_REGISTRY)
+    entries = expectations.load_registry(path)
+    arm = cpu.parse_cpuinfo("processor\t: 0\nFeatures\t: fp asimd sve\n")
+    assert expectations.target_features(None, arm) is None
+    assert expectations.match(entries, "a.yaml::i8_x", "CPU-f32", "2026.4.1", None) is None
+
+
+@pytest.mark.parametrize("kind, target, cap, i8_registered, bf16_registered", [
+    # The shipped registry's two CPU-dependent entries on the four kinds of x86 CPU.
+    ("avx2_only", "CPU-f32", None, True, True),
+    ("avx2_only", "CPU-f32-sse41", "sse41", True, True),
+    ("skylake", "CPU-f32", None, True, False),
+    ("amd_avx512_bf16", "CPU-f32", None, False, False),
+    ("amd_avx512_bf16", "CPU-f32-avx2", "avx2", True, True),
+    ("intel_amx", "CPU-f32", None, False, False),
+    ("intel_amx", "CPU-f32-avx2_vnni", "avx2_vnni", False, True),     # AVX-VNNI left, AVX-512 not
+    ("intel_amx_fp16", "CPU-f32", None, False, False),
+    ("intel_amx_fp16", "CPU-f32-avx512_core", "avx512_core", True, False),
+    ("intel_amx_fp16", "CPU-f32-avx2", "avx2", True, True),
+])
+def test_shipped_cpu_entries_on_each_kind_of_cpu(kind, target, cap, i8_registered, bf16_registered):
+    entries = expectations.load_registry(REPO_ROOT / "expected_failures.yaml")
+    features = expectations.target_features(cap, cpu.parse_cpuinfo(cpuinfo(kind)))
+    i8 = expectations.match(entries, "element_types/group_convolution.yaml::grouped_3x3[element_type=i8]",
+                            target, "2026.4.1", features)
+    bf16 = expectations.match(entries, "element_types/group_convolution.yaml::grouped_uniform[element_type=bf16]",
+                              target, "2026.4.1", features)
+    assert (i8 is not None, bf16 is not None) == (i8_registered, bf16_registered)
+    assert i8 is None or i8.id == "i8-group-convolution-without-vnni"
+
+
+SIGNATURE_REGISTRY = """\
+- signature:
+    op: GroupConvolutionBackpropData
+    primitive: "jit_*"
+    attributes: {groups: 1, auto_pad: "explicit", output_shape: given}
+  target: "CPU-*"
+  openvino: "2026.4.*"
+  fails: error
+  origin: "fuzz campaign seed 1"
+  reason: "does not compile"
+- case: "x.yaml::*"
+  signature: {op: GroupConvolution}
+  openvino: "2026.4.*"
+  cpu: {lacks: [avx512_core]}
+  reason: "wrong"
+"""
+
+
+@pytest.mark.parametrize("finding, features, expected", [
+    (dict(op="GroupConvolutionBackpropData", failure="error", target="CPU-f32", primitive="jit_avx2_f32",
+          attributes={"groups": "1", "auto_pad": "explicit", "output_shape": "given", "rank": "4"}), None, 0),
+    (dict(op="GroupConvolutionBackpropData", failure="mismatch", target="CPU-f32", primitive="jit_avx2_f32",
+          attributes={"groups": "1", "auto_pad": "explicit", "output_shape": "given"}), None, None),  # failure kind
+    (dict(op="GroupConvolutionBackpropData", failure="error", target="GPU-f16", primitive="jit_avx2_f32",
+          attributes={"groups": "1", "auto_pad": "explicit", "output_shape": "given"}), None, None),  # target
+    (dict(op="GroupConvolutionBackpropData", failure="error", target="CPU-f32", primitive="ref_any",
+          attributes={"groups": "1", "auto_pad": "explicit", "output_shape": "given"}), None, None),  # primitive
+    (dict(op="GroupConvolutionBackpropData", failure="error", target="CPU-f32", primitive="jit_avx2_f32",
+          attributes={"groups": "1", "auto_pad": "explicit"}), None, None),                       # key missing
+    (dict(op="GroupConvolutionBackpropData", failure="error", target="CPU-f32", primitive="jit_avx2_f32",
+          attributes={"groups": "2", "auto_pad": "explicit", "output_shape": "given"}), None, None),  # value
+    (dict(op="GroupConvolution", failure="mismatch", target="CPU-f32"), ("sse41", "avx", "avx2"), 1),
+    (dict(op="GroupConvolution", failure="mismatch", target="CPU-f32"), ("avx2", "avx512_core"), None),  # cpu
+])
+def test_findings_without_a_case_id_match_by_signature(tmp_path, finding, features, expected):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(SIGNATURE_REGISTRY)
+    entries = expectations.load_registry(path)
+    assert entries[0].signature.attributes == (("auto_pad", "explicit"), ("groups", "1"), ("output_shape", "given"))
+    found = expectations.match_signature(entries, expectations.FindingSignature(**finding), "2026.4.1", features)
+    assert found is (None if expected is None else entries[expected])
+    # A signature-only entry never matches a case item.
+    assert expectations.match(entries, "y.yaml::a", "CPU-f32", "2026.4.1", None) is None
+
+
+def test_a_finding_signature_names_a_known_failure_kind():
+    with pytest.raises(ValueError, match="'segfault' is not one of mismatch, error, crashed, hung"):
+        expectations.FindingSignature(op="GroupConvolution", failure="segfault", target="CPU-f32")
+    assert hash(expectations.FindingSignature("GroupConvolution", "hung", "CPU-f32", attributes={"b": 1, "a": 2}))
+
+
+def test_the_plugin_matches_cpu_conditions_with_the_machines_features(pytester, monkeypatch):
+    # The registry entry holds on AVX-512 CPUs only: on a (pretended) Skylake the broken item is
+    # a strict xfail whose reason names the features; on a (pretended) AVX2-only CPU it fails.
+    make_suite(pytester, corrupt=True)
+    pytester.path.joinpath("expected_failures.yaml").write_text(
+        '- case: "conv.yaml::broken_*"\n  openvino: "*"\n  cpu: {has: [avx512_core]}\n  reason: "injected"\n')
+    for kind, outcomes in (("skylake", dict(passed=4, xfailed=1)), ("avx2_only", dict(passed=4, failed=1))):
+        pytester.path.joinpath("cpuinfo").write_text(cpuinfo(kind))
+        monkeypatch.setenv("CONFORMANCE_CPUINFO", str(pytester.path / "cpuinfo"))
+        cpu.this_cpu.cache_clear()
+        try:
+            result = pytester.runpytest("-rx")
+        finally:
+            cpu.this_cpu.cache_clear()
+        result.assert_outcomes(**outcomes)
+    monkeypatch.delenv("CONFORMANCE_CPUINFO")
+
+
+FAULT_CASES = """\
+op: GroupConvolution
+cases:
+  - name: segfault_registered_crashed
+    data: [1, 2, 5]
+    kernel: [2, 1, 1, 3]
+  - name: abort_registered_hung
+    data: [1, 2, 8]
+    kernel: [2, 1, 1, 3]
+"""
+
+
+def test_crashed_and_hung_entries_expect_that_kind_of_worker_failure(pytester, monkeypatch):
+    from test_isolation import CONFTEST, FAULTS
+    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n')
+    pytester.mkdir("cases").joinpath("faults.yaml").write_text(FAULT_CASES)
+    pytester.makepyfile(injected_faults=FAULTS)
+    pytester.makeconftest(CONFTEST)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(pytester.path), os.environ.get("PYTHONPATH")])))
+    pytester.path.joinpath("expected_failures.yaml").write_text(
+        '- case: "faults.yaml::segfault_*"\n  openvino: "*"\n  fails: crashed\n  reason: "segfaults"\n'
+        '- case: "faults.yaml::abort_*"\n  openvino: "*"\n  fails: hung\n  reason: "hangs"\n')
+    result = pytester.runpytest("--isolate", "--item-timeout", "20", "-p", "no:cacheprovider")
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(["*abort_registered_hung on CPU-f32: the OpenVINO worker failed otherwise than "
+                                 "registered*", "*registered as 'hung', but the worker crashed*"])
+
+
+def test_the_readme_registry_example_loads(tmp_path):
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    example = text.split("**Expected failures**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(example)
+    by_cpu, by_signature = expectations.load_registry(path)
+    assert by_cpu.cpu.lacks == ("avx512_core_vnni", "avx2_vnni") and by_cpu.origin == "found by the suite"
+    assert by_signature.case is None and by_signature.signature.attributes == (("groups", "1"),)

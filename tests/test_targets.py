@@ -5,8 +5,10 @@ import json
 
 import pytest
 
+from conformance import cpu
 from conformance.case import CaseError
-from conformance.runtime import Target
+from conformance.runtime import Target, cap_hides_native_precision
+from cpu_kinds import cpuinfo
 from conformance.targets import TargetError, load_targets, parse_target
 from reporting_support import SMALL_CASES, subprocess_project
 
@@ -80,6 +82,12 @@ def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targ
     assert not any("avx" in name for name in primitives["CPU-f32-sse41"])
     item = next(i for i in report["items"] if i["target_id"] == "CPU-f32-sse41")
     assert item["run"]["isa_cap"] == "sse41" and item["run"]["layer_type"] == "Convolution"
+    # What the registry's cpu: conditions were matched with: the machine's features, and each item's under its cap.
+    this_cpu = cpu.this_cpu()
+    assert item["run"]["cpu_features"] == (list(this_cpu.effective("sse41")) if this_cpu.features else None)
+    assert (report["environment"]["cpu"], report["environment"]["cpu_features"]) == (this_cpu.model,
+                                                                                     list(this_cpu.features))
+    result.stdout.fnmatch_lines([f"conformance: CPU {this_cpu.model}, oneDNN ISA features: *"])
     auto = next(i for i in report["items"] if i["target_id"] == "AUTO-f32")
     assert auto["run"]["execution_devices"] == ["CPU"]        # the device AUTO chose
     pairs = report["cross_target"]["pairs"]
@@ -90,14 +98,32 @@ def test_multi_target_run_records_primitives_skips_absent_devices_and_diffs_targ
     assert "### Cross-target differences" in markdown and "CPU-f32 vs CPU-f32-sse41" in markdown
 
 
-def test_bf16_hint_under_a_cap_below_avx512_is_skipped_with_the_reason(pytester, monkeypatch):
-    # The plugin picks bf16 kernels from cpuid, which the cap does not hide: compile fails with
-    # "object is not initialized". That is an artefact of the cap, not a deviation: skip, say why.
+def test_bf16_hint_under_an_isa_cap_depends_on_the_cpu(pytester, monkeypatch):
+    # On a CPU that supports the bf16 hint (avx512_core, avx2_vnni_2: conformance.cpu) the plugin picks
+    # bf16 kernels from cpuid, which the cap does not hide: compile fails ("object is not initialized").
+    # That is an artefact of the cap, not a deviation: skipped, saying why. Elsewhere the hint runs in f32.
     subprocess_project(pytester, monkeypatch, {"small.yaml": SMALL_CASES})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--target", "CPU:bf16:sse41")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*CPU-bf16-sse41: the bf16 hint under ONEDNN_MAX_CPU_ISA=SSE41 does not compile*"
-                                 "cpuid check*"])
+    if cap_hides_native_precision(Target("CPU", "bf16", isa="sse41")):
+        result.assert_outcomes(skipped=2)
+        result.stdout.fnmatch_lines(["*CPU-bf16-sse41: the bf16 hint under ONEDNN_MAX_CPU_ISA=SSE41 does not "
+                                     "compile*cpuid check*"])
+    else:
+        result.assert_outcomes(passed=2)
+        items = json.loads((pytester.path / "reports" / "conformance.json").read_text())["items"]
+        assert [(item["run"]["runtime_precision"], item["run"]["isa_cap"]) for item in items] == [("f32", "sse41")] * 2
+
+
+@pytest.mark.parametrize("kind, precision, cap, hidden", [
+    ("amd_avx512_bf16", "bf16", "sse41", True), ("amd_avx512_bf16", "bf16", "avx2", True),
+    ("amd_avx512_bf16", "bf16", "avx512_core_bf16", False), ("amd_avx512_bf16", "f16", "avx2", False),
+    ("intel_amx_fp16", "f16", "avx512_core_bf16", True), ("intel_amx_fp16", "bf16", None, False),
+    ("avx2_only", "bf16", "sse41", False), ("skylake", "bf16", "avx2", True), ("skylake", "bf16", "avx512_core", False),
+    ("skylake", "f16", "avx2", False), ("skylake", "f32", "sse41", False),
+])
+def test_which_caps_hide_a_supported_bf16_or_f16_hint(kind, precision, cap, hidden):
+    info = cpu.parse_cpuinfo(cpuinfo(kind))
+    assert cap_hides_native_precision(Target("CPU", precision, isa=cap), info) is hidden
 
 
 class _Config:
