@@ -227,6 +227,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # and moves out of the garbage collector's generations: each full collection (pytest
     # runs several at session end) then scans only what the items create (~0.3 s otherwise).
     if not session.config.option.collectonly and any(isinstance(item, CaseItem) for item in session.items):
+        state = session.config.stash[_STATE]
+        if state.isolate:
+            # The OpenVINO worker starts now and imports OpenVINO while this process imports torch.
+            for environment in {tuple(sorted(target.environment().items())) for target in state.targets}:
+                worker.pool().prestart(dict(environment))
         # torch first, as when the plugin imported it at module level (the order both were
         # measured in; docs/performance.md).
         import torch  # noqa: F401
