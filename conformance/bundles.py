@@ -76,7 +76,9 @@ def _target_slug(target_id: str) -> str:
 
 
 def start_bundle(directory: Path | str, environment: dict, clear: bool = False) -> Path:
-    """Create the bundle directory and its ``bundle.json``; ``clear`` removes earlier items."""
+    """Create the bundle directory and its ``bundle.json`` (machine, harness version and import path,
+    ``environment``); ``clear`` removes earlier items."""
+    from .repro import harness_info
     directory = Path(directory)
     items = directory / "items"
     items.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ def start_bundle(directory: Path | str, environment: dict, clear: bool = False) 
     manifest = {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": {"hostname": platform.node(), "system": platform.platform(),
                             "python": platform.python_version(), "cpu": cpu_description()},
-                **environment}
+                "harness": harness_info(), **environment}
     (directory / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return directory
 

@@ -19,23 +19,29 @@ th, td { border: 1px solid #c8c8cc; padding: 3px 7px; text-align: left; vertical
 th { background: #eef0f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.cell { text-align: center; min-width: 9em; }
+#items { width: 100%; table-layout: fixed; }
 #items code { word-break: break-all; }
-#items td:first-child { max-width: 30em; } #items td:last-child { min-width: 18em; max-width: 34em; }
+#items td { overflow-wrap: anywhere; }
+#items col.case { width: 22%; } #items col.details { width: 25%; } #items col.short { width: 6%; }
+#items col.tolerance { width: 8%; } #items col.primitive { width: 9%; } #items col.repro { width: 6%; }
 .rate { font-size: 1.25em; font-weight: 600; display: block; }
 .counts { font-size: .8em; color: #444; }
 .good { background: #d9f2dc; } .warn { background: #fff1c2; } .bad { background: #f9d0cc; }
 .none { background: #f1f1f1; }
 .o-passed { color: #1a7f37; } .o-failed, .o-error, .o-crashed, .o-hung, .o-xpassed { color: #b3261e; font-weight: 600; }
-.o-xfailed { color: #8a5a00; } .o-skipped { color: #666; }
+.o-xfailed { color: #555; font-style: italic; } .o-skipped { color: #666; }
 details summary { cursor: pointer; } pre { white-space: pre-wrap; margin: .3em 0; font-size: .85em; }
 code { font-size: .9em; }
 """
 
 
-def _rate_class(rate: float | None) -> str:
-    if rate is None:
+def _rate_class(cell: dict) -> str:
+    """A cell's colour by what needs attention, not by its pass rate: red when an item failed
+    unexpectedly (failed, XPASS, crashed, hung, error), green otherwise; expected failures
+    (known deviations, strict xfails) lower the rate but not the colour: a green run reads green."""
+    if cell["pass_rate"] is None and not any(cell[name] for name in FAILING):
         return "none"
-    return "good" if rate >= 100.0 else "warn" if rate >= 90.0 else "bad"
+    return "bad" if any(cell[name] for name in FAILING) else "good"
 
 
 def _rate(rate: float | None) -> str:
@@ -61,7 +67,7 @@ def _matrix(summary: dict, targets: list[str]) -> list[str]:
             counts = " ".join(f"{name[0].upper() if name not in ('xfailed', 'xpassed') else name[:2].upper()}:{cell[name]}"
                               for name in ("passed", "failed", "xfailed", "skipped", "crashed", "hung") if cell[name])
             title = ", ".join(f"{name} {cell[name]}" for name in ("items",) + COUNT_COLUMNS)
-            cells.append(f'<td class="cell {_rate_class(cell["pass_rate"])}" title="{escape(title)}">'
+            cells.append(f'<td class="cell {_rate_class(cell)}" title="{escape(title)}">'
                          f'<span class="rate">{_rate(cell["pass_rate"])}</span>'
                          f'<span class="counts">{escape(counts)}</span></td>')
         rows.append(f"<tr><th>{escape(op)}</th>{''.join(cells)}</tr>")
@@ -77,7 +83,7 @@ def _counts(summary: dict) -> list[str]:
     for op, target, cell in lines:
         numbers = "".join(f'<td class="num">{cell[name]}</td>' for name in ("items",) + COUNT_COLUMNS)
         rows.append(f"<tr><td>{escape(op)}</td><td>{escape(target)}</td>{numbers}"
-                    f'<td class="num {_rate_class(cell["pass_rate"])}">{_rate(cell["pass_rate"])}</td></tr>')
+                    f'<td class="num {_rate_class(cell)}">{_rate(cell["pass_rate"])}</td></tr>')
     rows.append("</tbody></table>")
     return rows
 
@@ -86,7 +92,11 @@ def _items(items: list[dict]) -> list[str]:
     header = "".join(f"<th>{name}</th>" for name in (
         "case", "target", "outcome", "max abs error", "max rel error", "tolerance (rtol / largest atol)",
         "primitive", "runtime precision", "repro", "details"))
-    rows = [f'<table id="items"><thead><tr>{header}</tr></thead><tbody>']
+    # Fixed layout with column widths: the table fits the window (1400 px and up) and long
+    # reasons wrap inside the details column instead of pushing it off the page.
+    columns = ('<col class="case"><col class="short"><col class="short"><col class="short"><col class="short">'
+               '<col class="tolerance"><col class="primitive"><col class="short"><col class="repro"><col class="details">')
+    rows = [f'<table id="items"><colgroup>{columns}</colgroup><thead><tr>{header}</tr></thead><tbody>']
     for item in items:
         verdict, run = item.get("verdict") or {}, item.get("run") or {}
         tolerance = ""
@@ -152,7 +162,9 @@ def html(report: dict) -> str:
         f'<table id="environment"><tbody>{environment_rows}</tbody></table>',
         "<h2>Pass rate, op x target</h2>", *_matrix(summary, targets),
         "<p><small>P passed, F failed, XF expected failure, S skipped, C crashed, H hung. "
-        "Pass rate = passed / (items - skipped); implemented = items the device compiled and ran.</small></p>",
+        "Pass rate = passed / (items - skipped); implemented = items the device compiled and ran. "
+        "Red: an unexpected outcome (failed, XPASS, crashed, hung, error); green: none, expected failures "
+        "(known deviations in expected_failures.yaml) included.</small></p>",
         "<h2>Counts</h2>", *_counts(summary), *_cross_target(report.get("cross_target")),
         f"<h2>Items: {len(failing)} failing, then {len(known)} expected failures, then the rest</h2>",
         *_items(ordered),

@@ -65,8 +65,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print progress lines for long (streamed, full-size) items; also on with -v")
     group.addoption("--isolate", action="store_true", dest="isolate", default=None,
                     help="run OpenVINO in worker processes: a crash is a 'crashed' item, a time-out a 'hung' one "
-                         "(default: on when the CI environment variable is set)")
-    group.addoption("--no-isolate", action="store_false", dest="isolate", help="run OpenVINO in the pytest process")
+                         "(the default)")
+    group.addoption("--no-isolate", action="store_false", dest="isolate",
+                    help="run OpenVINO in the pytest process (a crash in OpenVINO then ends the run)")
     group.addoption("--item-timeout", type=float, metavar="SECONDS", default=None,
                     help="with --isolate: an item whose compile+infer takes longer is 'hung' "
                          f"(default: ini conformance_item_timeout, {worker.DEFAULT_TIMEOUT:g})")
@@ -138,7 +139,7 @@ class _Session:
         self.repro_dir = root / (config.getoption("repro_dir") or config.getini("conformance_repro_dir"))
         self.root = root
         isolate = config.getoption("isolate")
-        self.isolate = bool(os.environ.get("CI")) if isolate is None else isolate
+        self.isolate = True if isolate is None else isolate   # isolated unless --no-isolate
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
@@ -212,13 +213,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _share_cores(workers: int) -> None:
-    """xdist worker: use cores/workers threads in torch and OpenVINO, not every core each.
+    """xdist worker: use cores/workers threads in torch and OpenVINO (here and in its OpenVINO worker
+    process), not every core each.
 
     With ``-n 2`` on 2 cores, two workers each running 2 torch + 2 OpenVINO threads
     oversubscribe the machine; one thread each keeps both cores busy without
     contention. Thread counts change no result (same kernels, same per-element sums).
     """
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    # Isolated items run OpenVINO in a worker process of this xdist worker: it reads this at start.
+    os.environ[worker.CPU_THREADS_VARIABLE] = str(threads)
     import torch
     torch.set_num_threads(threads)
     from .runtime import core
@@ -235,6 +239,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # and moves out of the garbage collector's generations: each full collection (pytest
     # runs several at session end) then scans only what the items create (~0.3 s otherwise).
     if not session.config.option.collectonly and any(isinstance(item, CaseItem) for item in session.items):
+        state = session.config.stash[_STATE]
+        if state.isolate:
+            # The OpenVINO worker starts now and imports OpenVINO while this process imports torch.
+            for environment in {tuple(sorted(target.environment().items())) for target in state.targets}:
+                worker.pool().prestart(dict(environment))
         # torch first, as when the plugin imported it at module level (the order both were
         # measured in; docs/performance.md).
         import torch  # noqa: F401
@@ -411,21 +420,23 @@ class CaseItem(pytest.Item):
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except api.RuntimeRejected as error:
-            self._record_timing(error.seconds)
+            # A bundle all the same: its reproduce.py shows OpenVINO's error (the IR is cached by digest).
+            ir = api.render(self.case, inputs, state.ir_dir)
+            self._write_repro(inputs, steps, ir, outcome="rejected", message=str(error))
+            self._record_timing(error.seconds, ir)
             raise DeviceRejected(str(error)) from None
         except api.Untrustworthy as problem:
             self._record_timing({})
             raise UntrustworthyItem(str(problem)) from None
         except worker.WorkerFailed as failed:
             # The IR is cached by digest: rendering again returns the file the worker read.
-            expected = steps[0].reference if steps else None
             ir = api.render(self.case, inputs, state.ir_dir)
-            self.repro = repro.write_bundle(state.repro_dir, self.case, inputs, expected, self.target, ir,
-                                            outcome=failed.failure.status, message=failed.failure.describe())
+            self._write_repro(inputs, steps, ir, outcome=failed.failure.status, message=failed.failure.describe())
             self.user_properties.append((_STATUS_KEY, failed.failure.status))
             self.user_properties.append((_RECORD_KEY, json.dumps({
                 "repro": state.relative(self.repro, state.report_path.parent),
-                "run": {"isa_cap": self.target.isa} if self.target.isa else {}, "verdict": {}})))
+                "run": {"ir": state.relative(ir.xml_path), "ir_digest": ir.digest,
+                        **({"isa_cap": self.target.isa} if self.target.isa else {})}, "verdict": {}})))
             if self.registered_failure in ("crashed", "hung") and failed.failure.status != self.registered_failure:
                 raise OtherWorkerFailure(f"registered as '{self.registered_failure}', but the worker "
                                          f"{failed.failure.status}: {failed.failure.describe()}") from None
@@ -436,10 +447,11 @@ class CaseItem(pytest.Item):
         expected = steps[chosen].reference if steps else None
         step_inputs = steps[chosen].inputs if steps else inputs
         output = self.outcome.run.output if not steps or len(steps) == 1 else self.outcome.run.outputs[chosen]
-        shown_case = self.case.at_data_shape(steps[chosen].data_shape) if steps else self.case
         if not self.outcome.verdict.passed:
-            self.repro = repro.write_bundle(state.repro_dir, shown_case, step_inputs, expected, self.target,
-                                            self.outcome.ir, actual=output, message=self.outcome.describe())
+            verdict = self.outcome.verdict
+            self._write_repro(inputs, steps, self.outcome.ir, chosen, actual=output, message=self.outcome.describe(),
+                              tolerance=verdict.tolerance,
+                              verdict={"mismatches": verdict.mismatches, "total": verdict.total})
         if state.results_dir is not None:
             outcome = self.outcome
             bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
@@ -452,14 +464,33 @@ class CaseItem(pytest.Item):
         if not self.outcome.verdict.passed:
             raise ConformanceFailure(self.outcome)
 
-    def _record_timing(self, seconds: dict) -> None:
-        """An item that ended before a verdict still records the work it cost (for the overhead figures)."""
+    def _write_repro(self, inputs, steps, ir, index: int = 0, **details) -> None:
+        """The repro bundle of this failing item: step ``index``'s inputs (every runtime input the IR
+        declares), its reference, and ``details`` (``repro.write_bundle``'s keywords)."""
+        state = self.config.stash[_STATE]
+        if steps:
+            step = steps[index]
+            case, step_inputs, expected = self.case.at_data_shape(step.data_shape), step.inputs, step.reference
+            feed = api.feeds(self.case, steps)[index]
+        else:   # streamed: no whole reference
+            case, step_inputs, expected = self.case, inputs, None
+            feed = api.feeds(self.case, (api.Step(self.case.data_shape, inputs, None),))[0]
+        self.repro = repro.write_bundle(state.repro_dir, case, step_inputs, expected, self.target, ir, feed=feed,
+                                        **details)
+
+    def _record_timing(self, seconds: dict, ir=None) -> None:
+        """An item that ended before a verdict still records the work it cost (for the overhead figures),
+        its IR and its repro bundle."""
+        state = self.config.stash[_STATE]
         timing = {key: round(value, 6) for key, value in seconds.items()}
         if self.target.isa:
             timing["isa_cap"] = self.target.isa
         if self.oracle_seconds:
             timing["oracle_seconds"] = round(self.oracle_seconds, 6)
-        self.user_properties.append((_RECORD_KEY, json.dumps({"repro": None, "run": timing, "verdict": {}})))
+        if ir is not None:
+            timing.update(ir=state.relative(ir.xml_path), ir_digest=ir.digest)
+        repro_path = state.relative(self.repro, state.report_path.parent) if self.repro else None
+        self.user_properties.append((_RECORD_KEY, json.dumps({"repro": repro_path, "run": timing, "verdict": {}})))
 
     def _progress_writer(self):
         """Per-slab progress lines for streamed items with --progress or -v (not from xdist workers)."""
@@ -531,7 +562,7 @@ class CaseItem(pytest.Item):
             what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
                     else "untrustworthy item: the reference cannot tell right from wrong")
             return "\n".join([f"{self.case.id} on {self.target.id}: {what}", f"case: {self.case.source}",
-                              describe_case(self.case), str(excinfo.value)])
+                              describe_case(self.case), str(excinfo.value), *self._repro_lines()])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)

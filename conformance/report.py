@@ -215,6 +215,10 @@ def markdown(report: dict, html_name: str | None = None) -> str:
     totals = summary["totals"]
     lines += ["", f"**{totals['items']} items**: " + ", ".join(
         f"{totals[outcome]} {outcome}" for outcome in OUTCOMES if totals[outcome]) + f"; pass rate {_rate(totals)}"]
+    unexpected = sum(totals[outcome] for outcome in FAILING)
+    known = f"{totals['xfailed']} expected failures (known deviations, expected_failures.yaml)"
+    lines += ["", f"**{unexpected} unexpected outcome(s)** ({', '.join(o for o in FAILING if totals[o])}); {known}"
+              if unexpected else f"No unexpected outcomes; {known}"]
     lines += ["", "| op | target | " + " | ".join(COUNT_COLUMNS) + " | pass rate |",
               "|---|---|" + "---|" * len(COUNT_COLUMNS) + "---|"]
     for op, targets in summary["matrix"].items():

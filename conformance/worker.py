@@ -80,6 +80,10 @@ STDERR_TAIL_LINES = 20
 
 CRASHED, HUNG = "crashed", "hung"
 
+# Set by the pytest plugin in an xdist worker (threads per worker): the OpenVINO worker process
+# then runs the CPU plugin with that many inference threads, as the xdist worker itself does.
+CPU_THREADS_VARIABLE = "CONFORMANCE_CPU_THREADS"
+
 
 @dataclass(frozen=True)
 class WorkerFailure:
@@ -261,11 +265,34 @@ class WorkerPool:
     def __init__(self, startup_timeout: float = STARTUP_TIMEOUT):
         self.startup_timeout = startup_timeout
         self._workers: dict[tuple, _Worker] = {}   # key: (interpreter or None, environment overrides)
+        self._starting: dict[tuple, _Worker] = {}  # started by prestart, not yet waited for
         self._lock = threading.Lock()
         self.spawned = 0
 
+    @staticmethod
+    def _key(env: dict[str, str] | None, python: str | None) -> tuple:
+        return python if is_foreign_python(python) else None, tuple(sorted((env or {}).items()))
+
+    def prestart(self, env: dict[str, str] | None = None, python: str | None = None) -> None:
+        """Start the worker for ``env`` now without waiting for it: it imports OpenVINO while the
+        caller goes on (the pytest plugin imports torch meanwhile); the first job waits until it is
+        ready. No-op when that worker exists or is starting."""
+        key = self._key(env, python)
+        with self._lock:
+            if key not in self._workers and key not in self._starting:
+                self._starting[key] = _Worker(key[1], key[0])
+                self.spawned += 1
+
     def _worker(self, key: tuple) -> _Worker | WorkerFailure:
         worker = self._workers.get(key)
+        if worker is None and key in self._starting:
+            worker = self._starting.pop(key)
+            if worker.inherited == inherited_environment():
+                failure = worker.wait_ready(self.startup_timeout)
+                if failure is not None:
+                    worker.close(grace=0)
+                    return failure
+                self._workers[key] = worker
         if worker is not None and worker.alive and worker.inherited == inherited_environment():
             return worker
         if worker is not None:
@@ -291,7 +318,7 @@ class WorkerPool:
         arguments and result must then be made of builtins, arrays and classes
         of this module or ``runtime``.
         """
-        key = (python if is_foreign_python(python) else None, tuple(sorted((env or {}).items())))
+        key = self._key(env, python)
         with self._lock:
             worker = self._worker(key)
             if isinstance(worker, WorkerFailure):
@@ -336,8 +363,11 @@ class WorkerPool:
         """Stop every worker (idempotent)."""
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
+            starting, self._starting = list(self._starting.values()), {}
         for worker in workers:
             worker.close()
+        for worker in starting:   # never used: it may still be importing OpenVINO
+            worker.close(grace=0)
 
 
 _POOL = WorkerPool()
@@ -389,6 +419,12 @@ def run_rendered(ir: IRFiles, data, target: Target, op_name: str = "op") -> RunR
     """``runtime.run`` on an IR given by its files (the job of a release environment's worker)."""
     from . import runtime
     return runtime.run(ir, data, target, op_name)
+
+
+def cpu_inference_threads() -> int:
+    """This process's CPU ``INFERENCE_NUM_THREADS`` (call it in a worker: ``call(cpu_inference_threads)``)."""
+    from .runtime import core
+    return int(core().get_property("CPU", "INFERENCE_NUM_THREADS"))
 
 
 def pool() -> WorkerPool:
@@ -504,6 +540,11 @@ def _serve(read_fd: int, write_fd: int) -> None:
     portable = os.environ.get(PORTABLE_VARIABLE) == "1"
     from . import runtime
     runtime.core()  # load the plugins now, so startup cost is not charged to the first job
+    if os.environ.get(CPU_THREADS_VARIABLE):
+        try:
+            runtime.core().set_property("CPU", {"INFERENCE_NUM_THREADS": int(os.environ[CPU_THREADS_VARIABLE])})
+        except RuntimeError:
+            pass  # no CPU plugin: nothing to share
     results.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:

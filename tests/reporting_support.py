@@ -69,7 +69,7 @@ def pytest_unconfigure(config):
 
 def in_process_project(pytester) -> Path:
     """A pytester project (pyproject.toml, empty ``cases/``, returned) whose runs stay in the pytest
-    process (``--no-isolate``, also under CI=true), so that a conftest patching ``conformance`` applies."""
+    process (``--no-isolate``: isolation is the default), so that a conftest patching ``conformance`` applies."""
     pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n'
                                          'addopts = "-p no:cacheprovider --no-isolate"\n')
     return pytester.mkdir("cases")

@@ -54,6 +54,7 @@ def test_bundle_contents(two_runs):
     manifest, items = load_bundle(two_runs[0])
     assert manifest["targets"] == ["CPU-f32", "AUTO-f32"]
     assert manifest["openvino_version"] and manifest["machine"]["cpu"]["model"]
+    assert manifest["harness"]["imported_from"].endswith("conformance")
     assert set(items) == {(case, target) for case in ("small.yaml::dw", "small.yaml::grouped")
                           for target in ("CPU-f32", "AUTO-f32")}
     metadata = items[("small.yaml::dw", "CPU-f32")].metadata

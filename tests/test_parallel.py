@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conformance import cli, report
-from reporting_support import make_suite, read_json, subprocess_env
+from reporting_support import BACKPROP, CASES, make_suite, read_json, subprocess_env, subprocess_project
 
 
 def _report(root, name: str = "conformance.json") -> dict:
@@ -115,3 +115,31 @@ def test_xdist_workers_share_the_cores_one_thread_each(pytester, monkeypatch):
     expected = max(1, (os.cpu_count() or 1) // 2)
     seen = [read_json(path) for path in sorted(pytester.path.glob("threads-gw*.json"))]
     assert seen == [{"torch": expected, "openvino": expected}] * 2
+
+
+ISOLATED_THREADS_PROBE = """
+import json, os
+from pathlib import Path
+import pytest
+from conformance import worker
+
+@pytest.hookimpl(tryfirst=True)  # before the plugin's own, which stops the workers
+def pytest_sessionfinish(session):
+    name = os.environ.get("PYTEST_XDIST_WORKER")
+    if name:  # asked of the OpenVINO worker process this xdist worker ran its items in
+        Path(f"threads-{name}.json").write_text(json.dumps(
+            {"openvino_worker": worker.call(worker.cpu_inference_threads), "spawned": worker.pool().spawned}))
+"""
+
+
+def test_isolated_xdist_workers_run_openvino_one_thread_each(pytester, monkeypatch):
+    """-n 2, isolated (the default): the OpenVINO worker process of each xdist worker runs
+    single-threaded too, and one worker process serves all of an xdist worker's items."""
+    import os
+    subprocess_project(pytester, monkeypatch, {"conv.yaml": CASES, "backprop.yaml": BACKPROP})
+    pytester.makeconftest(ISOLATED_THREADS_PROBE)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly").assert_outcomes(passed=5)
+    expected = max(1, (os.cpu_count() or 1) // 2)
+    seen = [read_json(path) for path in sorted(pytester.path.glob("threads-gw*.json"))]
+    assert [entry["openvino_worker"] for entry in seen] == [expected] * 2
+    assert all(entry["spawned"] == 1 for entry in seen), seen

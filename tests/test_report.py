@@ -111,3 +111,23 @@ def test_html_shows_the_cross_target_section_when_present():
         "cases": 1, "identical": 0, "differing": 1, "beyond_tolerance": 1, "max_abs_diff": None}}}
     page = html(document)
     assert 'id="cross-target"' in page and "CPU-f32 vs CPU-bf16" in page and "shape/NaN" in page
+
+
+def test_expected_failures_read_as_expected_in_a_green_run():
+    """Passed + xfailed only: green cells, no red, and the summaries say nothing unexpected happened;
+    one real failure turns its cell red."""
+    from lxml import html as lxml_html
+
+    from conformance.html_report import html
+    green = [_record("a", "passed"), _record("c", "xfailed"), _record("h", "xfailed"), _record("i", "xfailed")]
+    document = report.build_report(green, {"targets": ["CPU-f32"]})
+    assert document["summary"]["totals"]["pass_rate"] == 25.0   # the rate is still the rate
+    page = lxml_html.fromstring(html(document))
+    cell = page.get_element_by_id("matrix").find(".//td")
+    assert "good" in cell.get("class").split() and "25.0%" in cell.text_content()
+    assert not page.find_class("bad") and not page.find_class("warn")
+    assert "No unexpected outcomes; 3 expected failures" in report.markdown(document)
+    document = report.build_report(green + [_record("b", "failed")], {"targets": ["CPU-f32"]})
+    page = lxml_html.fromstring(html(document))
+    assert "bad" in page.get_element_by_id("matrix").find(".//td").get("class").split()
+    assert "**1 unexpected outcome(s)** (failed); 3 expected failures" in report.markdown(document)

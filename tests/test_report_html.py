@@ -62,3 +62,21 @@ def test_html_report_renders_in_chromium(html_report, tmp_path):
         keep = Path(os.environ["CONFORMANCE_ARTIFACTS"])
         keep.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(screenshot, keep / screenshot.name)
+
+
+# Injected into a copy of the page (the report itself has no scripts): opens every <details> and
+# records the window width, the page's scroll width and the right edge of the items table.
+WIDTH_PROBE = ('<script>document.querySelectorAll("details").forEach(function (d) { d.open = true; });'
+               'document.body.setAttribute("data-widths", [window.innerWidth, document.documentElement.scrollWidth,'
+               'Math.round(document.getElementById("items").getBoundingClientRect().right)].join(","));</script>')
+
+
+@pytest.mark.parametrize("width", [1400, 1800, 2400])
+def test_details_column_stays_in_the_window(html_report, tmp_path, width):
+    """With every failure's details open, nothing reaches past the window's right edge."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(html_report.read_text().replace("</body>", WIDTH_PROBE + "</body>"))
+    dom = lxml_html.fromstring(_chromium(tmp_path, "--dump-dom", f"--window-size={width},900",
+                                         probe.as_uri()).stdout)
+    window, scroll, table_right = map(int, dom.find(".//body").get("data-widths").split(","))
+    assert window == width and scroll <= window and table_right <= window, (window, scroll, table_right)

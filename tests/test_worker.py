@@ -155,6 +155,19 @@ def test_shutdown_stops_every_worker(rendered):
             os.kill(pid, 0)
 
 
+def test_a_prestarted_worker_serves_the_first_job_and_shutdown_stops_an_unused_one():
+    workers = WorkerPool()
+    workers.prestart()
+    (starting,) = workers._starting.values()
+    assert workers.call(os.getpid) == starting.process.pid and workers.stats()["spawned"] == 1
+    workers.prestart()   # it exists: nothing new
+    assert workers.stats()["spawned"] == 1
+    workers.prestart(env={"ONEDNN_MAX_CPU_ISA": "AVX2"})   # never used
+    (unused,) = workers._starting.values()
+    workers.shutdown()
+    assert unused.process.poll() is not None and starting.process.poll() is not None
+
+
 def test_api_check_runs_isa_capped_targets_in_a_worker(tmp_path):
     case = api.load_cases_text(CASE)[0]
     outcome = api.check(case, runtime.Target("CPU", "f32", isa="avx2"), tmp_path)
