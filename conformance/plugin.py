@@ -414,8 +414,11 @@ class CaseItem(pytest.Item):
             state.reference_owner = self.nodeid
             self.oracle_seconds = sum(step.reference.seconds for step in steps)
         try:
+            # An item registered to crash or hang runs in a worker even with --no-isolate: run
+            # in-process, the known crash would take the whole run down.
+            isolate = state.isolate or self.registered_failure in ("crashed", "hung")
             self.outcome = api.check(self.case, self.target, state.ir_dir, inputs=inputs, steps=steps,
-                                     isolate=state.isolate, timeout=state.item_timeout,
+                                     isolate=isolate, timeout=state.item_timeout,
                                      progress=self._progress_writer())
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
