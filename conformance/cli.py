@@ -369,6 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     envs.add_argument("--cache-dir", metavar="DIR", help="cache root (default $OV_CONFORMANCE_CACHE or "
                                                          "~/.cache/ov-conformance)")
     envs.set_defaults(handler=cmd_envs)
+
+    registry = commands.add_parser(
+        "registry", help="hold expected_failures.yaml against a release matrix: check it, suggest ranges",
+        description="check: every cell of a matrix written by 'ov-conformance releases' against what the registry "
+                    "expects there (exit 1 on any disagreement); suggest: for every entry, the PEP 440 release "
+                    "ranges its cases were measured to fail in, its way. The matrix's target (ISA cap) and this "
+                    "machine's CPU features are matched as the pytest plugin matches items.")
+    registry.add_argument("action", choices=("check", "suggest"))
+    registry.add_argument("matrix", metavar="MATRIX.json", help="the JSON of 'ov-conformance releases -o STEM'")
+    registry.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH",
+                          help="the registry (default expected_failures.yaml)")
+    registry.set_defaults(handler=cmd_registry)
     return parser
 
 
@@ -484,6 +496,29 @@ def cmd_envs(args) -> int:
         print(f"{release:<10} {'-':>10}  not installable ({cache.failure_path(release).name})")
     print(f"{len(environments)} environment(s), {releases.format_bytes(total)} in {cache.envs}")
     return 0
+
+
+def cmd_registry(args) -> int:
+    """Check the registry against a release matrix (1 on disagreement), or suggest each entry's range."""
+    from . import expectations, registry_ranges
+    try:
+        entries = expectations.load_registry(args.expected_failures)
+        matrix = registry_ranges.load_matrix(args.matrix)
+    except (CaseError, ValueError, OSError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    features = registry_ranges.matrix_features(matrix)
+    if args.action == "suggest":
+        for suggestion in registry_ranges.suggest(entries, matrix, features):
+            print(suggestion.describe())
+        return 0
+    disagreements = registry_ranges.check(entries, matrix, features)
+    for disagreement in disagreements:
+        print(disagreement.describe())
+    cells = sum(len(cells) for cells in matrix["cells"].values())
+    print(f"{len(disagreements)} disagreement(s) over {cells} cells ({len(matrix['cells'])} cases x "
+          f"{len(matrix['releases'])} releases on {matrix['target']})")
+    return 1 if disagreements else 0
 
 
 def main(argv: list[str] | None = None) -> int:
