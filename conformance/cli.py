@@ -381,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH",
                           help="the registry (default expected_failures.yaml)")
     registry.set_defaults(handler=cmd_registry)
+
+    upstream = commands.add_parser(
+        "report", help="write an upstream bug report for a failing case (issue body, IR, inputs, benchdnn line)",
+        description="Run one case on the target (in a worker) and under the AVX2/SSE41 ISA caps, and write into "
+                    "-o DIR: issue.md (spec vs CPU with the smallest differing elements, OpenVINO version, CPU "
+                    "model and ISA features, primitive, other caps, reproduce commands, the case), bundle/ (the "
+                    "repro bundle: IR, inputs, expected output, reproduce.py), onednn_verbose.txt and benchdnn.txt. "
+                    "With --releases, the case is bisected first and the report names the first bad release.")
+    upstream.add_argument("case", nargs=1, metavar="CASE_ID", help="case id FILE::NAME[SWEEP] (relative to --cases)")
+    upstream.add_argument("-o", "--output", required=True, metavar="DIR", help="where the report is written")
+    _add_release_options(upstream)
+    upstream.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -519,6 +531,35 @@ def cmd_registry(args) -> int:
     print(f"{len(disagreements)} disagreement(s) over {cells} cells ({len(matrix['cells'])} cases x "
           f"{len(matrix['releases'])} releases on {matrix['target']})")
     return 1 if disagreements else 0
+
+
+def cmd_report(args) -> int:
+    """Write the upstream report of one case; 0 when written (the case failed), 1 when it passes, 2 on bad input."""
+    from . import releases, upstream
+    from .targets import TargetError, parse_target
+    try:
+        target = parse_target(args.target)
+        cases = releases.select_cases(args.case, None, Path(args.cases), target.id)
+    except (TargetError, CaseError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    if len(cases) != 1:
+        print(f"{args.case[0]}: expected one case, found {len(cases)}", file=sys.stderr)
+        return 2
+    bisection = None
+    if args.releases:
+        prepared = _release_run(args)
+        if isinstance(prepared, int):
+            return prepared
+        runner, _, chosen = prepared
+        bisection = runner.bisect(cases[0], chosen).to_json()
+    report, issue = upstream.write_report(cases[0], target, args.output, ir_dir=args.ir_dir, bisection=bisection,
+                                          timeout=args.timeout)
+    if not report.main.failed:
+        print(f"{cases[0].id} passes on {target.id}: nothing to report (the bundle is in {args.output} all the same)")
+        return 1
+    print(f"{cases[0].id} on {target.id}: {report.main.status}; issue body: {issue}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
