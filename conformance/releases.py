@@ -435,14 +435,8 @@ def run_on_release(case, target, steps, environment: ReleaseEnvironment, ir_dir:
 
 def output_digest(outputs) -> str:
     """Short sha256 of the outputs' shapes and bytes: two releases with the same digest computed the same bits."""
-    import hashlib
-    import numpy as np
-    digest = hashlib.sha256()
-    for output in outputs:
-        array = np.ascontiguousarray(output)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:16]
+    from .bundles import inputs_digest   # the same digest result bundles use for arrays
+    return inputs_digest(*outputs)[:16]
 
 
 # ---- bisection ------------------------------------------------------------------------------------
