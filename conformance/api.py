@@ -20,7 +20,8 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
                       sparse_reference, tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
-from .render import DATA_INPUT_NAME, KERNEL_INPUT_NAME, OUTPUT_SHAPE_INPUT_NAME, RenderedIR, render
+from . import ops
+from .render import RenderedIR, render, runtime_inputs
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
@@ -88,7 +89,8 @@ def reached(case: Case) -> np.ndarray:
     One channel, one group, all-ones data and kernel: the count of taps landing on each output.
     """
     import torch   # here, not at module level: see oracle.py
-    single = replace(case, data_shape=(1, 1) + case.data_shape[2:], kernel_shape=(1, 1, 1) + case.kernel_shape[3:])
+    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
+                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
     with torch.no_grad():
         ones = torch.ones(single.data_shape, dtype=torch.float64)
         taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=torch.float64)).numpy()
@@ -117,12 +119,7 @@ def feeds(case: Case, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
     """What each inference is fed: data, and the kernel / output_shape when they are Parameters."""
     sequence = []
     for step in steps:
-        feed = {DATA_INPUT_NAME: step.inputs.data}
-        if case.kernel_input == "parameter":
-            feed[KERNEL_INPUT_NAME] = step.inputs.kernel
-        if case.output_shape is not None and case.output_shape_input == "parameter":
-            feed[OUTPUT_SHAPE_INPUT_NAME] = np.asarray(case.output_shape, dtype=np.int64)
-        sequence.append(feed)
+        sequence.append(runtime_inputs(case, step.inputs.data, step.inputs.kernel))
     return sequence
 
 

@@ -38,8 +38,8 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
-from . import shapes, styles
-from .styles import FieldError
+from . import ops, shapes, styles
+from .ops import FieldError
 
 FILLS = ("integers", "uniform")
 MARKS = ("slow",)
@@ -172,30 +172,11 @@ class Case:
 
     def geometry(self) -> shapes.Geometry:
         """Groups, effective pads and output shape as the spec defines them."""
-        if self.op == shapes.GROUP_CONVOLUTION:
-            return shapes.group_convolution_geometry(
-                self.data_shape, self.kernel_shape, self.strides, self.pads_begin,
-                self.pads_end, self.dilations, self.auto_pad)
-        return shapes.group_convolution_backprop_data_geometry(
-            self.data_shape, self.kernel_shape, self.strides, self.pads_begin, self.pads_end,
-            self.dilations, self.auto_pad, self.output_padding, self.output_shape)
+        return ops.get(self.op).geometry(self)
 
     def attributes(self) -> dict[str, str]:
         """The op's IR ``<data>`` attributes, as OpenVINO's IR writes them."""
-        attrs = {
-            "strides": _join(self.strides),
-            "pads_begin": _join(self.pads_begin),
-            "pads_end": _join(self.pads_end),
-            "dilations": _join(self.dilations),
-            "auto_pad": self.auto_pad,
-        }
-        if self.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA:
-            attrs["output_padding"] = _join(self.output_padding or (0,) * self.spatial_rank)
-        return attrs
-
-
-def _join(values) -> str:
-    return ",".join(str(v) for v in values)
+        return ops.get(self.op).attributes(self)
 
 
 # --- memory ------------------------------------------------------------------------
@@ -223,25 +204,20 @@ def footprint_bytes(case: Case) -> int:
     oracle and comparison (input halo, intermediate, output, magnitude and
     ~6 comparison temporaries). The runtime's own scratch memory is not counted.
     """
-    geometry = case.geometry()
+    op = ops.get(case.op)
+    geometry = op.geometry(case)
     data, kernel, output = prod(case.data_shape), prod(case.kernel_shape), prod(geometry.output_shape)
     spatial = case.data_shape[2:]
-    if case.op == shapes.GROUP_CONVOLUTION:
-        intermediate = prod(case.data_shape[:2]) * prod(
-            max(0, x + b + e) for x, b, e in zip(spatial, geometry.pads_begin, geometry.pads_end))
-    else:
-        intermediate = prod(geometry.output_shape[:2]) * prod(
-            shapes.backprop_full_size(x, k, s, d)
-            for x, k, s, d in zip(spatial, case.kernel_shape[3:], case.strides, case.dilations))
+    intermediate = op.intermediate_elements(case, geometry)
     if streamed(case):
         depth = geometry.output_shape[2]
         planes = max(1, SLAB_ELEMENTS // max(1, output // depth))
         # A slab reads about (planes * stride + kernel extent) input planes.
-        extent = shapes.dilated_kernel(case.kernel_shape[3], case.dilations[0])
+        extent = op.extents(case)[0]
         fraction = min(1.0, (planes * case.strides[0] + extent) / max(1, spatial[0]))
         slab = planes * (output // depth)
-        # GroupConvolution's intermediate is the padded halo; BackpropData's the uncropped slab.
-        kept = fraction if case.op == shapes.GROUP_CONVOLUTION else min(1.0, 2 * planes / depth)
+        # A convolution's intermediate is the padded halo; a transposed one's the uncropped slab.
+        kept = op.slab_intermediate_fraction(fraction, planes, depth)
         slab_bytes = 8 * (2 * int(data * fraction) + 2 * int(intermediate * kept) + 8 * slab)
         return 4 * (data + kernel + output) + slab_bytes
     f32 = 4 * (data + kernel + 2 * output)
@@ -641,7 +617,7 @@ def _zeros_mode(value):
 
 ALL = styles.STYLES
 SPEC, PYTORCH, MATLAB = ("spec",), ("pytorch",), ("matlab",)
-BACKPROP = (shapes.GROUP_CONVOLUTION_BACKPROP_DATA,)
+BACKPROP = ops.having_field("output_padding")
 AXES = "one integer for every spatial axis, or a list with one per axis"
 
 
@@ -652,7 +628,7 @@ class Field:
     parse: Callable[[Any], Any]       # value -> normalized value; raises FieldError(message)
     allowed: str                      # said in every error about the field
     styles: tuple[str, ...] = ALL     # styles whose vocabulary has it
-    ops: tuple[str, ...] = shapes.OPS
+    ops: tuple[str, ...] = ops.names()
     sweepable: bool = True
     requires: tuple[str, ...] = ()    # fields that must be given with it (e.g. a reason)
 
@@ -711,7 +687,8 @@ SCHEMA: dict[str, Field] = {
                                                         "always runs under: " + ", ".join(INFERENCE_PRECISIONS)),
     "kernel_input": Field(_choice(INPUT_KINDS), "const (default) or parameter (fed at inference time)"),
     "output_shape_input": Field(_choice(INPUT_KINDS), "const (default) or parameter (fed at inference time); "
-                                                      "needs output_shape", ops=BACKPROP),
+                                                      "needs output_shape",
+                                ops=ops.having_field("output_shape_input")),
     "infer_shapes": Field(_shapes, "the concrete data shapes inferred in sequence on one compiled model "
                                    "(needs dynamic dims in data)", sweepable=False),
     "fill_range": Field(_int_range, "[low, high]: the integer fill's inclusive range (fill: integers)"),
@@ -764,7 +741,7 @@ def _unknown_key(key: str, style: str, op: str, allowed) -> str:
     """"unknown field" plus the best hint: a close name, or the style/op that has it."""
     spec = SCHEMA.get(key)
     if spec is not None and style in spec.styles and op not in spec.ops:
-        return f"only {' and '.join(spec.ops)} has this field, not {op}"
+        return f"only {' and '.join(spec.ops)} {'has' if len(spec.ops) == 1 else 'have'} this field, not {op}"
     close = difflib.get_close_matches(key, allowed, n=1) or difflib.get_close_matches(
         key.lower(), [name.lower() for name in allowed], n=1)
     if close and close[0] not in allowed:
@@ -792,16 +769,19 @@ def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
     data_shape, kernel_shape = tuple(spec_values["data"]), tuple(spec_values["kernel"])
     if not 3 <= len(data_shape) <= 5:
         raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {_show(list(data_shape))}")
-    if len(kernel_shape) != len(data_shape) + 1:
-        raise error("kernel", f"rank must be data rank + 1 = {len(data_shape) + 1}, got {len(kernel_shape)}: "
+    operation = ops.get(op)
+    kernel_rank = operation.kernel_rank(len(data_shape))
+    if len(kernel_shape) != kernel_rank:
+        plus = " + 1" if kernel_rank > len(data_shape) else ""
+        raise error("kernel", f"rank must be data rank{plus} = {kernel_rank}, got {len(kernel_shape)}: "
                               f"{_show(list(kernel_shape))}")
     rank = len(data_shape) - 2
-    layout = "[GROUPS, C_OUT, C_IN, ...]" if op == shapes.GROUP_CONVOLUTION else "[GROUPS, C_IN, C_OUT, ...]"
-    in_per_group = kernel_shape[2] if op == shapes.GROUP_CONVOLUTION else kernel_shape[1]
-    if data_shape[1] != kernel_shape[0] * in_per_group:
-        raise error("kernel", f"data has {data_shape[1]} channels but kernel {layout} {list(kernel_shape)} "
-                              f"needs GROUPS*C_IN = {kernel_shape[0] * in_per_group}; the data's channels must "
-                              f"be GROUPS*C_IN")
+    groups, in_per_group, _ = operation.channels(kernel_shape)
+    if data_shape[1] != groups * in_per_group:
+        what = "GROUPS*C_IN" if operation.grouped else "C_IN"
+        raise error("kernel", f"data has {data_shape[1]} channels but kernel {operation.kernel_layout} "
+                              f"{list(kernel_shape)} needs {what} = {groups * in_per_group}; the data's channels "
+                              f"must be {what}")
 
     def axes(name, default):
         value = spec_values.get(name, default)
@@ -821,17 +801,7 @@ def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
                 raise error(name, f"negative pads {list(resolved[name])}; allowed: integers >= 0 "
                                   f"(set allow_negative_pads: true to probe negative pads on purpose)")
     resolved["auto_pad"] = spec_values.get("auto_pad", "explicit")
-    resolved["output_padding"] = resolved["output_shape"] = None
-    if op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA:
-        # Any output_padding >= 0: the spec sets no upper bound; beyond max(stride, dilation) the
-        # added elements are zeros (docs/spec-notes.md#sn-output-padding-range).
-        resolved["output_padding"] = axes("output_padding", 0)
-        if spec_values.get("output_shape") is not None:
-            output_shape = spec_values["output_shape"]
-            if isinstance(output_shape, int) or len(output_shape) != rank:
-                raise error("output_shape", f"needs exactly {rank} spatial sizes (one per axis), "
-                                            f"got {_show(output_shape)}")
-            resolved["output_shape"] = tuple(output_shape)
+    resolved.update(operation.resolve_fields(spec_values, axes, error, _show))
     return resolved
 
 
@@ -914,21 +884,15 @@ def _check_representable(entry: _Entry, case: Case, origin: dict) -> None:
     def error(name, message):
         return entry.error(origin.get(name, name), message)
 
-    backprop = case.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA
-    # Strides beyond the dilated kernel are computed by index (oracle.py packs the windows);
-    # dilations still reach torch's transposed convolution.
-    if backprop and max(case.dilations) > INT32_MAX:
-        raise error("dilations", f"{max(case.dilations)} is above 2^31 - 1: the oracle's transposed "
-                                 f"convolution (torch) reads BackpropData's dilations as 32-bit integers "
-                                 f"(the harness's limit, README 'Limits')")
+    op = ops.get(case.op)
+    limit = op.oracle_limit(case)
+    if limit is not None:
+        raise error(*limit)
     for step in case.infer_shapes or (case.data_shape,):
         for axis, (size, k, s, d, pb, pe) in enumerate(zip(
-                step[2:], case.kernel_shape[3:], case.strides, case.dilations, case.pads_begin, case.pads_end)):
-            extent = (k - 1) * d + 1
-            derived = {"dilations": extent, "pads_end": size + pb + pe}
-            if backprop:
-                derived["strides"] = (size - 1) * s + extent
-            for name, value in derived.items():
+                step[2:], op.kernel_spatial(case.kernel_shape), case.strides, case.dilations,
+                case.pads_begin, case.pads_end)):
+            for name, value in op.derived_sizes(size, (k - 1) * d + 1, s, pb + pe).items():
                 if abs(value) > INT64_MAX:
                     raise error(name, f"axis {axis}: a derived size ({value}) does not fit a signed 64-bit "
                                       f"integer, which the oracle and the runtime compute with (README 'Limits')")
@@ -1111,13 +1075,13 @@ def _load_text(text: str, path: str, file_id: str | None, budget: int | None) ->
                         else _unknown_key(str(key), "spec", "", FILE_FIELDS))
               for key in document if key not in FILE_FIELDS]
     if op is None:
-        errors.append(CaseError(path, document.line, "op", f"is required (allowed: {', '.join(shapes.OPS)})"))
-    elif op not in shapes.OPS:
-        close = difflib.get_close_matches(str(op), shapes.OPS, n=1)
+        errors.append(CaseError(path, document.line, "op", f"is required (allowed: {', '.join(ops.names())})"))
+    elif op not in ops.names():
+        close = difflib.get_close_matches(str(op), ops.names(), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         errors.append(CaseError(path, document.key_lines.get("op", document.line), "op",
                                 f"{_show(op)} is not an op this harness tests{hint} "
-                                f"(allowed: {', '.join(shapes.OPS)})"))
+                                f"(allowed: {', '.join(ops.names())})"))
     defaults = document.get("defaults")
     if defaults is None:
         defaults = _Mapping(); defaults.line = 1; defaults.key_lines = {}; defaults.value_lines = {}
