@@ -27,7 +27,8 @@ from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, 
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
-    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "load_cases",
+    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
+    "load_cases",
     "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
     "WorkerFailed", "WorkerFailure",
     # authoring
@@ -247,6 +248,99 @@ def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
                          f"{comparison.mismatches} mismatches so far")
     return Outcome(case, ir, result, None, comparison.verdict(), oracle_seconds, comparison.seconds,
                    streamed=True)
+
+
+# --- the per-group decomposition of a failing grouped item --------------------------------
+
+MAX_DECOMPOSED_GROUPS = 64   # one compile per group: beyond this the decomposition is not tried
+
+
+@dataclass(frozen=True)
+class GroupCheck:
+    """A grouped case re-run as its ungrouped sibling op, one model per group on that group's channel
+    slice, the outputs concatenated along the channels and compared with the same reference."""
+
+    sibling: str                    # the ungrouped op (Convolution, ConvolutionBackpropData)
+    groups: int
+    passed: bool | None             # None: not tried (``note`` says why)
+    verdict: Verdict | None = None
+    error: str | None = None        # the sibling's compile/infer error, if it failed that way
+    note: str | None = None
+
+    def describe(self) -> str:
+        """One line for a failure message: is the deviation specific to the grouped op?"""
+        what = f"per-group check ({self.groups} x {self.sibling} on each group's channels, concatenated)"
+        if self.passed is None:
+            return f"{what}: not tried ({self.note})"
+        if self.passed:
+            return f"{what}: passes -> the deviation is specific to the grouped op"
+        if self.error is not None:
+            return f"{what}: {self.sibling} fails too ({self.error.splitlines()[0] if self.error else 'error'})"
+        return (f"{what}: fails too ({self.verdict.mismatches}/{self.verdict.total} mismatches) -> "
+                f"not specific to the grouped op")
+
+    def record(self) -> dict:
+        """The report record's ``per_group`` field."""
+        record = {"sibling": self.sibling, "groups": self.groups, "passed": self.passed}
+        if self.verdict is not None:
+            record.update(mismatches=self.verdict.mismatches, total=self.verdict.total)
+        if self.error is not None:
+            record["error"] = self.error.splitlines()[0] if self.error else ""
+        if self.note is not None:
+            record["note"] = self.note
+        return record
+
+
+def group_slices(case: Case, inputs: Inputs) -> list[tuple[Case, Inputs]]:
+    """``case`` as one sibling-op case per group: that group's data channels and kernel
+    (the kernel's group axis dropped), every attribute as it is."""
+    op = ops.get(case.op)
+    sibling = ops.get(op.sibling)
+    groups, c_in, _ = op.channels(case.kernel_shape)
+    parts = []
+    for group in range(groups):
+        data = np.ascontiguousarray(inputs.data[:, group * c_in:(group + 1) * c_in])
+        kernel = np.ascontiguousarray(op.grouped_kernel(inputs.kernel)[group])
+        sub = replace(case, id=f"{case.id}#group{group}", op=sibling.name, data_shape=tuple(data.shape),
+                      kernel_shape=sibling.ungrouped_shape((1,) + tuple(kernel.shape)))
+        parts.append((sub, Inputs(data, kernel.reshape(sub.kernel_shape))))
+    return parts
+
+
+def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Reference,
+                    ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = False,
+                    timeout: float = DEFAULT_TIMEOUT) -> GroupCheck | None:
+    """Re-run a grouped ``case`` as its sibling op per group on ``target`` (``group_slices``) and
+    compare the concatenation with ``expected``, the grouped case's reference; None for an op
+    without a sibling. Used when a grouped item fails: does the ungrouped op get it right?"""
+    op = ops.get(case.op)
+    if op.sibling is None:
+        return None
+    groups = op.channels(case.kernel_shape)[0]
+    if case.dynamic or expected is None:
+        return GroupCheck(op.sibling, groups, None, note="dynamic or streamed case")
+    if groups > MAX_DECOMPOSED_GROUPS:
+        return GroupCheck(op.sibling, groups, None, note=f"more than {MAX_DECOMPOSED_GROUPS} groups")
+    outputs, result = [], None
+    for sub, sub_inputs in group_slices(case, inputs):
+        ir = render(sub, sub_inputs, ir_dir)
+        feed = [runtime_inputs(sub, sub_inputs.data, sub_inputs.kernel)]
+        try:
+            if isolate or needs_worker(target):
+                result = run_in_worker(ir, feed, target, timeout)
+                if isinstance(result, WorkerFailure):
+                    return GroupCheck(op.sibling, groups, False, error=result.describe())
+            else:
+                result = run(ir, feed, target)
+        except (RuntimeRejected, TargetUnavailable) as error:
+            return GroupCheck(op.sibling, groups, False, error=str(error))
+        outputs.append(result.output)
+    output = np.concatenate(outputs, axis=1)
+    magnitude = expected.magnitude
+    tolerance = _tolerance(case, result, inputs, expected.geometry.accumulation_length,
+                           float(magnitude.max()) if magnitude.size else 0.0)
+    verdict = compare(expected.output, magnitude, output, tolerance)
+    return GroupCheck(op.sibling, groups, verdict.passed, verdict)
 
 
 # --- authoring: validate, oracle for given inputs, export for benchmark_app ------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, repro, worker
+from . import api, bundles, cpu, expectations, ops, repro, worker
 from . import report as reporting
 from . import targets as target_lists
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
@@ -29,6 +29,7 @@ from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, op
 
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
+_PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -398,6 +399,7 @@ class CaseItem(pytest.Item):
         self.outcome: api.Outcome | None = None
         self.repro: Path | None = None
         self.registered_failure: str | None = None   # the registry's 'fails' for this item, if registered
+        self.per_group: api.GroupCheck | None = None  # a failing grouped item re-run as its sibling op per group
         state = self.config.stash[_STATE]
         source = f"{state.relative(case.source.path)}:{case.source.line}"
         self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source),
@@ -427,6 +429,7 @@ class CaseItem(pytest.Item):
             ir = api.render(self.case, inputs, state.ir_dir)
             self._write_repro(inputs, steps, ir, outcome="rejected", message=str(error))
             self._record_timing(error.seconds, ir)
+            self._check_per_group(inputs, steps)
             raise DeviceRejected(str(error)) from None
         except api.Untrustworthy as problem:
             self._record_timing({})
@@ -465,7 +468,23 @@ class CaseItem(pytest.Item):
                                passed=outcome.verdict.passed)
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
+            self._check_per_group(inputs, steps)
             raise ConformanceFailure(self.outcome)
+
+    def _check_per_group(self, inputs, steps) -> None:
+        """A failing grouped item: the same computation as its ungrouped sibling op, one model per
+        group (``api.check_per_group``), for the failure message and the report record."""
+        state = self.config.stash[_STATE]
+        whole = steps is not None and len(steps) == 1
+        try:
+            self.per_group = api.check_per_group(
+                self.case, self.target, steps[0].inputs if whole else inputs, steps[0].reference if whole else None,
+                state.ir_dir, isolate=state.isolate, timeout=state.item_timeout)
+        except Exception as error:   # the diagnosis must never hide the failure it explains
+            self.per_group = api.GroupCheck(ops.get(self.case.op).sibling or "-", 0, None,
+                                            note=f"{type(error).__name__}: {error}")
+        if self.per_group is not None:
+            self.user_properties.append((_PER_GROUP_KEY, json.dumps(self.per_group.record())))
 
     def _write_repro(self, inputs, steps, ir, index: int = 0, **details) -> None:
         """The repro bundle of this failing item: step ``index``'s inputs (every runtime input the IR
@@ -550,6 +569,7 @@ class CaseItem(pytest.Item):
                 f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
                 f"OpenVINO {run.openvino_version}",
                 f"IR: {outcome.ir.xml_path}",
+                *self._per_group_lines(),
                 *self._repro_lines(),
             ])
         if isinstance(excinfo.value, worker.WorkerFailed):
@@ -565,10 +585,14 @@ class CaseItem(pytest.Item):
             what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
                     else "untrustworthy item: the reference cannot tell right from wrong")
             return "\n".join([f"{self.case.id} on {self.target.id}: {what}", f"case: {self.case.source}",
-                              describe_case(self.case), str(excinfo.value), *self._repro_lines()])
+                              describe_case(self.case), str(excinfo.value), *self._per_group_lines(),
+                              *self._repro_lines()])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
+
+    def _per_group_lines(self) -> list[str]:
+        return [] if self.per_group is None else [self.per_group.describe()]
 
     def _repro_lines(self) -> list[str]:
         if self.repro is None:
@@ -665,6 +689,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
     if _RECORD_KEY in properties:
         fields = json.loads(properties[_RECORD_KEY])
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
+    if _PER_GROUP_KEY in properties:
+        record.per_group = json.loads(properties[_PER_GROUP_KEY])
 
 
 def _record_collection_error(state: _Session, report: pytest.CollectReport) -> None:

@@ -50,6 +50,9 @@ class ItemRecord:
     verdict: dict = field(default_factory=dict)   # shape, mismatches, max errors, tolerance
     repro: str | None = None                      # repro bundle directory, relative to the report
     kinds: list = field(default_factory=list)     # e.g. precision=bf16, element_type=f16, dynamic
+    # A failing grouped item re-run as its ungrouped sibling op per group (api.GroupCheck.record):
+    # {sibling, groups, passed, mismatches/total or error or note}; None when not run.
+    per_group: dict | None = None
 
 
 _RECORD_FIELDS = tuple(item.name for item in fields(ItemRecord))
