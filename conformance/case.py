@@ -39,12 +39,12 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from . import ops, shapes, styles
+# IR element types "any numeric type" admits that numpy can hold (f8/i4 cannot be fed from numpy).
+from .element_types import ELEMENT_TYPES
 from .ops import FieldError
 
 FILLS = ("integers", "uniform")
 MARKS = ("slow",)
-# IR element types "any numeric type" admits that numpy can hold (f8/i4 cannot be fed from numpy).
-ELEMENT_TYPES = ("f32", "f16", "bf16", "f64", "i64", "i32", "i16", "i8", "u64", "u32", "u16", "u8")
 INFERENCE_PRECISIONS = ("f32", "bf16", "f16")
 INPUT_KINDS = ("const", "parameter")
 FILE_FIELDS = ("op", "defaults", "cases", "description")

@@ -28,15 +28,10 @@ import numpy as np
 
 from . import ops
 from .case import Case
-
-# numpy holder per IR element type; bf16 has no numpy dtype: float32 arrays
+# numpy holder per IR element type (element_types.TABLE); bf16 has no numpy dtype: float32 arrays
 # whose values are all bf16 numbers (render.py writes the upper 16 bits).
-NUMPY_DTYPES = {
-    "f32": np.float32, "f16": np.float16, "bf16": np.float32, "f64": np.float64,
-    "i64": np.int64, "i32": np.int32, "i16": np.int16, "i8": np.int8,
-    "u64": np.uint64, "u32": np.uint32, "u16": np.uint16, "u8": np.uint8,
-}
-SIGNIFICAND_BITS = {"f64": 53, "f32": 24, "f16": 11, "bf16": 8}
+from .element_types import NUMPY_DTYPES, SIGNIFICAND_BITS  # noqa: F401 (re-exported)
+
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from . import ops
+from . import element_types, ops
 from .case import Case
 from .inputs import NUMPY_DTYPES, Inputs
 
@@ -31,13 +31,7 @@ KERNEL_INPUT_NAME = "kernel"
 OUTPUT_SHAPE_INPUT_NAME = "output_shape"
 
 # IR port precision names per element type (the <data element_type> uses the short name).
-_PORT_PRECISIONS = {
-    "f32": "FP32", "f16": "FP16", "bf16": "BF16", "f64": "FP64", "i64": "I64", "i32": "I32",
-    "i16": "I16", "i8": "I8", "u64": "U64", "u32": "U32", "u16": "U16", "u8": "U8",
-}
-
-
-_ELEMENT_TYPE_OF = {"<i8": "i64", "<i4": "i32"}   # numpy dtype of an op's extra input -> IR element type
+_PORT_PRECISIONS = element_types.PORT_PRECISIONS
 
 
 def element_bytes(array: np.ndarray, element_type: str) -> bytes:
@@ -176,7 +170,7 @@ def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     op_inputs = [(parameter, data_dims, element_type), (kernel, case.kernel_shape, element_type)]
     operation = ops.get(case.op)
     for name, value, fed in operation.extra_inputs(case):
-        value_type = _ELEMENT_TYPE_OF[value.dtype.str]
+        value_type = element_types.of_numpy(value.dtype)
         if fed:
             extra = _parameter(graph, name, value_type, value.shape)
         else:
