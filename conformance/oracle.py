@@ -26,7 +26,8 @@ from . import ops, shapes
 from .ops.group_convolution import convolution_input_index  # noqa: F401 (re-exported)
 from .ops.group_convolution_backprop_data import transposed_output_index  # noqa: F401
 from .ops.torch_util import window_stride  # noqa: F401 (re-exported)
-from .case import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, Case, streamed  # noqa: F401 (re-exported)
+from .case import Case
+from .memory import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, streamed  # noqa: F401 (re-exported)
 from .inputs import Inputs
 
 if TYPE_CHECKING:  # annotations only
