@@ -176,7 +176,7 @@ class GroupConvolution(Op):
         return (groups, c_out, c_in) + tuple(spatial)
 
     def strategy(self, negative_pads: bool = True, output_shape: bool = True, **_):
-        return fuzz.configs(self, fuzz.convolution_fields, negative_pads=negative_pads)
+        return fuzz.configs(self, fuzz.convolution_fields, negative_pads=negative_pads, output_shape=output_shape)
 
     def edge_strategy(self, huge_strides: bool = True):
         return fuzz.edge_configs(self, fuzz.convolution_edge_fields, huge_strides=huge_strides)

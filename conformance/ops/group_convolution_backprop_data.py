@@ -243,7 +243,7 @@ class GroupConvolutionBackpropData(Op):
         return {"output_padding": per_axis(values, "output_padding", rank, 0)}
 
     def strategy(self, negative_pads: bool = True, output_shape: bool = True, **_):
-        return fuzz.configs(self, fuzz.backprop_fields, output_shape=output_shape)
+        return fuzz.configs(self, fuzz.backprop_fields, negative_pads=negative_pads, output_shape=output_shape)
 
     def edge_strategy(self, huge_strides: bool = True):
         return fuzz.edge_configs(self, fuzz.backprop_edge_fields, huge_strides=huge_strides)
