@@ -154,9 +154,9 @@ def cmd_new(args) -> int:
 
 def cmd_merge_reports(args) -> int:
     """Merge shard reports into one JSON report, with its Markdown and HTML beside it."""
-    from . import report
+    from . import report, report_writer
     try:
-        json_path, markdown_path, html_path = report.merge_files(args.reports, args.output)
+        json_path, markdown_path, html_path = report_writer.merge_files(args.reports, args.output)
     except (OSError, ValueError, KeyError) as error:  # missing file, bad JSON, overlapping shards
         print(f"merge-reports: {error}", file=sys.stderr)
         return 1

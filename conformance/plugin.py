@@ -21,6 +21,7 @@ import pytest
 
 from . import api, bundles, cpu, expectations, ops, repro, worker
 from . import report as reporting
+from . import report_writer
 from . import targets as target_lists
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
                    printable_path, streamed)
@@ -650,7 +651,7 @@ class _Recorder:
             if self.state.results_dir is not None and len(self.state.targets) > 1:
                 document["cross_target"] = bundles.summarize_differences(
                     bundles.cross_target_diffs(self.state.results_dir))
-            self.state.written = reporting.write_report(document, self.state.report_path)
+            self.state.written = report_writer.write_report(document, self.state.report_path)
             self.state.totals = document["summary"]["totals"]
             self.state.kinds = document["summary"].get("kinds", {})
 
