@@ -28,6 +28,7 @@ from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
     "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
+    "RunSession",
     "load_cases",
     "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
     "WorkerFailed", "WorkerFailure",
@@ -248,6 +249,59 @@ def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
                          f"{comparison.mismatches} mismatches so far")
     return Outcome(case, ir, result, None, comparison.verdict(), oracle_seconds, comparison.seconds,
                    streamed=True)
+
+
+# --- a run session: what the pytest plugin (and any other driver) keeps between items --------
+
+class RunSession:
+    """Settings of one run (IR directory, isolation, time limit) and the oracle's results, reused
+    while consecutive items share a case (the same case on other targets).
+
+    The pytest plugin drives one per process; ``check`` is ``api.check`` with the session's
+    settings, ``check_per_group`` the per-group diagnosis of a failing grouped item.
+    """
+
+    def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
+                 timeout: float = DEFAULT_TIMEOUT):
+        self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self._cached: tuple | None = None  # (case id, inputs, prepare(case) or None when streamed)
+        self.reference_owner: str | None = None
+
+    def prepared(self, case: Case) -> tuple[Inputs, tuple[Step, ...] | None]:
+        """Inputs and the oracle's steps (``prepare``), reused while consecutive items share a case.
+
+        Streamed (full-size) cases get no whole reference (steps ``None``): ``check``
+        computes it slab by slab. The previous case's arrays are dropped first.
+        """
+        if self._cached is None or self._cached[0] != case.id:
+            self._cached = None
+            if streamed(case) and not case.dynamic:
+                self._cached = (case.id, make_inputs(case), None)
+            else:
+                steps = prepare(case)
+                self._cached = (case.id, steps[0].inputs, steps)
+            self.reference_owner = None   # the first item using it pays for (and records) the oracle
+        return self._cached[1], self._cached[2]
+
+    def check(self, case: Case, target: Target, *, force_isolation: bool = False,
+              progress: Callable[[str], None] | None = None) -> Outcome:
+        """``check`` of ``case`` on ``target`` with the session's inputs, oracle and settings;
+        ``force_isolation``: in a worker even when the session is not isolated (an item known to crash)."""
+        inputs, steps = self.prepared(case)
+        return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
+                     isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
+
+    def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
+        """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:
+        a problem of the diagnosis itself is its note."""
+        inputs, steps = self.prepared(case)
+        whole = steps is not None and len(steps) == 1
+        try:
+            return check_per_group(case, target, steps[0].inputs if whole else inputs,
+                                   steps[0].reference if whole else None, self.ir_dir,
+                                   isolate=self.isolate, timeout=self.timeout)
+        except Exception as error:   # the diagnosis must never hide the failure it explains
+            return GroupCheck(ops.get(case.op).sibling or "-", 0, None, note=f"{type(error).__name__}: {error}")
 
 
 # --- the per-group decomposition of a failing grouped item --------------------------------

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, ops, repro, worker
+from . import api, bundles, cpu, expectations, repro, worker
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
-                   printable_path, streamed)
+                   printable_path)
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
@@ -145,8 +145,7 @@ class _Session:
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
-        self._cached: tuple | None = None  # (case id, inputs, api.prepare(case) or None when streamed)
-        self.reference_owner: str | None = None
+        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout)   # the oracle cache, check policy
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
         # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
@@ -164,23 +163,6 @@ class _Session:
         ``resolve=False`` keeps a symlink's own name (a case file pointing elsewhere is named as written)."""
         where = _resolved(path) if resolve else Path(os.path.abspath(path))
         return Path(os.path.relpath(where, (start or self.root).resolve())).as_posix()
-
-    def prepared(self, case: Case):
-        """Inputs and the oracle's steps (``api.prepare``), reused while consecutive items share a
-        case (other targets).
-
-        Streamed (full-size) cases get no whole reference (steps ``None``): ``api.check``
-        computes it slab by slab. The previous case's arrays are dropped first.
-        """
-        if self._cached is None or self._cached[0] != case.id:
-            self._cached = None
-            if streamed(case) and not case.dynamic:
-                self._cached = (case.id, api.make_inputs(case), None)
-            else:
-                steps = api.prepare(case)
-                self._cached = (case.id, steps[0].inputs, steps)
-            self.reference_owner = None   # the first item using it pays for (and records) the oracle
-        return self._cached[1], self._cached[2]
 
     def targets_for(self, case: Case) -> list[Target]:
         """The session's targets, plus each of them under the hints the case declares (``precisions``)."""
@@ -410,19 +392,18 @@ class CaseItem(pytest.Item):
         state = self.config.stash[_STATE]
         if state.registry_error is not None:
             raise state.registry_error
-        inputs, steps = state.prepared(self.case)
+        inputs, steps = state.run.prepared(self.case)
         # The oracle's time is recorded on the item that computed it; later targets reuse it.
         self.oracle_seconds = 0.0
-        if steps is not None and state.reference_owner is None:
-            state.reference_owner = self.nodeid
+        if steps is not None and state.run.reference_owner is None:
+            state.run.reference_owner = self.nodeid
             self.oracle_seconds = sum(step.reference.seconds for step in steps)
         try:
             # An item registered to crash or hang runs in a worker even with --no-isolate: run
             # in-process, the known crash would take the whole run down.
-            isolate = state.isolate or self.registered_failure in ("crashed", "hung")
-            self.outcome = api.check(self.case, self.target, state.ir_dir, inputs=inputs, steps=steps,
-                                     isolate=isolate, timeout=state.item_timeout,
-                                     progress=self._progress_writer())
+            self.outcome = state.run.check(self.case, self.target,
+                                           force_isolation=self.registered_failure in ("crashed", "hung"),
+                                           progress=self._progress_writer())
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except api.RuntimeRejected as error:
@@ -475,15 +456,7 @@ class CaseItem(pytest.Item):
     def _check_per_group(self, inputs, steps) -> None:
         """A failing grouped item: the same computation as its ungrouped sibling op, one model per
         group (``api.check_per_group``), for the failure message and the report record."""
-        state = self.config.stash[_STATE]
-        whole = steps is not None and len(steps) == 1
-        try:
-            self.per_group = api.check_per_group(
-                self.case, self.target, steps[0].inputs if whole else inputs, steps[0].reference if whole else None,
-                state.ir_dir, isolate=state.isolate, timeout=state.item_timeout)
-        except Exception as error:   # the diagnosis must never hide the failure it explains
-            self.per_group = api.GroupCheck(ops.get(self.case.op).sibling or "-", 0, None,
-                                            note=f"{type(error).__name__}: {error}")
+        self.per_group = self.config.stash[_STATE].run.check_per_group(self.case, self.target)
         if self.per_group is not None:
             self.user_properties.append((_PER_GROUP_KEY, json.dumps(self.per_group.record())))
 
@@ -532,30 +505,11 @@ class CaseItem(pytest.Item):
         return write
 
     def _record_fields(self) -> dict:
-        run, verdict = self.outcome.run, self.outcome.verdict
         state = self.config.stash[_STATE]
-        oracle_seconds = self.outcome.oracle_seconds or self.oracle_seconds
-        return {
-            "repro": state.relative(self.repro, state.report_path.parent) if self.repro else None,
-            "run": {"device": run.device, "inference_precision": run.inference_precision,
-                    "openvino_version": run.openvino_version, "layer_type": run.layer_type,
-                    "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
-                    "isa_cap": self.target.isa, "cpu_features": expectations.target_features(self.target.isa),
-                    "config": self.target.config(), **run.extra,
-                    "output_precision": run.output_precision, "requested_precision": self.target.precision,
-                    "element_type": self.case.element_type,
-                    "read_seconds": round(run.read_seconds, 6),
-                    "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
-                    "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(self.outcome.compare_seconds, 6),
-                    "oracle_streamed": self.outcome.streamed,
-                    "ir": state.relative(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
-            "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
-                        "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
-                        "total": verdict.total, "max_abs_error": verdict.max_abs_error,
-                        "max_rel_error": verdict.max_rel_error, "max_atol": verdict.max_atol,
-                        "rtol": verdict.tolerance.rtol, "exact": verdict.tolerance.exact,
-                        "tolerance": verdict.tolerance.describe(), "inferences": len(self.outcome.verdicts)},
-        }
+        return reporting.outcome_fields(
+            self.outcome, self.target, expectations.target_features(self.target.isa),
+            repro=state.relative(self.repro, state.report_path.parent) if self.repro else None,
+            ir=state.relative(self.outcome.ir.xml_path), oracle_seconds=self.outcome.oracle_seconds or self.oracle_seconds)
 
     def repr_failure(self, excinfo, style=None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):

@@ -61,6 +61,34 @@ class ItemRecord:
 _RECORD_FIELDS = tuple(item.name for item in fields(ItemRecord))
 
 
+def outcome_fields(outcome, target, cpu_features, *, repro: str | None, ir: str, oracle_seconds: float) -> dict:
+    """The ``repro``/``run``/``verdict`` fields of an ``ItemRecord`` for an item that reached a verdict
+    (``outcome``: an ``api.Outcome``; ``target``: its ``runtime.Target``; paths already relative)."""
+    run, verdict = outcome.run, outcome.verdict
+    return {
+        "repro": repro,
+        "run": {"device": run.device, "inference_precision": run.inference_precision,
+                "openvino_version": run.openvino_version, "layer_type": run.layer_type,
+                "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
+                "isa_cap": target.isa, "cpu_features": cpu_features,
+                "config": target.config(), **run.extra,
+                "output_precision": run.output_precision, "requested_precision": target.precision,
+                "element_type": outcome.case.element_type,
+                "read_seconds": round(run.read_seconds, 6),
+                "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
+                "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(outcome.compare_seconds, 6),
+                "oracle_streamed": outcome.streamed,
+                "ir": ir, "ir_digest": outcome.ir.digest},
+        # The tolerance the verdict used travels with it (compare.Verdict.tolerance): nothing recomputes it.
+        "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
+                    "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
+                    "total": verdict.total, "max_abs_error": verdict.max_abs_error,
+                    "max_rel_error": verdict.max_rel_error, "max_atol": verdict.max_atol,
+                    "rtol": verdict.tolerance.rtol, "exact": verdict.tolerance.exact,
+                    "tolerance": verdict.tolerance.describe(), "inferences": len(outcome.verdicts)},
+    }
+
+
 def pass_rate(counts: dict) -> float | None:
     """Passed / (items - skipped), in percent, as OpenVINO's conformance summary computes it."""
     ran = counts["items"] - counts["skipped"]
