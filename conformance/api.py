@@ -20,13 +20,16 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
                       sparse_reference, tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
-from .render import DATA_INPUT_NAME, KERNEL_INPUT_NAME, OUTPUT_SHAPE_INPUT_NAME, RenderedIR, render
+from . import ops
+from .render import RenderedIR, render, runtime_inputs
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
-    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "load_cases",
+    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
+    "RunSession",
+    "load_cases",
     "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
     "WorkerFailed", "WorkerFailure",
     # authoring
@@ -88,7 +91,8 @@ def reached(case: Case) -> np.ndarray:
     One channel, one group, all-ones data and kernel: the count of taps landing on each output.
     """
     import torch   # here, not at module level: see oracle.py
-    single = replace(case, data_shape=(1, 1) + case.data_shape[2:], kernel_shape=(1, 1, 1) + case.kernel_shape[3:])
+    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
+                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
     with torch.no_grad():
         ones = torch.ones(single.data_shape, dtype=torch.float64)
         taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=torch.float64)).numpy()
@@ -117,12 +121,7 @@ def feeds(case: Case, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
     """What each inference is fed: data, and the kernel / output_shape when they are Parameters."""
     sequence = []
     for step in steps:
-        feed = {DATA_INPUT_NAME: step.inputs.data}
-        if case.kernel_input == "parameter":
-            feed[KERNEL_INPUT_NAME] = step.inputs.kernel
-        if case.output_shape is not None and case.output_shape_input == "parameter":
-            feed[OUTPUT_SHAPE_INPUT_NAME] = np.asarray(case.output_shape, dtype=np.int64)
-        sequence.append(feed)
+        sequence.append(runtime_inputs(case, step.inputs.data, step.inputs.kernel))
     return sequence
 
 
@@ -250,6 +249,152 @@ def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
                          f"{comparison.mismatches} mismatches so far")
     return Outcome(case, ir, result, None, comparison.verdict(), oracle_seconds, comparison.seconds,
                    streamed=True)
+
+
+# --- a run session: what the pytest plugin (and any other driver) keeps between items --------
+
+class RunSession:
+    """Settings of one run (IR directory, isolation, time limit) and the oracle's results, reused
+    while consecutive items share a case (the same case on other targets).
+
+    The pytest plugin drives one per process; ``check`` is ``api.check`` with the session's
+    settings, ``check_per_group`` the per-group diagnosis of a failing grouped item.
+    """
+
+    def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
+                 timeout: float = DEFAULT_TIMEOUT):
+        self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self._cached: tuple | None = None  # (case id, inputs, prepare(case) or None when streamed)
+        self.reference_owner: str | None = None
+
+    def prepared(self, case: Case) -> tuple[Inputs, tuple[Step, ...] | None]:
+        """Inputs and the oracle's steps (``prepare``), reused while consecutive items share a case.
+
+        Streamed (full-size) cases get no whole reference (steps ``None``): ``check``
+        computes it slab by slab. The previous case's arrays are dropped first.
+        """
+        if self._cached is None or self._cached[0] != case.id:
+            self._cached = None
+            if streamed(case) and not case.dynamic:
+                self._cached = (case.id, make_inputs(case), None)
+            else:
+                steps = prepare(case)
+                self._cached = (case.id, steps[0].inputs, steps)
+            self.reference_owner = None   # the first item using it pays for (and records) the oracle
+        return self._cached[1], self._cached[2]
+
+    def check(self, case: Case, target: Target, *, force_isolation: bool = False,
+              progress: Callable[[str], None] | None = None) -> Outcome:
+        """``check`` of ``case`` on ``target`` with the session's inputs, oracle and settings;
+        ``force_isolation``: in a worker even when the session is not isolated (an item known to crash)."""
+        inputs, steps = self.prepared(case)
+        return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
+                     isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
+
+    def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
+        """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:
+        a problem of the diagnosis itself is its note."""
+        inputs, steps = self.prepared(case)
+        whole = steps is not None and len(steps) == 1
+        try:
+            return check_per_group(case, target, steps[0].inputs if whole else inputs,
+                                   steps[0].reference if whole else None, self.ir_dir,
+                                   isolate=self.isolate, timeout=self.timeout)
+        except Exception as error:   # the diagnosis must never hide the failure it explains
+            return GroupCheck(ops.get(case.op).sibling or "-", 0, None, note=f"{type(error).__name__}: {error}")
+
+
+# --- the per-group decomposition of a failing grouped item --------------------------------
+
+MAX_DECOMPOSED_GROUPS = 64   # one compile per group: beyond this the decomposition is not tried
+
+
+@dataclass(frozen=True)
+class GroupCheck:
+    """A grouped case re-run as its ungrouped sibling op, one model per group on that group's channel
+    slice, the outputs concatenated along the channels and compared with the same reference."""
+
+    sibling: str                    # the ungrouped op (Convolution, ConvolutionBackpropData)
+    groups: int
+    passed: bool | None             # None: not tried (``note`` says why)
+    verdict: Verdict | None = None
+    error: str | None = None        # the sibling's compile/infer error, if it failed that way
+    note: str | None = None
+
+    def describe(self) -> str:
+        """One line for a failure message: is the deviation specific to the grouped op?"""
+        what = f"per-group check ({self.groups} x {self.sibling} on each group's channels, concatenated)"
+        if self.passed is None:
+            return f"{what}: not tried ({self.note})"
+        if self.passed:
+            return f"{what}: passes -> the deviation is specific to the grouped op"
+        if self.error is not None:
+            return f"{what}: {self.sibling} fails too ({self.error.splitlines()[0] if self.error else 'error'})"
+        return (f"{what}: fails too ({self.verdict.mismatches}/{self.verdict.total} mismatches) -> "
+                f"not specific to the grouped op")
+
+    def record(self) -> dict:
+        """The report record's ``per_group`` field."""
+        record = {"sibling": self.sibling, "groups": self.groups, "passed": self.passed}
+        if self.verdict is not None:
+            record.update(mismatches=self.verdict.mismatches, total=self.verdict.total)
+        if self.error is not None:
+            record["error"] = self.error.splitlines()[0] if self.error else ""
+        if self.note is not None:
+            record["note"] = self.note
+        return record
+
+
+def group_slices(case: Case, inputs: Inputs) -> list[tuple[Case, Inputs]]:
+    """``case`` as one sibling-op case per group: that group's data channels and kernel
+    (the kernel's group axis dropped), every attribute as it is."""
+    op = ops.get(case.op)
+    sibling = ops.get(op.sibling)
+    groups, c_in, _ = op.channels(case.kernel_shape)
+    parts = []
+    for group in range(groups):
+        data = np.ascontiguousarray(inputs.data[:, group * c_in:(group + 1) * c_in])
+        kernel = np.ascontiguousarray(op.grouped_kernel(inputs.kernel)[group])
+        sub = replace(case, id=f"{case.id}#group{group}", op=sibling.name, data_shape=tuple(data.shape),
+                      kernel_shape=sibling.ungrouped_shape((1,) + tuple(kernel.shape)))
+        parts.append((sub, Inputs(data, kernel.reshape(sub.kernel_shape))))
+    return parts
+
+
+def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Reference,
+                    ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = False,
+                    timeout: float = DEFAULT_TIMEOUT) -> GroupCheck | None:
+    """Re-run a grouped ``case`` as its sibling op per group on ``target`` (``group_slices``) and
+    compare the concatenation with ``expected``, the grouped case's reference; None for an op
+    without a sibling. Used when a grouped item fails: does the ungrouped op get it right?"""
+    op = ops.get(case.op)
+    if op.sibling is None:
+        return None
+    groups = op.channels(case.kernel_shape)[0]
+    if case.dynamic or expected is None:
+        return GroupCheck(op.sibling, groups, None, note="dynamic or streamed case")
+    if groups > MAX_DECOMPOSED_GROUPS:
+        return GroupCheck(op.sibling, groups, None, note=f"more than {MAX_DECOMPOSED_GROUPS} groups")
+    outputs, result = [], None
+    for sub, sub_inputs in group_slices(case, inputs):
+        ir = render(sub, sub_inputs, ir_dir)
+        feed = [runtime_inputs(sub, sub_inputs.data, sub_inputs.kernel)]
+        try:
+            if isolate or needs_worker(target):
+                result = run_in_worker(ir, feed, target, timeout)
+                if isinstance(result, WorkerFailure):
+                    return GroupCheck(op.sibling, groups, False, error=result.describe())
+            else:
+                result = run(ir, feed, target)
+        except (RuntimeRejected, TargetUnavailable) as error:
+            return GroupCheck(op.sibling, groups, False, error=str(error))
+        outputs.append(result.output)
+    output = np.concatenate(outputs, axis=1)
+    magnitude = expected.magnitude
+    tolerance = _tolerance(case, result, inputs, expected.geometry.accumulation_length,
+                           float(magnitude.max()) if magnitude.size else 0.0)
+    verdict = compare(expected.output, magnitude, output, tolerance)
+    return GroupCheck(op.sibling, groups, verdict.passed, verdict)
 
 
 # --- authoring: validate, oracle for given inputs, export for benchmark_app ------------

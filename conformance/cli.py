@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import shapes, styles
+from . import ops, styles
 # Only case.py at import time: validate/list/new start in a fraction of a second
 # (the api pulls in torch and OpenVINO; render imports it when it runs).
 from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, load_case_file, load_paths, parse_size
@@ -128,97 +128,7 @@ def cmd_render(args) -> int:
 
 # --- new -------------------------------------------------------------------------------
 
-SCAFFOLDS = {
-    ("spec", shapes.GROUP_CONVOLUTION): """\
-# GroupConvolution-1 cases, written in the spec's terms.
-# Check with: ov-conformance validate {path}
-op: GroupConvolution
-defaults:                        # merged into every case below (any case field)
-  fill: integers                 # integers (exact in f32, default) or uniform
-cases:
-  - name: my_case                # no spaces, '[', ']', ':' or '/'
-    description: what this case shows
-    data: [1, 8, 10, 10]         # [N, GROUPS*C_IN, spatial...]: rank 3, 4 or 5
-    kernel: [4, 2, 2, 3, 3]      # [GROUPS, C_OUT, C_IN, k...]: rank = data rank + 1
-    strides: [1, 1]              # >= 1; one integer for all axes, or one per spatial axis
-    dilations: [1, 1]            # >= 1
-    pads_begin: [1, 1]           # >= 0; used when auto_pad is explicit
-    pads_end: [1, 1]
-    auto_pad: explicit           # explicit, same_upper, same_lower, valid
-    sweep:                       # optional: one case per combination of these values
-      strides: [1, 2]
-""",
-    ("spec", shapes.GROUP_CONVOLUTION_BACKPROP_DATA): """\
-# GroupConvolutionBackpropData-1 cases, written in the spec's terms.
-# Check with: ov-conformance validate {path}
-op: GroupConvolutionBackpropData
-cases:
-  - name: my_case                # no spaces, '[', ']', ':' or '/'
-    description: what this case shows
-    data: [1, 8, 5, 5]           # [N, GROUPS*C_IN, spatial...]: rank 3, 4 or 5
-    kernel: [4, 2, 3, 3, 3]      # [GROUPS, C_IN, C_OUT, k...]: rank = data rank + 1
-    strides: [2, 2]              # >= 1; one integer for all axes, or one per spatial axis
-    dilations: [1, 1]            # >= 1
-    pads_begin: [1, 1]           # >= 0, cropped from the output; used when auto_pad is explicit
-    pads_end: [1, 1]
-    output_padding: [1, 1]       # >= 0 (any size: zeros past the full result), added at the end
-    auto_pad: explicit           # explicit, same_upper, same_lower, valid
-    # output_shape: [10, 10]     # optional 3rd input: the output's spatial sizes
-""",
-    ("pytorch", shapes.GROUP_CONVOLUTION): """\
-# GroupConvolution-1 cases, written as torch.nn.Conv2d (Conv1d/Conv3d: 1 or 3 spatial axes).
-# Check with: ov-conformance validate {path}
-op: GroupConvolution
-defaults:
-  style: pytorch
-cases:
-  - name: my_case                # nn.Conv2d(8, 12, kernel_size=3, stride=1, padding='same', groups=4)
-    input_shape: [1, 8, 10, 10]  # [N, C, H, W]
-    in_channels: 8               # divisible by groups
-    out_channels: 12             # divisible by groups
-    groups: 4
-    kernel_size: 3               # int or one per spatial axis
-    stride: 1
-    padding: same                # int, [h, w], 'same' (stride 1 only, as in torch) or 'valid'
-    dilation: 1
-""",
-    ("pytorch", shapes.GROUP_CONVOLUTION_BACKPROP_DATA): """\
-# GroupConvolutionBackpropData-1 cases, written as torch.nn.ConvTranspose2d.
-# Check with: ov-conformance validate {path}
-op: GroupConvolutionBackpropData
-defaults:
-  style: pytorch
-cases:
-  - name: my_case                # nn.ConvTranspose2d(8, 4, kernel_size=3, stride=2, padding=1, output_padding=1, groups=2)
-    input_shape: [1, 8, 5, 5]    # [N, C, H, W]
-    in_channels: 8               # divisible by groups
-    out_channels: 4              # divisible by groups
-    groups: 2
-    kernel_size: 3
-    stride: 2
-    padding: 1                   # int or [h, w] (no 'same'/'valid' for ConvTranspose)
-    output_padding: 1            # < stride or < dilation
-    dilation: 1
-""",
-    ("matlab", shapes.GROUP_CONVOLUTION): """\
-# GroupConvolution-1 cases, written as MATLAB's groupedConvolution2dLayer (2D only).
-# Check with: ov-conformance validate {path}
-op: GroupConvolution
-defaults:
-  style: matlab
-cases:
-  - name: my_case                # groupedConvolution2dLayer(3, 1, 'channelwise', 'Stride', 2, 'Padding', 'same')
-    InputSize: [28, 28, 32]      # [H W C], as imageInputLayer
-    BatchSize: 1
-    FilterSize: 3                # h or [h w]
-    NumFiltersPerGroup: 1
-    NumGroups: channelwise       # a positive integer dividing C, or channelwise (= C)
-    Stride: 2                    # s or [a b]
-    DilationFactor: 1            # d or [h w]
-    Padding: same                # p, [a b], [t b l r], or same (= ceil(in/stride), odd extra bottom/right)
-    PaddingValue: 0              # only 0: these ops pad with zeros
-""",
-}
+SCAFFOLDS = {(style, name): text for name in ops.names() for style, text in ops.get(name).scaffolds.items()}
 
 
 def cmd_new(args) -> int:
@@ -244,9 +154,9 @@ def cmd_new(args) -> int:
 
 def cmd_merge_reports(args) -> int:
     """Merge shard reports into one JSON report, with its Markdown and HTML beside it."""
-    from . import report
+    from . import report, report_writer
     try:
-        json_path, markdown_path, html_path = report.merge_files(args.reports, args.output)
+        json_path, markdown_path, html_path = report_writer.merge_files(args.reports, args.output)
     except (OSError, ValueError, KeyError) as error:  # missing file, bad JSON, overlapping shards
         print(f"merge-reports: {error}", file=sys.stderr)
         return 1
@@ -306,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = commands.add_parser("new", help="print a commented case file to start from",
                               description="Scaffold a commented case file for OP in one of the styles.")
-    new.add_argument("op", choices=shapes.OPS, metavar="OP", help=" or ".join(shapes.OPS))
+    new.add_argument("op", choices=ops.names(), metavar="OP", help=", ".join(ops.names()))
     new.add_argument("--style", choices=styles.STYLES, default="spec",
                      help="spec (default), pytorch (nn.ConvNd / ConvTransposeNd) or matlab (groupedConvolution2dLayer)")
     new.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout (never overwrites)")

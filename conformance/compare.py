@@ -33,10 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-UNIT_ROUNDOFF = {"f64": 2.0 ** -53, "f32": 2.0 ** -24, "f16": 2.0 ** -11, "bf16": 2.0 ** -8}
-SIGNIFICAND_BITS = {"f64": 53, "f32": 24, "f16": 11, "bf16": 8}
+from .element_types import INTEGER_TYPES, SIGNIFICAND_BITS, UNIT_ROUNDOFF  # noqa: F401 (re-exported)
+
 ACCUMULATOR = "f32"  # oneDNN/OpenVINO CPU accumulate f32/bf16/f16 convolutions in f32
-INTEGER_TYPES = ("i64", "i32", "i16", "i8", "u64", "u32", "u16", "u8")
 SPARSE_ZERO_FRACTION = 0.5   # more zeros than this among the reached outputs: the fill is too sparse
 MIN_REACHED_FRACTION = 0.1   # fewer outputs than this reached by any tap: the pads dominate
 

@@ -59,7 +59,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import cpu as cpu_features
 from .case import CaseError, parse_yaml
-from .shapes import OPS
+from .ops import names as op_names
 
 ENTRY_FIELDS = ("id", "case", "signature", "target", "openvino", "cpu", "fails", "origin", "reason", "spec_note")
 # How a known deviation shows: a wrong output (mismatch), OpenVINO raising (error), or the
@@ -305,8 +305,8 @@ def _signature(path: Path, raw, line: int) -> Signature:
             raise CaseError(path, raw.key_lines[key], f"signature.{key}",
                             f"unknown field (allowed: {', '.join(SIGNATURE_FIELDS)})")
     op = raw.get("op")
-    if op is not None and op not in OPS:
-        raise CaseError(path, raw.key_lines["op"], "signature.op", f"{op!r} is not one of {', '.join(OPS)}")
+    if op is not None and op not in op_names():
+        raise CaseError(path, raw.key_lines["op"], "signature.op", f"{op!r} is not one of {', '.join(op_names())}")
     primitive = raw.get("primitive")
     if primitive is not None and (not isinstance(primitive, str) or not primitive):
         raise CaseError(path, raw.key_lines["primitive"], "signature.primitive",

@@ -26,16 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import ops
 from .case import Case
-
-# numpy holder per IR element type; bf16 has no numpy dtype: float32 arrays
+# numpy holder per IR element type (element_types.TABLE); bf16 has no numpy dtype: float32 arrays
 # whose values are all bf16 numbers (render.py writes the upper 16 bits).
-NUMPY_DTYPES = {
-    "f32": np.float32, "f16": np.float16, "bf16": np.float32, "f64": np.float64,
-    "i64": np.int64, "i32": np.int32, "i16": np.int16, "i8": np.int8,
-    "u64": np.uint64, "u32": np.uint32, "u16": np.uint16, "u8": np.uint8,
-}
-SIGNIFICAND_BITS = {"f64": 53, "f32": 24, "f16": 11, "bf16": 8}
+from .element_types import NUMPY_DTYPES, SIGNIFICAND_BITS  # noqa: F401 (re-exported)
+
 
 
 @dataclass(frozen=True)
@@ -66,9 +62,7 @@ def integer_range(case: Case) -> tuple[int, int]:
 
 def taps_per_output_channel(case: Case) -> int:
     """Kernel weights that can feed one output channel: C_IN per group x kernel volume."""
-    volume = int(np.prod(case.kernel_shape[3:]))
-    in_per_group = case.kernel_shape[2] if case.op == "GroupConvolution" else case.kernel_shape[1]
-    return in_per_group * volume
+    return ops.get(case.op).taps_per_output_channel(case.kernel_shape)
 
 
 def max_nonzero_taps(case: Case) -> int:
@@ -169,14 +163,13 @@ def _sparsify(case: Case, kernel: np.ndarray, rng: np.random.Generator) -> np.nd
     if keep < 1:
         raise ValueError(f"{case.id}: fill range {integer_range(case)} is too wide for exact sums in "
                          f"{case.element_type}: one product can exceed {exact_limit(case.element_type)}")
-    # Per output channel view: GroupConvolution [G, C_OUT, C_IN, k...] -> (G*C_OUT, C_IN*kvol);
-    # BackpropData [G, C_IN, C_OUT, k...] -> move C_OUT before C_IN first.
-    view = kernel if case.op == "GroupConvolution" else np.swapaxes(kernel, 1, 2)
-    channels = view.reshape(view.shape[0] * view.shape[1], taps).copy()
-    for row in channels:
-        row[rng.permutation(taps)[keep:]] = 0
-    view = channels.reshape(view.shape)
-    return view if case.op == "GroupConvolution" else np.ascontiguousarray(np.swapaxes(view, 1, 2))
+    def sparsify(channels: np.ndarray) -> np.ndarray:   # (output channels, taps feeding each)
+        channels = channels.copy()
+        for row in channels:
+            row[rng.permutation(taps)[keep:]] = 0
+        return channels
+
+    return ops.get(case.op).per_output_channel(kernel, sparsify)
 
 
 def to_element_type(values: np.ndarray, element_type: str) -> np.ndarray:

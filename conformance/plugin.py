@@ -21,14 +21,16 @@ import pytest
 
 from . import api, bundles, cpu, expectations, repro, worker
 from . import report as reporting
+from . import report_writer
 from . import targets as target_lists
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
-                   printable_path, streamed)
+                   printable_path)
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
+_PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -143,8 +145,7 @@ class _Session:
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
-        self._cached: tuple | None = None  # (case id, inputs, api.prepare(case) or None when streamed)
-        self.reference_owner: str | None = None
+        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout)   # the oracle cache, check policy
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
         # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
@@ -162,23 +163,6 @@ class _Session:
         ``resolve=False`` keeps a symlink's own name (a case file pointing elsewhere is named as written)."""
         where = _resolved(path) if resolve else Path(os.path.abspath(path))
         return Path(os.path.relpath(where, (start or self.root).resolve())).as_posix()
-
-    def prepared(self, case: Case):
-        """Inputs and the oracle's steps (``api.prepare``), reused while consecutive items share a
-        case (other targets).
-
-        Streamed (full-size) cases get no whole reference (steps ``None``): ``api.check``
-        computes it slab by slab. The previous case's arrays are dropped first.
-        """
-        if self._cached is None or self._cached[0] != case.id:
-            self._cached = None
-            if streamed(case) and not case.dynamic:
-                self._cached = (case.id, api.make_inputs(case), None)
-            else:
-                steps = api.prepare(case)
-                self._cached = (case.id, steps[0].inputs, steps)
-            self.reference_owner = None   # the first item using it pays for (and records) the oracle
-        return self._cached[1], self._cached[2]
 
     def targets_for(self, case: Case) -> list[Target]:
         """The session's targets, plus each of them under the hints the case declares (``precisions``)."""
@@ -398,6 +382,7 @@ class CaseItem(pytest.Item):
         self.outcome: api.Outcome | None = None
         self.repro: Path | None = None
         self.registered_failure: str | None = None   # the registry's 'fails' for this item, if registered
+        self.per_group: api.GroupCheck | None = None  # a failing grouped item re-run as its sibling op per group
         state = self.config.stash[_STATE]
         source = f"{state.relative(case.source.path)}:{case.source.line}"
         self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source),
@@ -407,19 +392,18 @@ class CaseItem(pytest.Item):
         state = self.config.stash[_STATE]
         if state.registry_error is not None:
             raise state.registry_error
-        inputs, steps = state.prepared(self.case)
+        inputs, steps = state.run.prepared(self.case)
         # The oracle's time is recorded on the item that computed it; later targets reuse it.
         self.oracle_seconds = 0.0
-        if steps is not None and state.reference_owner is None:
-            state.reference_owner = self.nodeid
+        if steps is not None and state.run.reference_owner is None:
+            state.run.reference_owner = self.nodeid
             self.oracle_seconds = sum(step.reference.seconds for step in steps)
         try:
             # An item registered to crash or hang runs in a worker even with --no-isolate: run
             # in-process, the known crash would take the whole run down.
-            isolate = state.isolate or self.registered_failure in ("crashed", "hung")
-            self.outcome = api.check(self.case, self.target, state.ir_dir, inputs=inputs, steps=steps,
-                                     isolate=isolate, timeout=state.item_timeout,
-                                     progress=self._progress_writer())
+            self.outcome = state.run.check(self.case, self.target,
+                                           force_isolation=self.registered_failure in ("crashed", "hung"),
+                                           progress=self._progress_writer())
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except api.RuntimeRejected as error:
@@ -427,6 +411,7 @@ class CaseItem(pytest.Item):
             ir = api.render(self.case, inputs, state.ir_dir)
             self._write_repro(inputs, steps, ir, outcome="rejected", message=str(error))
             self._record_timing(error.seconds, ir)
+            self._check_per_group(inputs, steps)
             raise DeviceRejected(str(error)) from None
         except api.Untrustworthy as problem:
             self._record_timing({})
@@ -465,7 +450,15 @@ class CaseItem(pytest.Item):
                                passed=outcome.verdict.passed)
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
+            self._check_per_group(inputs, steps)
             raise ConformanceFailure(self.outcome)
+
+    def _check_per_group(self, inputs, steps) -> None:
+        """A failing grouped item: the same computation as its ungrouped sibling op, one model per
+        group (``api.check_per_group``), for the failure message and the report record."""
+        self.per_group = self.config.stash[_STATE].run.check_per_group(self.case, self.target)
+        if self.per_group is not None:
+            self.user_properties.append((_PER_GROUP_KEY, json.dumps(self.per_group.record())))
 
     def _write_repro(self, inputs, steps, ir, index: int = 0, **details) -> None:
         """The repro bundle of this failing item: step ``index``'s inputs (every runtime input the IR
@@ -512,30 +505,11 @@ class CaseItem(pytest.Item):
         return write
 
     def _record_fields(self) -> dict:
-        run, verdict = self.outcome.run, self.outcome.verdict
         state = self.config.stash[_STATE]
-        oracle_seconds = self.outcome.oracle_seconds or self.oracle_seconds
-        return {
-            "repro": state.relative(self.repro, state.report_path.parent) if self.repro else None,
-            "run": {"device": run.device, "inference_precision": run.inference_precision,
-                    "openvino_version": run.openvino_version, "layer_type": run.layer_type,
-                    "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
-                    "isa_cap": self.target.isa, "cpu_features": expectations.target_features(self.target.isa),
-                    "config": self.target.config(), **run.extra,
-                    "output_precision": run.output_precision, "requested_precision": self.target.precision,
-                    "element_type": self.case.element_type,
-                    "read_seconds": round(run.read_seconds, 6),
-                    "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
-                    "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(self.outcome.compare_seconds, 6),
-                    "oracle_streamed": self.outcome.streamed,
-                    "ir": state.relative(self.outcome.ir.xml_path), "ir_digest": self.outcome.ir.digest},
-            "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
-                        "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
-                        "total": verdict.total, "max_abs_error": verdict.max_abs_error,
-                        "max_rel_error": verdict.max_rel_error, "max_atol": verdict.max_atol,
-                        "rtol": verdict.tolerance.rtol, "exact": verdict.tolerance.exact,
-                        "tolerance": verdict.tolerance.describe(), "inferences": len(self.outcome.verdicts)},
-        }
+        return reporting.outcome_fields(
+            self.outcome, self.target, expectations.target_features(self.target.isa),
+            repro=state.relative(self.repro, state.report_path.parent) if self.repro else None,
+            ir=state.relative(self.outcome.ir.xml_path), oracle_seconds=self.outcome.oracle_seconds or self.oracle_seconds)
 
     def repr_failure(self, excinfo, style=None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
@@ -550,6 +524,7 @@ class CaseItem(pytest.Item):
                 f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
                 f"OpenVINO {run.openvino_version}",
                 f"IR: {outcome.ir.xml_path}",
+                *self._per_group_lines(),
                 *self._repro_lines(),
             ])
         if isinstance(excinfo.value, worker.WorkerFailed):
@@ -565,10 +540,14 @@ class CaseItem(pytest.Item):
             what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
                     else "untrustworthy item: the reference cannot tell right from wrong")
             return "\n".join([f"{self.case.id} on {self.target.id}: {what}", f"case: {self.case.source}",
-                              describe_case(self.case), str(excinfo.value), *self._repro_lines()])
+                              describe_case(self.case), str(excinfo.value), *self._per_group_lines(),
+                              *self._repro_lines()])
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
+
+    def _per_group_lines(self) -> list[str]:
+        return [] if self.per_group is None else [self.per_group.describe()]
 
     def _repro_lines(self) -> list[str]:
         if self.repro is None:
@@ -626,7 +605,7 @@ class _Recorder:
             if self.state.results_dir is not None and len(self.state.targets) > 1:
                 document["cross_target"] = bundles.summarize_differences(
                     bundles.cross_target_diffs(self.state.results_dir))
-            self.state.written = reporting.write_report(document, self.state.report_path)
+            self.state.written = report_writer.write_report(document, self.state.report_path)
             self.state.totals = document["summary"]["totals"]
             self.state.kinds = document["summary"].get("kinds", {})
 
@@ -665,6 +644,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
     if _RECORD_KEY in properties:
         fields = json.loads(properties[_RECORD_KEY])
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
+    if _PER_GROUP_KEY in properties:
+        record.per_group = json.loads(properties[_PER_GROUP_KEY])
 
 
 def _record_collection_error(state: _Session, report: pytest.CollectReport) -> None:

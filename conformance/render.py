@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from . import shapes
+from . import element_types, ops
 from .case import Case
 from .inputs import NUMPY_DTYPES, Inputs
 
@@ -31,10 +31,7 @@ KERNEL_INPUT_NAME = "kernel"
 OUTPUT_SHAPE_INPUT_NAME = "output_shape"
 
 # IR port precision names per element type (the <data element_type> uses the short name).
-_PORT_PRECISIONS = {
-    "f32": "FP32", "f16": "FP16", "bf16": "BF16", "f64": "FP64", "i64": "I64", "i32": "I32",
-    "i16": "I16", "i8": "I8", "u64": "U64", "u32": "U32", "u16": "U16", "u8": "U8",
-}
+_PORT_PRECISIONS = element_types.PORT_PRECISIONS
 
 
 def element_bytes(array: np.ndarray, element_type: str) -> bytes:
@@ -171,22 +168,23 @@ def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     else:
         kernel = _constant(graph, KERNEL_INPUT_NAME, inputs.kernel, element_type)
     op_inputs = [(parameter, data_dims, element_type), (kernel, case.kernel_shape, element_type)]
-    if case.output_shape is not None:
-        if case.output_shape_input == "parameter":
-            shape_input = _parameter(graph, OUTPUT_SHAPE_INPUT_NAME, "i64", (case.spatial_rank,))
+    operation = ops.get(case.op)
+    for name, value, fed in operation.extra_inputs(case):
+        value_type = element_types.of_numpy(value.dtype)
+        if fed:
+            extra = _parameter(graph, name, value_type, value.shape)
         else:
-            shape_input = _constant(graph, OUTPUT_SHAPE_INPUT_NAME, np.asarray(case.output_shape, dtype=np.int64), "i64")
-        op_inputs.append((shape_input, (case.spatial_rank,), "i64"))
+            extra = _constant(graph, name, value, value_type)
+        op_inputs.append((extra, value.shape, value_type))
 
-    op = graph.add(case.op, "op", case.attributes())
+    op = graph.add(operation.template, "op", operation.attributes(case))
     ports = op.find("input").findall("port")
     for port, (_, dims, port_type) in zip(ports, op_inputs):
         _set_port(port, port_type, dims)
     for unused in ports[len(op_inputs):]:
         op.find("input").remove(unused)
     out_port = op.find("output/port")
-    if case.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA and case.output_shape is None:
-        out_port.set("id", "2")  # ports are numbered inputs first, then outputs
+    out_port.set("id", str(len(op_inputs)))  # ports are numbered inputs first, then outputs
     output_shape = output_dims(case)
     _set_port(out_port, element_type, output_shape)
     out_port.set("names", OUTPUT_NAME)
@@ -217,10 +215,17 @@ def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
                       parameters=tuple(_parameter_names(case)))
 
 
-def _parameter_names(case: Case) -> list[str]:
-    names = [DATA_INPUT_NAME]
+def runtime_inputs(case: Case, data: np.ndarray, kernel: np.ndarray) -> dict[str, np.ndarray]:
+    """What one inference of ``case``'s IR is fed, by Parameter name, in order: data, and the kernel
+    and the op's other inputs when they are Parameters."""
+    feed = {DATA_INPUT_NAME: data}
     if case.kernel_input == "parameter":
-        names.append(KERNEL_INPUT_NAME)
-    if case.output_shape is not None and case.output_shape_input == "parameter":
-        names.append(OUTPUT_SHAPE_INPUT_NAME)
-    return names
+        feed[KERNEL_INPUT_NAME] = kernel
+    for name, value, fed in ops.get(case.op).extra_inputs(case):
+        if fed:
+            feed[name] = value
+    return feed
+
+
+def _parameter_names(case: Case) -> list[str]:
+    return list(runtime_inputs(case, None, None))

@@ -1,6 +1,9 @@
-"""Stage 6: per-item records -> JSON, Markdown and HTML summaries.
+"""Stage 6: the report model: per-item records -> one JSON-friendly report document.
 
-An ``ItemRecord`` is a plain, JSON-friendly summary of one test item (what
+This module owns the record format; the Markdown (``markdown_report.py``) and HTML
+(``html_report.py``) summaries are renderers of the document it builds, and
+``report_writer.py`` writes the three files (and merges shards). No renderer is
+imported here. An ``ItemRecord`` is a plain, JSON-friendly summary of one test item (what
 ran, how it compared, how it ended). The plugin builds them from pytest's
 reports on the controlling process, so they are complete under xdist too.
 
@@ -50,9 +53,40 @@ class ItemRecord:
     verdict: dict = field(default_factory=dict)   # shape, mismatches, max errors, tolerance
     repro: str | None = None                      # repro bundle directory, relative to the report
     kinds: list = field(default_factory=list)     # e.g. precision=bf16, element_type=f16, dynamic
+    # A failing grouped item re-run as its ungrouped sibling op per group (api.GroupCheck.record):
+    # {sibling, groups, passed, mismatches/total or error or note}; None when not run.
+    per_group: dict | None = None
 
 
 _RECORD_FIELDS = tuple(item.name for item in fields(ItemRecord))
+
+
+def outcome_fields(outcome, target, cpu_features, *, repro: str | None, ir: str, oracle_seconds: float) -> dict:
+    """The ``repro``/``run``/``verdict`` fields of an ``ItemRecord`` for an item that reached a verdict
+    (``outcome``: an ``api.Outcome``; ``target``: its ``runtime.Target``; paths already relative)."""
+    run, verdict = outcome.run, outcome.verdict
+    return {
+        "repro": repro,
+        "run": {"device": run.device, "inference_precision": run.inference_precision,
+                "openvino_version": run.openvino_version, "layer_type": run.layer_type,
+                "primitive_type": run.primitive_type, "runtime_precision": run.runtime_precision,
+                "isa_cap": target.isa, "cpu_features": cpu_features,
+                "config": target.config(), **run.extra,
+                "output_precision": run.output_precision, "requested_precision": target.precision,
+                "element_type": outcome.case.element_type,
+                "read_seconds": round(run.read_seconds, 6),
+                "compile_seconds": round(run.compile_seconds, 6), "infer_seconds": round(run.infer_seconds, 6),
+                "oracle_seconds": round(oracle_seconds, 6), "compare_seconds": round(outcome.compare_seconds, 6),
+                "oracle_streamed": outcome.streamed,
+                "ir": ir, "ir_digest": outcome.ir.digest},
+        # The tolerance the verdict used travels with it (compare.Verdict.tolerance): nothing recomputes it.
+        "verdict": {"passed": verdict.passed, "expected_shape": list(verdict.expected_shape),
+                    "actual_shape": list(verdict.actual_shape), "mismatches": verdict.mismatches,
+                    "total": verdict.total, "max_abs_error": verdict.max_abs_error,
+                    "max_rel_error": verdict.max_rel_error, "max_atol": verdict.max_atol,
+                    "rtol": verdict.tolerance.rtol, "exact": verdict.tolerance.exact,
+                    "tolerance": verdict.tolerance.describe(), "inferences": len(outcome.verdicts)},
+    }
 
 
 def pass_rate(counts: dict) -> float | None:
@@ -186,12 +220,8 @@ def _merge_environments(environments: list[dict]) -> dict:
     return merged
 
 
-MARKDOWN_FAILURES = 50  # listed in the Markdown summary (a GitHub step summary is capped at 1 MiB)
 COUNT_COLUMNS = ("implemented", "passed", "failed", "xfailed", "xpassed", "skipped", "crashed", "hung", "error")
-
-
-def _rate(cell: dict) -> str:
-    return "n/a" if cell["pass_rate"] is None else f"{cell['pass_rate']:.1f}%"
+INVALID_CASE_FILE = "(invalid case file)"   # the op of the item standing for a file that did not load
 
 
 def headline(item: dict) -> str:
@@ -206,114 +236,6 @@ def headline(item: dict) -> str:
     return reason.splitlines()[0] if reason else ""
 
 
-def markdown(report: dict, html_name: str | None = None) -> str:
-    """A short Markdown summary (for $GITHUB_STEP_SUMMARY or a PR comment)."""
-    summary = report["summary"]
-    lines = ["## OpenVINO op conformance", ""]
-    env = report["environment"]
-    lines.append(f"OpenVINO `{env.get('openvino_version')}`, targets: {', '.join(env.get('targets', []))}")
-    totals = summary["totals"]
-    lines += ["", f"**{totals['items']} items**: " + ", ".join(
-        f"{totals[outcome]} {outcome}" for outcome in OUTCOMES if totals[outcome]) + f"; pass rate {_rate(totals)}"]
-    unexpected = sum(totals[outcome] for outcome in FAILING)
-    known = f"{totals['xfailed']} expected failures (known deviations, expected_failures.yaml)"
-    lines += ["", f"**{unexpected} unexpected outcome(s)** ({', '.join(o for o in FAILING if totals[o])}); {known}"
-              if unexpected else f"No unexpected outcomes; {known}"]
-    lines += ["", "| op | target | " + " | ".join(COUNT_COLUMNS) + " | pass rate |",
-              "|---|---|" + "---|" * len(COUNT_COLUMNS) + "---|"]
-    for op, targets in summary["matrix"].items():
-        for target, cell in targets.items():
-            lines.append(f"| {op} | {target} | " + " | ".join(str(cell[c]) for c in COUNT_COLUMNS)
-                         + f" | {_rate(cell)} |")
-    if summary.get("kinds"):
-        lines += ["", "| kind | " + " | ".join(OUTCOMES) + " |", "|---|" + "---|" * len(OUTCOMES)]
-        for kind, counts in summary["kinds"].items():
-            lines.append(f"| {kind} | " + " | ".join(str(counts.get(c, 0)) for c in OUTCOMES) + " |")
-    failing = [item for item in report["items"] if item["outcome"] in FAILING]
-    if failing:
-        lines += ["", "### Failures", ""]
-        for item in failing[:MARKDOWN_FAILURES]:
-            if item["op"] == INVALID_CASE_FILE:
-                lines += _invalid_case_file_markdown(item)
-                continue
-            first = headline(item)
-            repro = f" (repro: `{item['repro']}`)" if item.get("repro") else ""
-            lines.append(f"- `{item['case_id']}` [{item['target_id']}] **{item['outcome']}**: {first}{repro}")
-        if len(failing) > MARKDOWN_FAILURES:
-            lines.append(f"- ... and {len(failing) - MARKDOWN_FAILURES} more (all are in the JSON and HTML reports)")
-    if summary["primitives"]:
-        lines += ["", "Primitives exercised:", ""]
-        for op, targets in summary["primitives"].items():
-            for target, names in targets.items():
-                lines.append(f"- {op} / {target}: {', '.join(names)}")
-    lines += _cross_target_markdown(report.get("cross_target"))
-    if html_name:
-        lines += ["", f"Per-case details: `{html_name}` (in the run's artifacts)."]
-    return "\n".join(lines) + "\n"
-
-
-INVALID_CASE_FILE = "(invalid case file)"   # the op of the item standing for a file that did not load
-MARKDOWN_FILE_PROBLEMS = 5                   # problems listed per invalid case file
-
-
-def _code(text: str) -> str:
-    """``text`` as a Markdown code span, whatever backticks it holds."""
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
-
-
-def _invalid_case_file_markdown(item: dict) -> list[str]:
-    """A file that did not load: where (file:line) and its problems, each ``file:line: field: problem``."""
-    problems = [line for line in (item.get("reason") or "").splitlines()[1:] if line.strip()]
-    lines = [f"- {_code(item['source'])} **{item['outcome']}**: invalid case file, {len(problems)} problem(s)"]
-    lines += [f"  - {_code(problem)}" for problem in problems[:MARKDOWN_FILE_PROBLEMS]]
-    if len(problems) > MARKDOWN_FILE_PROBLEMS:
-        lines.append(f"  - ... and {len(problems) - MARKDOWN_FILE_PROBLEMS} more (all are in the JSON report)")
-    return lines
-
-
-def _diff_text(value: float | None) -> str:
-    return "shape/NaN" if value is None else f"{value:.3g}"
-
-
-def _cross_target_markdown(section: dict | None) -> list[str]:
-    """Targets compared with each other (same case, same inputs): per pair, then the largest differences."""
-    if not section or not section.get("pairs"):
-        return []
-    lines = ["", "### Cross-target differences", "",
-             "| targets | cases | identical | differing | beyond tolerance | max abs diff |", "|---|---|---|---|---|---|"]
-    for pair, counts in section["pairs"].items():
-        lines.append(f"| {pair} | {counts['cases']} | {counts['identical']} | {counts['differing']} | "
-                     f"{counts['beyond_tolerance']} | {_diff_text(counts['max_abs_diff'])} |")
-    if section.get("largest"):
-        lines += ["", "| case | targets | max abs diff | beyond tolerance | primitives |", "|---|---|---|---|---|"]
-        for entry in section["largest"]:
-            lines.append(f"| `{entry['case_id']}` | {entry['a']} vs {entry['b']} | {_diff_text(entry['max_abs_diff'])} | "
-                         f"{entry['beyond']}/{entry['total']} | {entry['primitive_a']} / {entry['primitive_b']} |")
-    return lines
-
-
-def write_report(report: dict, json_path: Path | str) -> tuple[Path, Path, Path]:
-    """Write ``report`` as JSON, with its Markdown and HTML summaries beside it (``.md``, ``.html``)."""
-    from .html_report import html  # the page's template code; kept apart to keep this module short
-
-    json_path = Path(json_path)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    html_path = json_path.with_suffix(".html")
-    html_path.write_text(html(report), encoding="utf-8")
-    markdown_path = json_path.with_suffix(".md")
-    markdown_path.write_text(markdown(report, html_path.name), encoding="utf-8")
-    return json_path, markdown_path, html_path
-
-
 def read_report(path: Path | str) -> dict:
     """A JSON report as written by ``write_report``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def merge_files(inputs: list[Path | str], output: Path | str) -> tuple[Path, Path, Path]:
-    """Merge shard reports (JSON files) into ``output``, with its Markdown and HTML (``merge-reports``)."""
-    output = Path(output)
-    documents = [(read_report(path), Path(path).parent) for path in inputs]
-    return write_report(merge_reports(documents, output.parent), output)

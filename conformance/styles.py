@@ -25,18 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-GROUP_CONVOLUTION = "GroupConvolution"
-GROUP_CONVOLUTION_BACKPROP_DATA = "GroupConvolutionBackpropData"
+from . import ops
+from .ops import FieldError  # noqa: F401 (re-exported)
 
 STYLES = ("spec", "pytorch", "matlab")
-
-
-class FieldError(ValueError):
-    """A problem with one field's value; the caller adds file and line."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
 
 
 def _per_axis(values: dict, name: str, rank: int, default: int) -> tuple[int, ...]:
@@ -63,12 +55,14 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int,
 def from_pytorch(values: dict[str, Any], op: str) -> dict[str, Any]:
     """``nn.ConvNd``/``nn.ConvTransposeNd`` parameters -> spec fields.
 
-    Weight layouts (PyTorch's ``groups`` relations): ``Conv`` weight is
-    ``[out_channels, in_channels/groups, k...]`` = spec kernel
+    Weight layouts (PyTorch's ``groups`` relations, the op's ``pytorch_kernel``): ``Conv`` weight
+    is ``[out_channels, in_channels/groups, k...]`` = spec kernel
     ``[groups, out_channels/groups, in_channels/groups, k...]``;
     ``ConvTranspose`` weight is ``[in_channels, out_channels/groups, k...]`` = spec
-    kernel ``[groups, in_channels/groups, out_channels/groups, k...]``.
+    kernel ``[groups, in_channels/groups, out_channels/groups, k...]``. An ungrouped op
+    (Convolution, ConvolutionBackpropData) takes ``groups: 1`` and has no GROUPS axis.
     """
+    operation = ops.get(op)
     input_shape = tuple(values["input_shape"])
     rank = len(input_shape) - 2
     if not 1 <= rank <= 3:
@@ -87,7 +81,7 @@ def from_pytorch(values: dict[str, Any], op: str) -> dict[str, Any]:
     stride = _per_axis(values, "stride", rank, 1)
     dilation = _per_axis(values, "dilation", rank, 1)
     padding = values.get("padding", 0)
-    transposed = op == GROUP_CONVOLUTION_BACKPROP_DATA
+    transposed = operation.transposed
     if isinstance(padding, str):
         if transposed:
             raise FieldError("padding", f"{padding!r}: ConvTranspose takes only integer padding "
@@ -107,13 +101,8 @@ def from_pytorch(values: dict[str, Any], op: str) -> dict[str, Any]:
         "strides": stride, "dilations": dilation, "pads_begin": pads_begin, "pads_end": pads_end,
         "auto_pad": "explicit",
     }
-    if transposed:
-        spec["kernel"] = (groups, in_channels // groups, out_channels // groups) + kernel_size
-        spec["output_padding"] = _per_axis(values, "output_padding", rank, 0)
-    else:
-        if "output_padding" in values:
-            raise FieldError("output_padding", "only ConvTranspose (GroupConvolutionBackpropData) has it")
-        spec["kernel"] = (groups, out_channels // groups, in_channels // groups) + kernel_size
+    spec.update(operation.pytorch_fields(values, rank, _per_axis))
+    spec["kernel"] = operation.pytorch_kernel(groups, in_channels, out_channels, kernel_size)
     return spec
 
 
@@ -127,9 +116,9 @@ def from_matlab(values: dict[str, Any], op: str) -> dict[str, Any]:
     NumChannelsPerGroup x NumFiltersPerGroup x NumGroups`` are the spec kernel
     ``[NumGroups, NumFiltersPerGroup, NumChannelsPerGroup, h, w]``.
     """
-    if op != GROUP_CONVOLUTION:
-        raise FieldError("style", "matlab style describes groupedConvolution2dLayer, i.e. GroupConvolution; "
-                                  "write GroupConvolutionBackpropData cases in spec or pytorch style")
+    if "matlab" not in ops.get(op).styles:
+        raise FieldError("style", f"matlab style describes groupedConvolution2dLayer, i.e. GroupConvolution; "
+                                  f"write {op} cases in spec or pytorch style")
     padding_value = values.get("PaddingValue", 0)
     if padding_value != 0:
         raise FieldError("PaddingValue", f"{padding_value!r} cannot be expressed: GroupConvolution pads with "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import api, case as case_module, cli, report
+from conformance import api, case as case_module, cli, markdown_report, report
 from conformance.case import (INT32_MAX, INT64_MAX, MAX_CASES_PER_FILE, MAX_FILE_BYTES, MAX_SWEEP_COMBINATIONS,
                               MAX_TOLERANCE_SCALE, CaseError, load_case_file, load_cases_text)
 from reporting_support import BACKPROP, CASES, in_process_project, read_json, subprocess_env
@@ -250,7 +250,7 @@ def test_every_bad_file_is_one_failed_item_and_the_run_completes_serially_and_un
             where = f"cases/bad/{path.name}:{line}: " + (f"{field}: " if field else "")
             assert where in item["reason"] and fragment in item["reason"], (where, item["reason"])
     # The Markdown names the first files' file:line (it lists 50 failures).
-    for path in FILES[:report.MARKDOWN_FAILURES]:
+    for path in FILES[:markdown_report.MARKDOWN_FAILURES]:
         assert f"`cases/bad/{path.name}:{expectations(path)[0][0]}`" in markdown
     assert serial["summary"]["totals"]["failed"] == len(FILES) and serial["summary"]["totals"]["passed"] == 5
 

@@ -17,6 +17,9 @@ from conformance import api, shapes
 from conformance.case import load_cases_text
 from conformance.inputs import INTEGER_RANGE, make_inputs
 
+GROUP_CONVOLUTION, GROUP_CONVOLUTION_BACKPROP_DATA = "GroupConvolution", "GroupConvolutionBackpropData"
+OPS = (GROUP_CONVOLUTION, GROUP_CONVOLUTION_BACKPROP_DATA)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SWEPT = """\
@@ -149,7 +152,7 @@ def test_shipped_cases_cover_what_the_suite_promises(shipped):
     default_run = [case for case in shipped if "slow" not in case.marks]
     assert len(default_run) >= 160
     by_op = Counter(case.op for case in default_run)
-    for op in shapes.OPS:
+    for op in OPS:
         assert by_op[op] >= 60, by_op
         of_op = [case for case in default_run if case.op == op]
         assert {case.spatial_rank for case in of_op} == {1, 2, 3}
@@ -162,7 +165,7 @@ def test_shipped_cases_cover_what_the_suite_promises(shipped):
         assert any(g.in_channels_per_group == g.out_channels_per_group == 1 and g.groups > 1 for g in groups)
         assert any(g.in_channels_per_group > 1 and g.out_channels_per_group > 1 and g.groups > 1 for g in groups)
         assert any(case.fill == "uniform" for case in of_op)
-    backprop = [case for case in default_run if case.op == shapes.GROUP_CONVOLUTION_BACKPROP_DATA]
+    backprop = [case for case in default_run if case.op == GROUP_CONVOLUTION_BACKPROP_DATA]
     with_shape = [case for case in backprop if case.output_shape is not None]
     assert {case.auto_pad for case in with_shape} == set(shapes.AUTO_PADS)
     totals = {total for case in with_shape for total in
@@ -176,8 +179,8 @@ def test_spec_examples_are_there_and_full_size_3d_is_slow(shipped):
     examples = {(case.op, case.spatial_rank): case for case in shipped
                 if case.id.startswith("spec_examples/") and case.name.startswith("spec_example_")
                 and case.name[len("spec_example_"):] in ("1d", "2d", "3d")}
-    assert set(examples) == {(op, rank) for op in shapes.OPS for rank in (1, 2, 3)}
+    assert set(examples) == {(op, rank) for op in OPS for rank in (1, 2, 3)}
     for (op, rank), case in examples.items():
-        expected = (1, 4) + (224,) * rank if op == shapes.GROUP_CONVOLUTION else (1, 8) + (447,) * rank
+        expected = (1, 4) + (224,) * rank if op == GROUP_CONVOLUTION else (1, 8) + (447,) * rank
         assert case.geometry().output_shape == expected
         assert ("slow" in case.marks) == (rank == 3)

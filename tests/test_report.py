@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conformance import report
+from conformance import markdown_report, report, report_writer
 from conformance.report import ItemRecord
 
 
@@ -49,7 +49,7 @@ def test_document_order_does_not_depend_on_record_order():
 
 def test_json_is_strict_even_with_infinite_relative_error(tmp_path):
     record = _record("b", "failed", verdict={"max_rel_error": float("inf"), "max_abs_error": 9.0})
-    path, markdown_path, html_path = report.write_report(report.build_report([record], {"targets": []}),
+    path, markdown_path, html_path = report_writer.write_report(report.build_report([record], {"targets": []}),
                                                          tmp_path / "r.json")
     document = json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
     assert document["items"][0]["verdict"]["max_rel_error"] == "inf"
@@ -90,7 +90,7 @@ def test_merge_keeps_differing_environment_values(tmp_path):
 
 
 def test_markdown_lists_counts_and_failures_with_repro():
-    text = report.markdown(report.build_report(RECORDS, {"openvino_version": "2026.4.1", "targets": ["CPU-f32"]}))
+    text = markdown_report.markdown(report.build_report(RECORDS, {"openvino_version": "2026.4.1", "targets": ["CPU-f32"]}))
     assert "| GroupConvolution | CPU-f32 | 3 | 1 | 1 | 1 | 0 | 1 | 1 | 1 | 0 | 20.0% |" in text
     assert "`f.yaml::b` [CPU-f32] **failed**" in text and "(repro: `repro/b`)" in text
     assert "`f.yaml::e` [CPU-f32] **crashed**" in text and "`f.yaml::f` [CPU-f32] **hung**" in text
@@ -99,7 +99,7 @@ def test_markdown_lists_counts_and_failures_with_repro():
 
 def test_markdown_lists_at_most_fifty_failures():
     records = [_record(f"case{index:03}", "failed") for index in range(60)]
-    text = report.markdown(report.build_report(records, {"targets": ["CPU-f32"]}))
+    text = markdown_report.markdown(report.build_report(records, {"targets": ["CPU-f32"]}))
     assert text.count("**failed**") == 50 and "... and 10 more" in text
 
 
@@ -126,8 +126,8 @@ def test_expected_failures_read_as_expected_in_a_green_run():
     cell = page.get_element_by_id("matrix").find(".//td")
     assert "good" in cell.get("class").split() and "25.0%" in cell.text_content()
     assert not page.find_class("bad") and not page.find_class("warn")
-    assert "No unexpected outcomes; 3 expected failures" in report.markdown(document)
+    assert "No unexpected outcomes; 3 expected failures" in markdown_report.markdown(document)
     document = report.build_report(green + [_record("b", "failed")], {"targets": ["CPU-f32"]})
     page = lxml_html.fromstring(html(document))
     assert "bad" in page.get_element_by_id("matrix").find(".//td").get("class").split()
-    assert "**1 unexpected outcome(s)** (failed); 3 expected failures" in report.markdown(document)
+    assert "**1 unexpected outcome(s)** (failed); 3 expected failures" in markdown_report.markdown(document)

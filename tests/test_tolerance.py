@@ -21,6 +21,11 @@ from conformance.compare import (UNIT_ROUNDOFF, compare, exact_integer_limit, sp
 from conformance.cpu import supports_precision_hint, this_cpu
 from conformance.inputs import Inputs, make_inputs, max_nonzero_taps, round_to_bf16
 from conformance.oracle import apply_op, reference
+from conformance.ops.group_convolution import group_convolution_geometry
+from conformance.ops.group_convolution_backprop_data import group_convolution_backprop_data_geometry, landing_taps
+
+GROUP_CONVOLUTION, GROUP_CONVOLUTION_BACKPROP_DATA = "GroupConvolution", "GroupConvolutionBackpropData"
+OPS = (GROUP_CONVOLUTION, GROUP_CONVOLUTION_BACKPROP_DATA)
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -93,10 +98,10 @@ def test_accumulation_length_counts_taps_landing_on_one_output():
         data = torch.ones(1, 1, 40, dtype=torch.float64)   # long enough for every tap to reach the middle
         weight = torch.ones(1, 1, kernel, dtype=torch.float64)
         landed = torch.nn.functional.conv_transpose1d(data, weight, stride=stride, dilation=dilation)
-        assert shapes.landing_taps(kernel, stride, dilation) == int(landed.max()), (kernel, stride, dilation)
-    conv = shapes.group_convolution_geometry((1, 8, 9, 9), (2, 3, 4, 3, 3), (2, 2), (1, 1), (1, 1), (1, 1))
+        assert landing_taps(kernel, stride, dilation) == int(landed.max()), (kernel, stride, dilation)
+    conv = group_convolution_geometry((1, 8, 9, 9), (2, 3, 4, 3, 3), (2, 2), (1, 1), (1, 1), (1, 1))
     assert conv.accumulation_length == 4 * 9
-    backprop = shapes.group_convolution_backprop_data_geometry(
+    backprop = group_convolution_backprop_data_geometry(
         (1, 8, 5, 5), (2, 4, 3, 3, 3), (2, 2), (0, 0), (0, 0), (1, 1))
     assert backprop.accumulation_length == 4 * 2 * 2     # stride 2: at most ceil(3/2) taps per axis
 
@@ -184,7 +189,7 @@ def test_exact_mode_catches_a_single_wrong_element(precision):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("op", shapes.OPS)
+@pytest.mark.parametrize("op", OPS)
 def test_exact_mode_catches_a_one_ulp_per_tap_bias(precision, op):
     """Every weight off by one ulp of the compute precision: invisible to a rounding bound on
     inexact data (it *is* input rounding), caught by exact mode on the exact fill."""
@@ -243,21 +248,21 @@ LAYOUT_CASE = """
 """
 
 
-@pytest.mark.parametrize("op", shapes.OPS)
+@pytest.mark.parametrize("op", OPS)
 def test_default_fill_catches_flipped_kernels_swapped_channels_and_swapped_groups(op):
     """GROUPS 2, C_IN 2 != C_OUT 3, a 3x2 kernel: with the default fill, a device that flips the
     kernel, reads C_IN/C_OUT in the wrong order or mixes up groups fails (the oracle computes what
     that device would return)."""
-    first, second = (3, 2) if op == shapes.GROUP_CONVOLUTION else (2, 3)
+    first, second = (3, 2) if op == GROUP_CONVOLUTION else (2, 3)
     [case] = _case(LAYOUT_CASE.format(first=first, second=second), op)
     assert _undetected_layout_bugs(case, make_inputs(case)) == []
 
 
-@pytest.mark.parametrize("op", shapes.OPS)
+@pytest.mark.parametrize("op", OPS)
 def test_an_all_equal_fill_would_hide_those_bugs(op):
     """The test above is only as good as the fill: with all-equal inputs every one of those bugs
     gives the right answer, so a fill that degenerated to constants would fail it."""
-    first, second = (3, 2) if op == shapes.GROUP_CONVOLUTION else (2, 3)
+    first, second = (3, 2) if op == GROUP_CONVOLUTION else (2, 3)
     [case] = _case(LAYOUT_CASE.format(first=first, second=second), op)
     ones = Inputs(np.ones(case.data_shape, np.float32), np.ones(case.kernel_shape, np.float32))
     assert _undetected_layout_bugs(case, ones) == list(_kernel_layout_bugs(case, ones.kernel))
@@ -268,7 +273,7 @@ def test_an_all_equal_fill_would_hide_those_bugs(op):
 # --- the rounding bound (inexact data) ----------------------------------------------
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("op", shapes.OPS)
+@pytest.mark.parametrize("op", OPS)
 def test_rounding_bound_passes_a_correct_device_and_catches_swapped_pads(precision, op):
     [case] = _case("""
   - name: asymmetric
@@ -285,7 +290,7 @@ def test_rounding_bound_passes_a_correct_device_and_catches_swapped_pads(precisi
     geometry = case.geometry()
     swapped = type(geometry)(**{**geometry.__dict__, "pads_begin": geometry.pads_end,
                                 "pads_end": geometry.pads_begin})
-    if op == shapes.GROUP_CONVOLUTION:   # same output size, shifted window
+    if op == GROUP_CONVOLUTION:   # same output size, shifted window
         wrong = _emulated_device(case, inputs, precision, geometry=swapped)
     else:                                # the crop taken from the other side
         wrong = _emulated_device(case, inputs, precision, geometry=swapped)
@@ -346,7 +351,7 @@ def test_exact_fill_keeps_every_partial_sum_exact(op, data, kernel, element_type
     taps = inputs_module.taps_per_output_channel(case)
     low, high = inputs_module.integer_range(case)
     assert keep == limit // (max(abs(low), abs(high)) ** 2)
-    per_channel = inputs.kernel if op == shapes.GROUP_CONVOLUTION else np.swapaxes(inputs.kernel, 1, 2)
+    per_channel = inputs.kernel if op == GROUP_CONVOLUTION else np.swapaxes(inputs.kernel, 1, 2)
     nonzero = np.count_nonzero(per_channel.reshape(-1, taps), axis=1)
     assert nonzero.max() <= keep                                   # the rule, structurally
     # The default fill draws no zeros: a sparsified channel keeps exactly N_max weights, others all.

@@ -1,0 +1,107 @@
+"""The memory model of one check: when the oracle streams, and how many bytes a check needs.
+
+It describes the oracle (``oracle.py``: whole, or by slabs of output planes) and the comparison;
+each op says what its oracle's intermediate tensor is (``Op.intermediate_elements``,
+``Op.slab_intermediate_fraction``). case.py refuses cases over the memory budget with it, the
+plugin skips slow ones.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from math import prod
+from typing import TYPE_CHECKING
+
+from . import ops
+
+if TYPE_CHECKING:
+    from .schema import Case
+
+GIB = 1 << 30
+DEFAULT_MEMORY_BUDGET = 16 * GIB  # the spec's full-size examples (224^3 3D) fit; a typo'd 10^6 does not
+
+
+# Above this many output elements the oracle is computed and compared in slabs of
+# output planes (oracle.reference_slabs + compare.StreamingComparison) instead of
+# whole: 32M elements = 512 MB of float64 output + magnitude.
+STREAM_THRESHOLD_ELEMENTS = 1 << 25
+SLAB_ELEMENTS = 1 << 24   # output elements per slab (~128 MB per float64 array)
+
+
+def streamed(case: Case) -> bool:
+    """True when ``case`` is checked slab by slab (its output is above ``STREAM_THRESHOLD_ELEMENTS``)."""
+    return prod(case.geometry().output_shape) > STREAM_THRESHOLD_ELEMENTS
+
+
+def footprint_bytes(case: Case) -> int:
+    """Estimated peak bytes one check of ``case`` allocates (pure arithmetic, allocates nothing).
+
+    Whole path: f32 inputs and the device's output (with its copy), plus the
+    float64 oracle: data, kernel and their absolute values, the padded input
+    (GroupConvolution) or the uncropped transposed result (BackpropData), the
+    output and its magnitude. Streamed path (``streamed``): f32 inputs and the
+    device's output (a view, no copy) plus one slab's worth of the float64
+    oracle and comparison (input halo, intermediate, output, magnitude and
+    ~6 comparison temporaries). The runtime's own scratch memory is not counted.
+    """
+    op = ops.get(case.op)
+    geometry = op.geometry(case)
+    data, kernel, output = prod(case.data_shape), prod(case.kernel_shape), prod(geometry.output_shape)
+    spatial = case.data_shape[2:]
+    intermediate = op.intermediate_elements(case, geometry)
+    if streamed(case):
+        depth = geometry.output_shape[2]
+        planes = max(1, SLAB_ELEMENTS // max(1, output // depth))
+        # A slab reads about (planes * stride + kernel extent) input planes.
+        extent = op.extents(case)[0]
+        fraction = min(1.0, (planes * case.strides[0] + extent) / max(1, spatial[0]))
+        slab = planes * (output // depth)
+        # A convolution's intermediate is the padded halo; a transposed one's the uncropped slab.
+        kept = op.slab_intermediate_fraction(fraction, planes, depth)
+        slab_bytes = 8 * (2 * int(data * fraction) + 2 * int(intermediate * kept) + 8 * slab)
+        return 4 * (data + kernel + output) + slab_bytes
+    f32 = 4 * (data + kernel + 2 * output)
+    f64 = 8 * (2 * data + 2 * kernel + 2 * intermediate + 2 * output)
+    return f32 + f64
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """``'16GiB'``, ``'512MB'``, ``'1000'`` or an int -> bytes."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size (e.g. 16GiB, 512MiB, 2GB, 1000000)")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+
+
+def format_size(size: int) -> str:
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} B"
+
+
+
+def memory_culprit(case: Case, budget: int) -> str:
+    """The field to blame for a case over the memory budget: the first attribute whose neutral value
+    (pads 0, strides/dilations 1, no output_padding/output_shape) brings it within the budget; else data."""
+    rank = case.spatial_rank
+    neutral = {"output_shape": None, "output_padding": (0,) * rank, "pads_end": (0,) * rank,
+               "pads_begin": (0,) * rank, "dilations": (1,) * rank, "strides": (1,) * rank}
+    for name, value in neutral.items():
+        if getattr(case, name) in (None, value):
+            continue
+        try:
+            if 0 < footprint_bytes(replace(case, **{name: value})) <= budget:
+                return name
+        except (ValueError, ArithmeticError):
+            continue
+    return "data"
+
+
