@@ -26,14 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import api, cpu, repro
+from . import api, cpu, ops, repro
 from .case import Case
 from .runtime import RuntimeRejected, Target, TargetUnavailable, openvino_version
 from .worker import WorkerFailed
 
-# benchdnn driver and direction per op (oneDNN's problem kinds: the grouped ops are its
-# grouped convolution and deconvolution, forward inference).
-BENCHDNN_DRIVERS = {"GroupConvolution": "conv", "GroupConvolutionBackpropData": "deconv"}
 _AXES = {1: ("w",), 2: ("h", "w"), 3: ("d", "h", "w")}
 OTHER_CAPS = ("avx2", "sse41")
 SHOWN_ELEMENTS = 8
@@ -84,19 +81,21 @@ def benchdnn_descriptor(case: Case) -> str:
     derives the end padding from the sizes).
     """
     geometry = case.geometry()
+    kernel_spatial = ops.get(case.op).kernel_spatial(case.kernel_shape)
     rank = len(case.data_shape) - 2
     parts = [f"g{geometry.groups}mb{case.data_shape[0]}",
              f"ic{case.data_shape[1]}oc{geometry.output_shape[1]}"]
     for axis, name in enumerate(_AXES[rank]):
         parts.append(f"i{name}{case.data_shape[2 + axis]}o{name}{geometry.output_shape[2 + axis]}"
-                     f"k{name}{case.kernel_shape[3 + axis]}s{name}{case.strides[axis]}"
+                     f"k{name}{kernel_spatial[axis]}s{name}{case.strides[axis]}"
                      f"d{name}{case.dilations[axis] - 1}p{name}{geometry.pads_begin[axis]}")
     return "_".join(parts)
 
 
 def benchdnn_command(case: Case, precision: str = "f32") -> str:
-    """A benchdnn line reproducing the op's computation (forward inference, plain layouts)."""
-    driver = BENCHDNN_DRIVERS[case.op]
+    """A benchdnn line reproducing the op's computation (forward inference, plain layouts): oneDNN's
+    (grouped) convolution, or its deconvolution for the transposed ops."""
+    driver = "deconv" if ops.get(case.op).transposed else "conv"
     data_type = {"f32": "f32", "bf16": "bf16", "f16": "f16"}.get(precision, "f32")
     return (f"./benchdnn --{driver} --dir=FWD_I --dt={data_type}:{data_type}:{data_type} --alg=direct "
             f"{benchdnn_descriptor(case)}")
