@@ -381,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH",
                           help="the registry (default expected_failures.yaml)")
     registry.set_defaults(handler=cmd_registry)
+
+    from .fuzzing.cli import add_parser as add_fuzz_parser   # the fuzzer's options live beside it
+    add_fuzz_parser(commands)
     return parser
 
 
