@@ -34,6 +34,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH")
     fuzz.add_argument("--item-timeout", type=float, default=60.0, metavar="SECONDS")
     fuzz.add_argument("--shrink-checks", type=int, default=60, metavar="N", help="runs per finding while shrinking")
+    fuzz.add_argument("--reshrink", metavar="SUMMARY.json", default=None,
+                      help="no exploration: shrink the new findings of an earlier campaign's summary.json "
+                           "(e.g. one whose budget ran out) and write them to --out")
     fuzz.set_defaults(handler=cmd_fuzz)
     return fuzz
 
@@ -76,6 +79,8 @@ def cmd_fuzz(args) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
+    if args.reshrink:
+        return _reshrink(args, settings, out)
     if args.jobs > 1:
         started = time.monotonic()
         jobs_dir = out / "jobs"
@@ -113,3 +118,27 @@ def cmd_fuzz(args) -> int:
     print(f"{len(paths)} finding file(s) in {out}; {len(result.new_findings())} new")
     print(f"{result.cases} cases in {result.seconds:.1f} s: {result.rate:.2f} cases/s")
     return 1 if result.new_findings() else 0
+
+
+def _reshrink(args, settings, out: Path) -> int:
+    """Shrink the new findings of an earlier campaign (``--reshrink``) on this machine; write them to ``out``."""
+    from . import campaign
+    earlier = campaign.merge([json.loads(Path(args.reshrink).read_text(encoding="utf-8"))])
+    from ..targets import parse_target
+    settings.targets = tuple(parse_target(text) for text in (args.targets or earlier.targets and
+                                                                [t.replace("-", ":") for t in earlier.targets]))
+    fuzzer = campaign.Campaign(settings)
+    wanted = {target.id for target in settings.targets}
+    new = {key: finding for key, finding in earlier.findings.items()
+           if finding.known is None and finding.target in wanted}
+    started = time.monotonic()
+    for finding in new.values():
+        before = dict(finding.params)
+        fuzzer.shrink_finding(finding)
+        print(f"[fuzz] shrunk {finding.slug()} in {finding.shrink_checks} checks"
+              f"{'' if finding.params != before else ' (nothing smaller keeps the signature)'}", flush=True)
+    earlier.findings = new
+    earlier.seconds = time.monotonic() - started
+    paths = campaign.write_findings(earlier, out)
+    print(f"{len(paths)} finding file(s) in {out}")
+    return 1 if new else 0
