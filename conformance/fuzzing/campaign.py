@@ -289,6 +289,10 @@ class Campaign:
             finding.params, lambda candidate: self.signature_of(finding.op, candidate, target) == finding.key,
             max_checks=self.settings.shrink_checks, deadline=deadline)
         finding.params, finding.shrink_checks, finding.shrunk = params, checks, True
+        if checks:   # the message of the minimal case, not of the first hit
+            case, _ = load_params(finding.op, params)
+            outcome = self.runner(case, target, steps=self._prepare(case))
+            finding.message, finding.precision = outcome.message, outcome.precision
 
     def run(self) -> CampaignResult:
         """Explore until ``max_cases`` or the time budget, then shrink every finding."""

@@ -19,10 +19,13 @@ PER_AXIS = ("spatial", "kernel", "strides", "dilations", "pads_begin", "pads_end
 def size_key(params: dict) -> tuple:
     """An order on parameter dicts: smaller is simpler (used to pick among equal signatures)."""
     channels = params["groups"] * (params["c_in"] + params["c_out"])
-    spatial = 1
-    for x in params["spatial"]:
-        spatial *= x
-    return (params["batch"] * channels * spatial, len(params["spatial"]), params["groups"],
+    elements = 0
+    for shape in [[params["batch"]] + list(params["spatial"])] + list(params.get("dynamic") or []):
+        size = channels
+        for x in shape:
+            size *= x
+        elements += size
+    return (elements, len(params["spatial"]), params["groups"],
             sum(params["kernel"]), sum(params["strides"]) + sum(params["dilations"]),
             sum(params["pads_begin"]) + sum(params["pads_end"]) + sum(params.get("output_padding") or ()))
 
@@ -57,6 +60,12 @@ def candidates(params: dict) -> Iterator[dict]:
         yield _with(params, dynamic=None)
         if len(params["dynamic"]) > 1:
             yield _with(params, dynamic=params["dynamic"][:1])
+        for index, shape in enumerate(params["dynamic"]):   # the later inferences' shapes toward 1
+            for position, value in enumerate(shape):
+                for smaller in _smaller_values(value, 1):
+                    changed = copy.deepcopy(params)
+                    changed["dynamic"][index][position] = smaller
+                    yield changed
     rank = len(params["spatial"])
     if rank > 1:
         for axis in reversed(range(rank)):

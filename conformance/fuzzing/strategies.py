@@ -190,10 +190,13 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
         output_shape = params.get("output_shape")
         classes["output_shape"] = "none" if output_shape is None else params.get("output_shape_input", "const")
         if output_shape is not None:
-            full = _natural_size(op, params)
-            if any(o > f for o, f in zip(output_shape, full)):
+            # over every inferred data shape (dynamic cases): larger wins, then smaller
+            fulls = [f for shape in [[params["batch"]] + list(params["spatial"])] + list(params.get("dynamic") or [])
+                     for f in _natural_size(op, {**params, "spatial": list(shape[1:])})]
+            pairs = [(o, f) for f_index, f in enumerate(fulls) for o in [output_shape[f_index % len(output_shape)]]]
+            if any(o > f for o, f in pairs):
                 classes["output_shape_size"] = "larger"
-            elif any(o < f for o, f in zip(output_shape, full)):
+            elif any(o < f for o, f in pairs):
                 classes["output_shape_size"] = "smaller"
             else:
                 classes["output_shape_size"] = "equal"
