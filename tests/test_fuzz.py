@@ -142,3 +142,17 @@ def test_generated_cases_are_valid_small_and_varied(op):
         for wanted in [("output_shape", "const"), ("output_shape", "parameter"), ("output_padding", ">0"),
                        ("output_shape_size", "larger"), ("output_shape_size", "smaller")]:
             assert wanted in classes, wanted
+
+
+def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_report(pytester):
+    """``pytest --fuzz N``: one item, on OpenVINO; findings (if any) beside the report."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    pytester.makeini(f"[pytest]\nconformance_cases = {root / 'cases'}\n")
+    report = pytester.path / "out" / "conformance.json"
+    result = pytester.runpytest_subprocess(
+        "--fuzz", "2", "--fuzz-seed", "3", "--conformance-report", str(report),
+        "--expected-failures", str(root / "expected_failures.yaml"), "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1, result.stdout.str()
+    assert (pytester.path / "out" / "fuzz-findings" / "summary.json").exists()

@@ -174,7 +174,8 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
     ``auto_pad``; ``stride_gt_kernel``: yes when some axis has stride > kernel; ``element_type``;
     ``kernel_input``; ``dynamic``; BackpropData also ``output_shape`` (none/const/parameter),
     ``output_shape_size`` (smaller/equal/larger than the full result, when given) and
-    ``output_padding`` (0 or >0).
+    ``output_padding`` (0 or >0) and ``output_padding_ge_stride`` (yes when some axis has
+    0 < output_padding >= max(stride, dilation): beyond PyTorch's limit, within the spec's).
     """
     groups = params["groups"]
     kind = "1" if groups == 1 else ("depthwise" if params["c_in"] == 1 and params["c_out"] == 1 else "grouped")
@@ -201,6 +202,10 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
             else:
                 classes["output_shape_size"] = "equal"
         classes["output_padding"] = ">0" if any(params.get("output_padding") or ()) else "0"
+        # beyond PyTorch's limit (output_padding < max(stride, dilation)); the spec has none
+        classes["output_padding_ge_stride"] = "yes" if any(
+            p >= max(s, d) for p, s, d in zip(params.get("output_padding") or (), params["strides"],
+                                             params["dilations"]) if p) else "no"
     return classes
 
 
