@@ -129,8 +129,17 @@ def _reshrink(args, settings, out: Path) -> int:
                                                                 [t.replace("-", ":") for t in earlier.targets]))
     fuzzer = campaign.Campaign(settings)
     wanted = {target.id for target in settings.targets}
-    new = {key: finding for key, finding in earlier.findings.items()
-           if finding.known is None and finding.target in wanted}
+    new = {}
+    for finding in earlier.findings.values():
+        if finding.target not in wanted:
+            continue
+        # classes and registry as they are now (both may have changed since the campaign ran)
+        finding.attributes = campaign.strategies.attribute_class(finding.op, finding.params)
+        known = campaign.match_signature(fuzzer.entries, finding.signature(), earlier.openvino_version,
+                                         fuzzer.features.get(finding.target))
+        finding.known = known.source if known else None
+        if finding.known is None:
+            new[finding.key] = finding
     started = time.monotonic()
     for finding in new.values():
         before = dict(finding.params)
