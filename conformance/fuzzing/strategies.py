@@ -173,7 +173,8 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
     ``groups``: ``1`` / ``depthwise`` (C_IN = C_OUT = 1 per group, GROUPS > 1) / ``grouped``;
     ``auto_pad``; ``stride_gt_kernel``: yes when some axis has stride > kernel; ``element_type``;
     ``kernel_input``; ``dynamic``; BackpropData also ``output_shape`` (none/const/parameter),
-    ``output_shape_size`` (smaller/equal/larger than the full result, when given) and
+    ``output_shape_size`` (smaller/equal/larger than the full result, when given),
+    ``output_shape_lt_kernel`` (some axis of output_shape < (K-1)*d + 1 + output_padding), and
     ``output_padding`` (0 or >0) and ``output_padding_ge_stride`` (yes when some axis has
     0 < output_padding >= max(stride, dilation): beyond PyTorch's limit, within the spec's).
     """
@@ -201,6 +202,11 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
                 classes["output_shape_size"] = "smaller"
             else:
                 classes["output_shape_size"] = "equal"
+            # smaller than one input element's transposed result: (K-1)*d + 1 + output_padding
+            classes["output_shape_lt_kernel"] = "yes" if any(
+                o < (k - 1) * d + 1 + p for o, k, d, p in
+                zip(output_shape, params["kernel"], params["dilations"],
+                    params.get("output_padding") or [0] * len(params["kernel"]))) else "no"
         classes["output_padding"] = ">0" if any(params.get("output_padding") or ()) else "0"
         # beyond PyTorch's limit (output_padding < max(stride, dilation)); the spec has none
         classes["output_padding_ge_stride"] = "yes" if any(
