@@ -11,6 +11,7 @@ import pytest
 
 from conformance import api
 from conformance.fuzzing import campaign, shrink, strategies
+from conformance.expectations import FindingSignature, load_registry, match_signature
 from conformance.runtime import Target
 
 CPU = Target("CPU", "f32")
@@ -156,3 +157,44 @@ def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1, result.stdout.str()
     assert (pytester.path / "out" / "fuzz-findings" / "summary.json").exists()
+
+
+BPD = strategies.GROUP_CONVOLUTION_BACKPROP_DATA
+AVX2_ONLY = ("sse41", "avx", "avx2")
+
+
+@pytest.mark.parametrize("finding, features, entry_id_or_case", [
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "1", "auto_pad": "valid"}), AVX2_ONLY,
+     "group_convolution_backprop_data/groups.yaml::single_group[[]*"),
+    (FindingSignature(BPD, "mismatch", "CPU-f32", "jit_gemm_f32", {"output_shape": "const", "auto_pad": "valid",
+                                                                    "output_shape_size": "smaller"}), AVX2_ONLY,
+     "group_convolution_backprop_data/output_shape.yaml::*_begin_crop*auto_pad=valid*"),
+    (FindingSignature(BPD, "mismatch", "CPU-f32", "jit_gemm_f32", {"output_shape": "parameter",
+                                                                    "auto_pad": "same_lower",
+                                                                    "output_shape_size": "larger"}), AVX2_ONLY,
+     "spec_notes/output_shape_beyond_full.yaml::beyond_full_by_[23][[]*"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"}), AVX2_ONLY,
+     "runtime_inputs/group_convolution_backprop_data.yaml::output_shape_parameter[[]auto_pad=*"),
+    (FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"}),
+     AVX2_ONLY, "i8-group-convolution-without-vnni"),
+    (FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_f32",
+                      {"element_type": "bf16"}), AVX2_ONLY, "bf16-outputs-truncated-without-avx512"),
+])
+def test_the_known_families_match_the_registry_by_signature(finding, features, entry_id_or_case):
+    from pathlib import Path
+    entries = load_registry(Path(__file__).resolve().parents[1] / "expected_failures.yaml")
+    entry = match_signature(entries, finding, "2026.4.1", features)
+    assert entry is not None and entry_id_or_case in (entry.id, entry.case)
+
+
+def test_known_families_need_their_conditions():
+    """No signature matches a passing-looking class: i8 with VNNI, bf16 with AVX-512, GROUPS 2 errors."""
+    from pathlib import Path
+    entries = load_registry(Path(__file__).resolve().parents[1] / "expected_failures.yaml")
+    i8 = FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"})
+    assert match_signature(entries, i8, "2026.4.1", AVX2_ONLY + ("avx512_core", "avx512_core_vnni")) is None
+    bf16 = FindingSignature(BPD, "mismatch", "CPU-f32", "x", {"element_type": "bf16"})
+    assert match_signature(entries, bf16, "2026.4.1", AVX2_ONLY + ("avx512_core",)) is None
+    grouped = FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "grouped", "output_shape": "none",
+                                                                "dynamic": "no"})
+    assert match_signature(entries, grouped, "2026.4.1", AVX2_ONLY) is None
