@@ -172,7 +172,8 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
 
     ``groups``: ``1`` / ``depthwise`` (C_IN = C_OUT = 1 per group, GROUPS > 1) / ``grouped``;
     ``auto_pad``; ``stride_gt_kernel``: yes when some axis has stride > kernel; ``element_type``;
-    ``kernel_input``; ``dynamic``; BackpropData also ``output_shape`` (none/const/parameter),
+    ``kernel_input``; ``dynamic``; GroupConvolution ``pads_begin_gt_kernel`` (explicit pads_begin
+    larger than the dilated kernel on some axis); BackpropData also ``output_shape`` (none/const/parameter),
     ``output_shape_size`` (smaller/equal/larger than the full result, when given),
     ``output_shape_lt_kernel`` (some axis of output_shape < (K-1)*d + 1 + output_padding), and
     ``output_padding`` (0 or >0) and ``output_padding_ge_stride`` (yes when some axis has
@@ -188,6 +189,10 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
         "kernel_input": params.get("kernel_input", "const"),
         "dynamic": "yes" if params.get("dynamic") else "no",
     }
+    if op == GROUP_CONVOLUTION:
+        # a window wholly inside the begin padding: explicit pads_begin > the dilated kernel
+        classes["pads_begin_gt_kernel"] = "yes" if params["auto_pad"] == "explicit" and any(
+            b > (k - 1) * d + 1 for b, k, d in zip(params["pads_begin"], params["kernel"], params["dilations"])) else "no"
     if op == GROUP_CONVOLUTION_BACKPROP_DATA:
         output_shape = params.get("output_shape")
         classes["output_shape"] = "none" if output_shape is None else params.get("output_shape_input", "const")
