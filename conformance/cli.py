@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     upstream.add_argument("-o", "--output", required=True, metavar="DIR", help="where the report is written")
     _add_release_options(upstream)
     upstream.set_defaults(handler=cmd_report)
+
+    from .fuzzing.cli import add_parser as add_fuzz_parser   # the fuzzer's options live beside it
+    add_fuzz_parser(commands)
     return parser
 
 

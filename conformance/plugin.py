@@ -28,6 +28,9 @@ from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footp
 from .render import DATA_INPUT_NAME
 from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
 
+# The fuzzer's --fuzz option and campaign item (a plugin module of its own).
+pytest_plugins = ["conformance.fuzzing.pytest_plugin"]
+
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
 _PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item

@@ -1,0 +1,423 @@
+"""A fuzzing campaign: generate valid cases, run them on targets, classify, dedup, shrink, write.
+
+    from conformance.fuzzing import campaign
+    result = campaign.run_campaign(campaign.Settings(seed=1, max_cases=200, targets=[...]))
+    campaign.write_findings(result, "findings/")
+
+Each case is a case-file document (``strategies.document``) loaded with
+``load_cases_text``, and runs on each target through ``api.check`` (isolated in a
+worker process: a crash is ``crashed``, an overrun ``hung``). A failure's signature is
+(op, target, failure class, primitive, attribute classes): the failure class is
+``mismatch`` (``mismatch: output shape``), OpenVINO's normalised error
+(``releases.failure_signature``), ``crashed: SIGNAL`` or ``hung``. Findings are deduped by
+signature, looked up in the registry (``expectations.match_signature``: known means
+matched by an entry's signature), and minimised by ``shrink.shrink`` keeping the signature.
+
+Generation is steered: each case is the least covered of a few candidates drawn from the
+seeded ``random.Random``, where coverage counts the runs per (op, target, attribute class
+key=value); the summary lists the primitives reached per op x target and per class.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from ..case import CaseError, load_cases_text
+from ..expectations import FindingSignature, load_registry, match_signature, target_features
+from ..releases import failure_signature
+from . import shrink as shrinking
+from . import strategies
+
+CANDIDATES_PER_DRAW = 3
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One case on one target: how it ended, and what ran."""
+
+    status: str                      # pass | mismatch | error | crashed | hung | unavailable | untrustworthy
+    failure_class: str = ""          # e.g. "mismatch", "error: compile: ...", "crashed: SIGFPE"
+    primitive: str | None = None
+    precision: str | None = None
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True for a deviation: a wrong output, an error, a crash or a hang."""
+        return self.status in ("mismatch", "error", "crashed", "hung")
+
+
+def run_with_openvino(case, target, steps=None, ir_dir: str | Path = ".conformance/fuzz-ir",
+                      timeout: float = 60.0) -> RunOutcome:
+    """``api.check`` of ``case`` on ``target`` in an isolated worker, reduced to a ``RunOutcome``."""
+    from .. import api
+    try:
+        outcome = api.check(case, target, ir_dir, steps=steps, isolate=True, timeout=timeout)
+    except api.TargetUnavailable as reason:
+        return RunOutcome("unavailable", message=str(reason))
+    except api.Untrustworthy as problem:
+        return RunOutcome("untrustworthy", message=str(problem))
+    except api.WorkerFailed as failed:
+        failure = failed.failure
+        cause = failure.signal_name or (f"exit {failure.exit_code}" if failure.status == "crashed" else "")
+        return RunOutcome(failure.status, failure_signature(failure.status, cause), message=failure.describe())
+    except api.RuntimeRejected as error:
+        message = f"{error.stage}: {error.message}"
+        return RunOutcome("error", failure_signature("error", message), message=message)
+    run = outcome.run
+    if outcome.verdict.passed:
+        return RunOutcome("pass", primitive=run.primitive_type, precision=run.compute_precision)
+    kind = "mismatch" if outcome.verdict.shape_ok else "mismatch: output shape"
+    return RunOutcome("mismatch", kind, run.primitive_type, run.compute_precision, outcome.describe())
+
+
+Runner = Callable[..., RunOutcome]   # (case, target, steps=None) -> RunOutcome
+
+
+@dataclass
+class Settings:
+    """What a campaign explores and how long: seed, budget, ops, targets, the registry."""
+
+    seed: int = 1
+    max_cases: int | None = None
+    time_budget: float | None = None   # seconds for the whole campaign, shrinking included
+    ops: tuple[str, ...] = tuple(strategies.GENERATORS)
+    targets: tuple = ()
+    registry: str | Path | None = "expected_failures.yaml"
+    shrink_checks: int = 60            # runs per finding at most while shrinking
+    shrink_share: float = 0.3          # of time_budget kept for shrinking
+    timeout: float = 60.0
+    progress: Callable[[str], None] | None = None
+    progress_every: float = 15.0
+
+
+@dataclass
+class Finding:
+    """A distinct failure signature: its (minimal) case parameters and how often it was hit."""
+
+    op: str
+    target: str
+    failure: str                     # mismatch | error | crashed | hung
+    failure_class: str
+    primitive: str | None
+    attributes: dict
+    params: dict                     # the first case that hit it, minimised by shrinking
+    hits: int = 1
+    first_case: int = 0              # index of the first case in the campaign
+    message: str = ""
+    precision: str | None = None
+    known: str | None = None         # the registry entry's source (file:line) when matched by signature
+    shrunk: bool = False
+    shrink_checks: int = 0
+    seed: int = 0
+
+    @property
+    def key(self) -> tuple:
+        """The dedup key: op, target, failure class, primitive, attribute classes."""
+        return (self.op, self.target, self.failure_class, self.primitive or "",
+                tuple(sorted(self.attributes.items())))
+
+    def signature(self) -> FindingSignature:
+        """The registry's view of this finding."""
+        return FindingSignature(self.op, self.failure, self.target, self.primitive, self.attributes)
+
+    def slug(self) -> str:
+        """A short, stable file name: op, failure kind, target and a digest of the signature."""
+        digest = hashlib.sha256(json.dumps(self.key).encode()).hexdigest()[:10]
+        op = "gconv" if self.op == strategies.GROUP_CONVOLUTION else "gconv_bpd"
+        return f"{op}-{self.failure}-{self.target.lower()}-{digest}"
+
+    def to_json(self) -> dict:
+        """All fields, JSON-ready."""
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+
+@dataclass
+class CampaignResult:
+    """What a campaign did and found."""
+
+    seed: int
+    cases: int = 0
+    runs: int = 0
+    seconds: float = 0.0
+    statuses: Counter = field(default_factory=Counter)
+    primitives: dict = field(default_factory=lambda: defaultdict(Counter))     # "op x target" -> primitive counts
+    class_primitives: dict = field(default_factory=lambda: defaultdict(set))   # "op target k=v" -> primitives
+    findings: dict = field(default_factory=dict)                               # key -> Finding
+    openvino_version: str = ""
+    cpu: str = ""
+    targets: tuple = ()
+
+    @property
+    def rate(self) -> float:
+        """Cases per second over the whole campaign."""
+        return self.cases / self.seconds if self.seconds else 0.0
+
+    def new_findings(self) -> list[Finding]:
+        """Findings no registry entry's signature covers."""
+        return [finding for finding in self.findings.values() if finding.known is None]
+
+    def to_json(self) -> dict:
+        """Summary and findings, JSON-ready (``merge`` reads it back)."""
+        return {"seed": self.seed, "cases": self.cases, "runs": self.runs, "seconds": self.seconds,
+                "rate": self.rate, "statuses": dict(self.statuses), "openvino_version": self.openvino_version,
+                "cpu": self.cpu, "targets": list(self.targets),
+                "primitives": {key: dict(value) for key, value in sorted(self.primitives.items())},
+                "class_primitives": {key: sorted(value) for key, value in sorted(self.class_primitives.items())},
+                "findings": [finding.to_json() for finding in self.findings.values()]}
+
+
+def load_params(op: str, params: dict, name: str = "fuzz_case"):
+    """The ``Case`` for ``params`` (``CaseError`` when the loader refuses it), and its YAML text."""
+    text = yaml.safe_dump(strategies.document(op, params, name), sort_keys=False, default_flow_style=None)
+    [case] = load_cases_text(text, f"fuzz/{name}.yaml", memory_budget="1GiB")
+    return case, text
+
+
+def draw_case(rng: random.Random, op: str, attempts: int = 50):
+    """A valid, small parameter dict for ``op`` and its ``Case``, drawn from ``rng``."""
+    generate = strategies.GENERATORS[op]
+    for _ in range(attempts):
+        params = generate(rng)
+        try:
+            case, _ = load_params(op, params)
+        except CaseError:
+            continue
+        if strategies.size_ok(case):
+            return params, case
+    raise RuntimeError(f"no valid {op} case in {attempts} draws")
+
+
+class Campaign:
+    """The state of one campaign: coverage, findings, and the runner it uses."""
+
+    def __init__(self, settings: Settings, runner: Runner | None = None):
+        self.settings = settings
+        # The oracle is computed once per case for every target (OpenVINO runner); a given runner
+        # (a fake runtime in tests) is called with steps=None and does what it needs.
+        self.uses_oracle = runner is None
+        self.runner = runner or (lambda case, target, steps=None: run_with_openvino(
+            case, target, steps, timeout=settings.timeout))
+        self.rng = random.Random(settings.seed)
+        self.coverage: Counter = Counter()
+        self.result = CampaignResult(settings.seed, targets=tuple(target.id for target in settings.targets))
+        self.entries = load_registry(settings.registry) if settings.registry else []
+        self.features = {target.id: target_features(target.isa) for target in settings.targets}
+        from ..cpu import this_cpu
+        self.result.cpu = this_cpu().describe()
+        try:
+            from ..runtime import openvino_version
+            self.result.openvino_version = openvino_version()
+        except Exception:  # noqa: BLE001 - no OpenVINO (a fake runner in tests): the registry gets ""
+            self.result.openvino_version = ""
+
+    def _score(self, op: str, params: dict) -> int:
+        classes = strategies.attribute_class(op, params)
+        return sum(self.coverage[(op, target.id, key, value)]
+                   for target in self.settings.targets for key, value in classes.items())
+
+    def next_case(self):
+        """The least covered of a few drawn candidates: (op, params, case)."""
+        op = self.rng.choice(self.settings.ops)
+        drawn = [draw_case(self.rng, op) for _ in range(CANDIDATES_PER_DRAW)]
+        params, case = min(drawn, key=lambda pair: self._score(op, pair[0]))   # first of equals: stable
+        return op, params, case
+
+    def _prepare(self, case):
+        if not self.uses_oracle:
+            return None
+        from ..api import prepare
+        return prepare(case)
+
+    def run_one(self, op: str, params: dict, case, index: int) -> None:
+        """Run one case on every target; record coverage, primitives and findings."""
+        steps = self._prepare(case)
+        classes = strategies.attribute_class(op, params)
+        for target in self.settings.targets:
+            outcome = self.runner(case, target, steps=steps)
+            self.result.runs += 1
+            self.result.statuses[outcome.status] += 1
+            if outcome.status in ("unavailable", "untrustworthy"):
+                continue
+            for key, value in classes.items():
+                self.coverage[(op, target.id, key, value)] += 1
+                if outcome.primitive:
+                    self.result.class_primitives[f"{op} {target.id} {key}={value}"].add(outcome.primitive)
+            self.result.primitives[f"{op} x {target.id}"][outcome.primitive or f"({outcome.status})"] += 1
+            if outcome.failed:
+                self._record(op, params, target, outcome, classes, index)
+
+    def _record(self, op, params, target, outcome: RunOutcome, classes, index) -> None:
+        finding = Finding(op, target.id, outcome.status, outcome.failure_class, outcome.primitive, dict(classes),
+                          params, first_case=index, message=outcome.message, precision=outcome.precision,
+                          seed=self.settings.seed)
+        existing = self.result.findings.get(finding.key)
+        if existing is not None:
+            existing.hits += 1
+            return
+        known = match_signature(self.entries, finding.signature(), self.result.openvino_version,
+                                self.features.get(target.id))
+        finding.known = known.source if known else None
+        self.result.findings[finding.key] = finding
+
+    def signature_of(self, op: str, params: dict, target) -> tuple | None:
+        """The dedup key ``params`` fails with on ``target``, or None (passes, invalid, too big)."""
+        try:
+            case, _ = load_params(op, params)
+        except CaseError:
+            return None
+        if not strategies.size_ok(case):
+            return None
+        outcome = self.runner(case, target, steps=self._prepare(case))
+        if not outcome.failed:
+            return None
+        return (op, target.id, outcome.failure_class, outcome.primitive or "",
+                tuple(sorted(strategies.attribute_class(op, params).items())))
+
+    def shrink_finding(self, finding: Finding, deadline: Callable[[], bool] | None = None) -> None:
+        """Minimise ``finding.params`` keeping its signature (the dedup key)."""
+        target = next(target for target in self.settings.targets if target.id == finding.target)
+        params, checks = shrinking.shrink(
+            finding.params, lambda candidate: self.signature_of(finding.op, candidate, target) == finding.key,
+            max_checks=self.settings.shrink_checks, deadline=deadline)
+        finding.params, finding.shrink_checks, finding.shrunk = params, checks, True
+        if checks:   # the message of the minimal case, not of the first hit
+            case, _ = load_params(finding.op, params)
+            outcome = self.runner(case, target, steps=self._prepare(case))
+            finding.message, finding.precision = outcome.message, outcome.precision
+
+    def run(self) -> CampaignResult:
+        """Explore until ``max_cases`` or the time budget, then shrink every finding."""
+        settings, started = self.settings, time.monotonic()
+        explore_until = (started + settings.time_budget * (1 - settings.shrink_share)
+                         if settings.time_budget else None)
+        last_progress = started
+        index = 0
+        while settings.max_cases is None or index < settings.max_cases:
+            if explore_until is not None and time.monotonic() >= explore_until:
+                break
+            op, params, case = self.next_case()
+            self.run_one(op, params, case, index)
+            index += 1
+            self.result.cases = index
+            now = time.monotonic()
+            if settings.progress and now - last_progress >= settings.progress_every:
+                last_progress = now
+                self._progress(now - started)
+        end = started + settings.time_budget if settings.time_budget else None
+        deadline = (lambda: time.monotonic() >= end) if end else None
+        # New findings first: when the budget runs out, what is left unminimised is already known.
+        for finding in sorted(self.result.findings.values(), key=lambda finding: finding.known is not None):
+            if deadline and deadline():
+                break
+            self.shrink_finding(finding, deadline)
+        self.result.seconds = time.monotonic() - started
+        return self.result
+
+    def _progress(self, seconds: float) -> None:
+        result = self.result
+        new = len(result.new_findings())
+        self.settings.progress(f"[fuzz seed {result.seed}] {result.cases} cases, {result.runs} runs, "
+                               f"{len(result.findings)} distinct findings ({new} new), "
+                               f"{result.cases / seconds:.2f} cases/s")
+
+
+def run_campaign(settings: Settings, runner: Runner | None = None) -> CampaignResult:
+    """Run one campaign (see ``Campaign``)."""
+    return Campaign(settings, runner).run()
+
+
+def family(finding: Finding) -> str:
+    """A coarse grouping for the summary: op, target and failure class (attributes and primitive left out)."""
+    return f"{finding.op} on {finding.target}: {finding.failure_class}"
+
+
+def finding_text(finding: Finding, openvino_version: str, cpu: str) -> str:
+    """The finding as a case file, with its provenance as comments (loads as is)."""
+    name = finding.slug().replace("-", "_").replace(".", "_")
+    _, text = load_params(finding.op, finding.params, name)
+    attributes = ", ".join(f"{key}={value}" for key, value in sorted(finding.attributes.items()))
+    status = f"KNOWN: matched by the registry entry at {finding.known}" if finding.known else \
+        "NEW: no registry entry's signature matches"
+    lines = [
+        f"# Fuzz finding ({status})",
+        f"# signature: op={finding.op} target={finding.target} failure={finding.failure_class!r} "
+        f"primitive={finding.primitive or '-'}",
+        f"# attribute classes: {attributes}",
+        f"# raw hits: {finding.hits} (first at case {finding.first_case}); seed {finding.seed}; "
+        f"{'minimised' if finding.shrunk else 'NOT minimised (budget)'} in {finding.shrink_checks} checks",
+        f"# ran in precision: {finding.precision or '-'}; OpenVINO {openvino_version or 'unknown'}",
+        f"# CPU: {cpu}",
+    ]
+    first = (finding.message or "").strip().splitlines()[:3]
+    lines += [f"# first message: {line[:200]}" for line in first]
+    return "\n".join(lines) + "\n" + text
+
+
+def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
+    """One YAML case file per distinct finding, plus ``summary.json``; returns the case files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for finding in result.findings.values():
+        path = out / f"{finding.slug()}.yaml"
+        path.write_text(finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
+        paths.append(path)
+    (out / "summary.json").write_text(json.dumps(result.to_json(), indent=1, default=str), encoding="utf-8")
+    return paths
+
+
+def merge(results: list[dict]) -> CampaignResult:
+    """One result from several campaigns' ``to_json``: findings merged by signature (hits added,
+    the simplest parameters kept), counts and primitives summed."""
+    merged = CampaignResult(seed=results[0]["seed"] if results else 0)
+    for data in results:
+        merged.cases += data["cases"]
+        merged.runs += data["runs"]
+        merged.seconds = max(merged.seconds, data["seconds"])
+        merged.statuses.update(data["statuses"])
+        merged.openvino_version = data["openvino_version"]
+        merged.cpu = data["cpu"]
+        merged.targets = tuple(data["targets"])
+        for key, counts in data["primitives"].items():
+            merged.primitives[key].update(counts)
+        for key, names in data["class_primitives"].items():
+            merged.class_primitives[key].update(names)
+        for raw in data["findings"]:
+            finding = Finding(**raw)
+            existing = merged.findings.get(finding.key)
+            if existing is None:
+                merged.findings[finding.key] = finding
+                continue
+            existing.hits += finding.hits
+            if shrinking.size_key(finding.params) < shrinking.size_key(existing.params):
+                existing.params, existing.seed, existing.shrunk = finding.params, finding.seed, finding.shrunk
+    return merged
+
+
+def summary_lines(result: CampaignResult) -> list[str]:
+    """The human summary: primitives per op x target, finding families with counts, the rate."""
+    lines = [f"primitives reached (op x target): "]
+    for key, counts in sorted(result.primitives.items()):
+        lines.append(f"  {key}: " + ", ".join(f"{name} {count}" for name, count in counts.most_common()))
+    families = defaultdict(list)
+    for finding in result.findings.values():
+        families[family(finding)].append(finding)
+    lines.append(f"{len(result.findings)} distinct findings in {len(families)} families "
+                 f"({len(result.new_findings())} new):")
+    for name, members in sorted(families.items()):
+        new = sum(1 for member in members if member.known is None)
+        hits = sum(member.hits for member in members)
+        lines.append(f"  {name}: {len(members)} signatures, {hits} raw hits, {new} new")
+    lines.append(f"statuses: " + ", ".join(f"{key} {value}" for key, value in sorted(result.statuses.items())))
+    lines.append(f"{result.cases} cases, {result.runs} runs in {result.seconds:.1f} s: "
+                 f"{result.rate:.2f} cases/s")
+    return lines

@@ -1,0 +1,153 @@
+"""``ov-conformance fuzz``: run a campaign (or N in parallel), write findings, exit 1 on new ones."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_TARGETS = ("CPU:f32",)
+
+
+def add_parser(commands) -> argparse.ArgumentParser:
+    """Add the ``fuzz`` subcommand to ``commands`` (an argparse subparsers object)."""
+    fuzz = commands.add_parser(
+        "fuzz", help="explore the spec-valid space of both ops on targets; write minimal findings",
+        description="Generate valid cases from a seed, run each on every target (isolated: crashes and hangs "
+                    "are findings), dedup failures by signature (op, target, failure class, primitive, attribute "
+                    "classes), match them against the registry's signatures, shrink each, and write one case file "
+                    "per distinct finding. Exit 1 when a finding is not in the registry.")
+    fuzz.add_argument("--seed", type=int, default=1)
+    fuzz.add_argument("--time", type=float, default=None, metavar="SECONDS",
+                      help="time budget (exploration + shrinking); stops the same sequence earlier or later")
+    fuzz.add_argument("--max-cases", type=int, default=None, metavar="N")
+    fuzz.add_argument("--target", action="append", dest="targets", metavar="DEVICE[:PRECISION][:ISA]",
+                      help="repeatable; default CPU:f32")
+    fuzz.add_argument("--op", action="append", dest="ops", metavar="OP",
+                      help="GroupConvolution and/or GroupConvolutionBackpropData (default both)")
+    fuzz.add_argument("--jobs", type=int, default=1, metavar="N",
+                      help="N campaigns in parallel processes, seeds SEED*1000+i; findings merged")
+    fuzz.add_argument("--out", default="findings", metavar="DIR")
+    fuzz.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH")
+    fuzz.add_argument("--item-timeout", type=float, default=60.0, metavar="SECONDS")
+    fuzz.add_argument("--shrink-checks", type=int, default=60, metavar="N", help="runs per finding while shrinking")
+    fuzz.add_argument("--reshrink", metavar="SUMMARY.json", default=None,
+                      help="no exploration: shrink the new findings of an earlier campaign's summary.json "
+                           "(e.g. one whose budget ran out) and write them to --out")
+    fuzz.set_defaults(handler=cmd_fuzz)
+    return fuzz
+
+
+def _settings(args, seed: int):
+    from ..shapes import OPS
+    from ..targets import parse_target
+    from . import campaign
+    ops = tuple(args.ops or campaign.strategies.GENERATORS)
+    for op in ops:
+        if op not in OPS:
+            raise ValueError(f"--op {op!r} is not one of {', '.join(OPS)}")
+    targets = tuple(parse_target(text) for text in (args.targets or DEFAULT_TARGETS))
+    return campaign.Settings(seed=seed, max_cases=args.max_cases, time_budget=args.time, ops=ops, targets=targets,
+                             registry=args.expected_failures, shrink_checks=args.shrink_checks,
+                             timeout=args.item_timeout, progress=lambda line: print(line, flush=True))
+
+
+def _job_command(args, index: int, out: Path) -> list[str]:
+    command = [sys.executable, "-m", "conformance.cli", "fuzz", "--seed", str(args.seed * 1000 + index),
+               "--out", str(out), "--expected-failures", args.expected_failures,
+               "--item-timeout", str(args.item_timeout), "--shrink-checks", str(args.shrink_checks)]
+    if args.time is not None:
+        command += ["--time", str(args.time)]
+    if args.max_cases is not None:
+        command += ["--max-cases", str(-(-args.max_cases // args.jobs))]
+    for target in args.targets or DEFAULT_TARGETS:
+        command += ["--target", target]
+    for op in args.ops or ():
+        command += ["--op", op]
+    return command
+
+
+def cmd_fuzz(args) -> int:
+    """Run the campaign(s); print progress, the summary and the rate; 1 when there are new findings."""
+    from . import campaign
+    out = Path(args.out)
+    try:
+        settings = _settings(args, args.seed)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.reshrink:
+        return _reshrink(args, settings, out)
+    if args.jobs > 1:
+        started = time.monotonic()
+        jobs_dir = out / "jobs"
+        processes = []
+        for index in range(args.jobs):
+            job_out = jobs_dir / f"job-{index}"
+            job_out.mkdir(parents=True, exist_ok=True)
+            log = open(job_out / "log.txt", "w", encoding="utf-8")
+            env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+            processes.append((subprocess.Popen(_job_command(args, index, job_out), stdout=log,
+                                               stderr=subprocess.STDOUT, env=env), job_out, log))
+            print(f"[fuzz] job {index}: seed {args.seed * 1000 + index}, log {job_out / 'log.txt'}", flush=True)
+        summaries = []
+        for process, job_out, log in processes:
+            process.wait()
+            log.close()
+            summary = job_out / "summary.json"
+            if summary.exists():
+                summaries.append(json.loads(summary.read_text(encoding="utf-8")))
+            else:
+                print(f"[fuzz] {job_out}: no summary (exit {process.returncode})", file=sys.stderr)
+        result = campaign.merge(summaries)
+        result.seed = args.seed
+        result.seconds = time.monotonic() - started
+    else:
+        print(f"[fuzz] seed {args.seed}, targets {', '.join(target.id for target in settings.targets)}, "
+              f"ops {', '.join(settings.ops)}, budget {args.time or '-'} s / {args.max_cases or '-'} cases", flush=True)
+        result = campaign.run_campaign(settings)
+    paths = campaign.write_findings(result, out)
+    for line in campaign.summary_lines(result):
+        print(line)
+    for finding in result.findings.values():
+        status = f"known ({finding.known})" if finding.known else "NEW"
+        print(f"  {status}: {out / (finding.slug() + '.yaml')}  [{finding.hits} hits] {campaign.family(finding)}")
+    print(f"{len(paths)} finding file(s) in {out}; {len(result.new_findings())} new")
+    print(f"{result.cases} cases in {result.seconds:.1f} s: {result.rate:.2f} cases/s")
+    return 1 if result.new_findings() else 0
+
+
+def _reshrink(args, settings, out: Path) -> int:
+    """Shrink the new findings of an earlier campaign (``--reshrink``) on this machine; write them to ``out``."""
+    from . import campaign
+    earlier = campaign.merge([json.loads(Path(args.reshrink).read_text(encoding="utf-8"))])
+    from ..targets import parse_target
+    settings.targets = tuple(parse_target(text) for text in (args.targets or earlier.targets and
+                                                                [t.replace("-", ":") for t in earlier.targets]))
+    fuzzer = campaign.Campaign(settings)
+    wanted = {target.id for target in settings.targets}
+    new = {}
+    for finding in earlier.findings.values():
+        if finding.target not in wanted:
+            continue
+        # classes and registry as they are now (both may have changed since the campaign ran)
+        finding.attributes = campaign.strategies.attribute_class(finding.op, finding.params)
+        known = campaign.match_signature(fuzzer.entries, finding.signature(), earlier.openvino_version,
+                                         fuzzer.features.get(finding.target))
+        finding.known = known.source if known else None
+        if finding.known is None:
+            new[finding.key] = finding
+    started = time.monotonic()
+    for finding in new.values():
+        before = dict(finding.params)
+        fuzzer.shrink_finding(finding)
+        print(f"[fuzz] shrunk {finding.slug()} in {finding.shrink_checks} checks"
+              f"{'' if finding.params != before else ' (nothing smaller keeps the signature)'}", flush=True)
+    earlier.findings = new
+    earlier.seconds = time.monotonic() - started
+    paths = campaign.write_findings(earlier, out)
+    print(f"{len(paths)} finding file(s) in {out}")
+    return 1 if new else 0

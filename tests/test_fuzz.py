@@ -1,0 +1,200 @@
+"""The fuzzer (conformance.fuzzing): shrinking, planted deviations, dedup, reproducibility, findings as cases.
+
+A fake runtime stands in for OpenVINO: it is wrong only for one attribute class (some axis
+with stride > kernel), so what the campaign finds and how it shrinks is known exactly.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from conformance import api
+from conformance.fuzzing import campaign, shrink, strategies
+from conformance.expectations import FindingSignature, load_registry, match_signature
+from conformance.runtime import Target
+
+CPU = Target("CPU", "f32")
+
+
+def stride_over_kernel_runtime(case, target, steps=None):
+    """A fake runtime wrong only when some axis has stride > kernel (everything else passes)."""
+    kernel = case.kernel_shape[3:]
+    if any(s > k for s, k in zip(case.strides, kernel)):
+        return campaign.RunOutcome("mismatch", "mismatch", "fake_primitive", "f32", "planted")
+    return campaign.RunOutcome("pass", primitive="fake_primitive", precision="f32")
+
+
+def settings(seed=1, cases=40, registry=None):
+    return campaign.Settings(seed=seed, max_cases=cases, targets=(CPU,), registry=registry, shrink_checks=200)
+
+
+def signature_of(op, params):
+    case, _ = campaign.load_params(op, params)
+    outcome = stride_over_kernel_runtime(case, CPU)
+    return outcome.failed, tuple(sorted(strategies.attribute_class(op, params).items()))
+
+
+def test_shrinker_keeps_the_signature_and_reaches_the_class_minimum():
+    params = {"batch": 3, "groups": 4, "c_in": 3, "c_out": 2, "spatial": [9, 7], "kernel": [3, 2],
+              "strides": [5, 1], "dilations": [2, 1], "pads_begin": [1, 2], "pads_end": [3, 0],
+              "auto_pad": "explicit", "element_type": "f32", "kernel_input": "const", "seed": 5}
+    op = strategies.GROUP_CONVOLUTION
+    wanted = signature_of(op, params)
+    assert wanted[0]
+    minimal, checks = shrink.shrink(params, lambda candidate: _valid(op, candidate)
+                                    and signature_of(op, candidate) == wanted, max_checks=500)
+    assert signature_of(op, minimal) == wanted
+    assert checks > 0
+    # grouped stays grouped (the class), everything else at its simplest
+    assert (minimal["batch"], minimal["groups"], minimal["c_in"], minimal["c_out"]) == (1, 2, 1, 2)
+    assert minimal["spatial"] == [1] and minimal["kernel"] == [1] and minimal["strides"] == [2]
+    assert minimal["dilations"] == [1] and minimal["pads_begin"] == [0] and minimal["pads_end"] == [0]
+
+
+def _valid(op, params):
+    try:
+        case, _ = campaign.load_params(op, params)
+    except api.CaseError:
+        return False
+    return strategies.size_ok(case)
+
+
+def test_a_planted_deviation_is_found_and_shrunk_to_its_class():
+    result = campaign.run_campaign(settings(), stride_over_kernel_runtime)
+    assert result.cases == 40 and result.findings
+    for finding in result.findings.values():
+        assert finding.attributes["stride_gt_kernel"] == "yes"
+        assert finding.failure_class == "mismatch" and finding.primitive == "fake_primitive"
+        assert finding.shrunk
+        params = finding.params
+        assert any(s > k for s, k in zip(params["strides"], params["kernel"]))
+        # each axis at its simplest for the class: stride > kernel as kernel 1, stride 2; other axes
+        # (kept only when another class needs them, e.g. output_padding > 0) stride 1
+        assert params["batch"] == 1 and params["c_in"] * params["c_out"] <= 2   # grouped needs one of them 2
+        assert params["kernel"] == [1] * len(params["spatial"])
+        assert set(params["strides"]) <= {1, 2} and set(params["dilations"]) == {1}, params
+        assert max(params["spatial"]) <= 2, params
+    # passing cases were run too, and never reported
+    assert result.statuses["pass"] > 0
+
+
+def test_dedup_merges_repeats():
+    result = campaign.run_campaign(settings(cases=60), stride_over_kernel_runtime)
+    hits = sum(finding.hits for finding in result.findings.values())
+    assert hits == result.statuses["mismatch"]          # every failing run is in exactly one finding
+    assert any(finding.hits > 1 for finding in result.findings.values())
+    assert len({finding.key for finding in result.findings.values()}) == len(result.findings)
+    data = result.to_json()
+    merged = campaign.merge([data, data])
+    assert set(merged.findings) == set(result.findings)
+    assert sum(finding.hits for finding in merged.findings.values()) == 2 * hits
+
+
+def test_same_seed_same_findings_other_seed_other_cases():
+    first = campaign.run_campaign(settings(seed=7, cases=30), stride_over_kernel_runtime)
+    second = campaign.run_campaign(settings(seed=7, cases=30), stride_over_kernel_runtime)
+    assert [(f.key, f.params, f.hits) for f in first.findings.values()] == \
+        [(f.key, f.params, f.hits) for f in second.findings.values()]
+    drawn = [campaign.Campaign(settings(seed=seed)).next_case()[1] for seed in (7, 7, 8)]
+    assert drawn[0] == drawn[1] and drawn[0] != drawn[2]
+
+
+def test_findings_load_as_cases_and_carry_provenance(tmp_path):
+    result = campaign.run_campaign(settings(cases=30), stride_over_kernel_runtime)
+    paths = campaign.write_findings(result, tmp_path / "findings")
+    assert len(paths) == len(result.findings) > 0
+    cases, problems = api.validate([tmp_path / "findings"])
+    assert problems == [] and len(cases) == len(paths)
+    text = paths[0].read_text()
+    for words in ("# signature: op=", "raw hits:", "seed 1", "# CPU:", "OpenVINO", "NEW"):
+        assert words in text
+    assert (tmp_path / "findings" / "summary.json").exists()
+
+
+def test_a_registry_signature_makes_a_finding_known(tmp_path):
+    registry = tmp_path / "expected_failures.yaml"
+    registry.write_text(textwrap.dedent("""\
+        - signature: {op: GroupConvolution, primitive: "fake_*", attributes: {stride_gt_kernel: "yes"}}
+          openvino: "*"
+          reason: "the planted deviation"
+        """))
+    result = campaign.run_campaign(settings(cases=30, registry=registry), stride_over_kernel_runtime)
+    ops = {finding.op: finding.known for finding in result.findings.values()}
+    assert ops.get(strategies.GROUP_CONVOLUTION, "").startswith("expected_failures.yaml:")
+    assert ops.get(strategies.GROUP_CONVOLUTION_BACKPROP_DATA, "x") is None   # op differs: new
+    assert all(f.known is None for f in result.new_findings())
+
+
+@pytest.mark.parametrize("op", list(strategies.GENERATORS))
+def test_generated_cases_are_valid_small_and_varied(op):
+    import random
+    rng = random.Random(3)
+    classes = set()
+    for _ in range(150):
+        params, case = campaign.draw_case(rng, op)
+        assert strategies.size_ok(case)
+        classes.update(strategies.attribute_class(op, params).items())
+    for wanted in [("groups", "1"), ("groups", "depthwise"), ("groups", "grouped"), ("auto_pad", "valid"),
+                   ("auto_pad", "same_lower"), ("stride_gt_kernel", "yes"), ("dynamic", "yes"),
+                   ("kernel_input", "parameter"), ("element_type", "i8")]:
+        assert wanted in classes, wanted
+    if op == strategies.GROUP_CONVOLUTION_BACKPROP_DATA:
+        for wanted in [("output_shape", "const"), ("output_shape", "parameter"), ("output_padding", ">0"),
+                       ("output_shape_size", "larger"), ("output_shape_size", "smaller")]:
+            assert wanted in classes, wanted
+
+
+def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_report(pytester):
+    """``pytest --fuzz N``: one item, on OpenVINO; findings (if any) beside the report."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    pytester.makeini(f"[pytest]\nconformance_cases = {root / 'cases'}\n")
+    report = pytester.path / "out" / "conformance.json"
+    result = pytester.runpytest_subprocess(
+        "--fuzz", "2", "--fuzz-seed", "3", "--conformance-report", str(report),
+        "--expected-failures", str(root / "expected_failures.yaml"), "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1, result.stdout.str()
+    assert (pytester.path / "out" / "fuzz-findings" / "summary.json").exists()
+
+
+BPD = strategies.GROUP_CONVOLUTION_BACKPROP_DATA
+AVX2_ONLY = ("sse41", "avx", "avx2")
+
+
+@pytest.mark.parametrize("finding, features, entry_id_or_case", [
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "1", "auto_pad": "valid"}), AVX2_ONLY,
+     "group_convolution_backprop_data/groups.yaml::single_group[[]*"),
+    (FindingSignature(BPD, "mismatch", "CPU-f32", "jit_gemm_f32", {"output_shape": "const", "auto_pad": "valid",
+                                                                    "output_shape_size": "smaller"}), AVX2_ONLY,
+     "group_convolution_backprop_data/output_shape.yaml::*_begin_crop*auto_pad=valid*"),
+    (FindingSignature(BPD, "mismatch", "CPU-f32", "jit_gemm_f32", {"output_shape": "parameter",
+                                                                    "auto_pad": "same_lower",
+                                                                    "output_shape_size": "larger"}), AVX2_ONLY,
+     "spec_notes/output_shape_beyond_full.yaml::beyond_full_by_[23][[]*"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"}), AVX2_ONLY,
+     "runtime_inputs/group_convolution_backprop_data.yaml::output_shape_parameter[[]auto_pad=*"),
+    (FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"}),
+     AVX2_ONLY, "i8-group-convolution-without-vnni"),
+    (FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_f32",
+                      {"element_type": "bf16"}), AVX2_ONLY, "bf16-outputs-truncated-without-avx512"),
+])
+def test_the_known_families_match_the_registry_by_signature(finding, features, entry_id_or_case):
+    from pathlib import Path
+    entries = load_registry(Path(__file__).resolve().parents[1] / "expected_failures.yaml")
+    entry = match_signature(entries, finding, "2026.4.1", features)
+    assert entry is not None and entry_id_or_case in (entry.id, entry.case)
+
+
+def test_known_families_need_their_conditions():
+    """No signature matches a passing-looking class: i8 with VNNI, bf16 with AVX-512, GROUPS 2 errors."""
+    from pathlib import Path
+    entries = load_registry(Path(__file__).resolve().parents[1] / "expected_failures.yaml")
+    i8 = FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"})
+    assert match_signature(entries, i8, "2026.4.1", AVX2_ONLY + ("avx512_core", "avx512_core_vnni")) is None
+    bf16 = FindingSignature(BPD, "mismatch", "CPU-f32", "x", {"element_type": "bf16"})
+    assert match_signature(entries, bf16, "2026.4.1", AVX2_ONLY + ("avx512_core",)) is None
+    grouped = FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "grouped", "output_shape": "none",
+                                                                "dynamic": "no"})
+    assert match_signature(entries, grouped, "2026.4.1", AVX2_ONLY) is None
