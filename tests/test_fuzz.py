@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from conformance import api
+from conformance import ops as op_registry
 from conformance.fuzzing import campaign, shrink, strategies
 from conformance.expectations import FindingSignature, load_registry, match_signature
 from conformance.runtime import Target
@@ -39,7 +40,7 @@ def test_shrinker_keeps_the_signature_and_reaches_the_class_minimum():
     params = {"batch": 3, "groups": 4, "c_in": 3, "c_out": 2, "spatial": [9, 7], "kernel": [3, 2],
               "strides": [5, 1], "dilations": [2, 1], "pads_begin": [1, 2], "pads_end": [3, 0],
               "auto_pad": "explicit", "element_type": "f32", "kernel_input": "const", "seed": 5}
-    op = strategies.GROUP_CONVOLUTION
+    op = "GroupConvolution"
     wanted = signature_of(op, params)
     assert wanted[0]
     minimal, checks = shrink.shrink(params, lambda candidate: _valid(op, candidate)
@@ -121,8 +122,8 @@ def test_a_registry_signature_makes_a_finding_known(tmp_path):
         """))
     result = campaign.run_campaign(settings(cases=30, registry=registry), stride_over_kernel_runtime)
     ops = {finding.op: finding.known for finding in result.findings.values()}
-    assert ops.get(strategies.GROUP_CONVOLUTION, "").startswith("expected_failures.yaml:")
-    assert ops.get(strategies.GROUP_CONVOLUTION_BACKPROP_DATA, "x") is None   # op differs: new
+    assert ops.get("GroupConvolution", "").startswith("expected_failures.yaml:")
+    assert ops.get("GroupConvolutionBackpropData", "x") is None   # op differs: new
     assert all(f.known is None for f in result.new_findings())
 
 
@@ -135,11 +136,14 @@ def test_generated_cases_are_valid_small_and_varied(op):
         params, case = campaign.draw_case(rng, op)
         assert strategies.size_ok(case)
         classes.update(strategies.attribute_class(op, params).items())
-    for wanted in [("groups", "1"), ("groups", "depthwise"), ("groups", "grouped"), ("auto_pad", "valid"),
-                   ("auto_pad", "same_lower"), ("stride_gt_kernel", "yes"), ("dynamic", "yes"),
-                   ("kernel_input", "parameter"), ("element_type", "i8")]:
+    groups = [("groups", "1"), ("groups", "depthwise"), ("groups", "grouped")] if op_registry.get(op).grouped \
+        else [("groups", "1")]   # an ungrouped sibling: one group only
+    for wanted in groups + [("auto_pad", "valid"), ("auto_pad", "same_lower"), ("stride_gt_kernel", "yes"),
+                            ("dynamic", "yes"), ("kernel_input", "parameter"), ("element_type", "i8")]:
         assert wanted in classes, wanted
-    if op == strategies.GROUP_CONVOLUTION_BACKPROP_DATA:
+    if not op_registry.get(op).grouped:
+        assert ("groups", "depthwise") not in classes and ("groups", "grouped") not in classes
+    if op_registry.get(op).transposed:
         for wanted in [("output_shape", "const"), ("output_shape", "parameter"), ("output_padding", ">0"),
                        ("output_shape_size", "larger"), ("output_shape_size", "smaller")]:
             assert wanted in classes, wanted
@@ -159,7 +163,7 @@ def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_
     assert (pytester.path / "out" / "fuzz-findings" / "summary.json").exists()
 
 
-BPD = strategies.GROUP_CONVOLUTION_BACKPROP_DATA
+BPD = "GroupConvolutionBackpropData"
 AVX2_ONLY = ("sse41", "avx", "avx2")
 
 
@@ -175,9 +179,9 @@ AVX2_ONLY = ("sse41", "avx", "avx2")
      "spec_notes/output_shape_beyond_full.yaml::beyond_full_by_[23][[]*"),
     (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"}), AVX2_ONLY,
      "runtime_inputs/group_convolution_backprop_data.yaml::output_shape_parameter[[]auto_pad=*"),
-    (FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"}),
+    (FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"}),
      AVX2_ONLY, "i8-group-convolution-without-vnni"),
-    (FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_f32",
+    (FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_f32",
                       {"element_type": "bf16"}), AVX2_ONLY, "bf16-outputs-truncated-without-avx512"),
 ])
 def test_the_known_families_match_the_registry_by_signature(finding, features, entry_id_or_case):
@@ -191,7 +195,7 @@ def test_known_families_need_their_conditions():
     """No signature matches a passing-looking class: i8 with VNNI, bf16 with AVX-512, GROUPS 2 errors."""
     from pathlib import Path
     entries = load_registry(Path(__file__).resolve().parents[1] / "expected_failures.yaml")
-    i8 = FindingSignature(strategies.GROUP_CONVOLUTION, "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"})
+    i8 = FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"})
     assert match_signature(entries, i8, "2026.4.1", AVX2_ONLY + ("avx512_core", "avx512_core_vnni")) is None
     bf16 = FindingSignature(BPD, "mismatch", "CPU-f32", "x", {"element_type": "bf16"})
     assert match_signature(entries, bf16, "2026.4.1", AVX2_ONLY + ("avx512_core",)) is None

@@ -89,7 +89,7 @@ class Settings:
     seed: int = 1
     max_cases: int | None = None
     time_budget: float | None = None   # seconds for the whole campaign, shrinking included
-    ops: tuple[str, ...] = tuple(strategies.GENERATORS)
+    ops: tuple[str, ...] = strategies.DEFAULT_OPS
     targets: tuple = ()
     registry: str | Path | None = "expected_failures.yaml"
     shrink_checks: int = 60            # runs per finding at most while shrinking
@@ -132,7 +132,7 @@ class Finding:
     def slug(self) -> str:
         """A short, stable file name: op, failure kind, target and a digest of the signature."""
         digest = hashlib.sha256(json.dumps(self.key).encode()).hexdigest()[:10]
-        op = "gconv" if self.op == strategies.GROUP_CONVOLUTION else "gconv_bpd"
+        op = "".join(letter for letter in self.op if letter.isupper()).lower()   # GroupConvolution -> gc
         return f"{op}-{self.failure}-{self.target.lower()}-{digest}"
 
     def to_json(self) -> dict:

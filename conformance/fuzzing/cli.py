@@ -45,7 +45,7 @@ def _settings(args, seed: int):
     from ..shapes import OPS
     from ..targets import parse_target
     from . import campaign
-    ops = tuple(args.ops or campaign.strategies.GENERATORS)
+    ops = tuple(args.ops or campaign.strategies.DEFAULT_OPS)
     for op in ops:
         if op not in OPS:
             raise ValueError(f"--op {op!r} is not one of {', '.join(OPS)}")

@@ -1,7 +1,9 @@
 """What a valid case of each op is, for the fuzzer: generation, case documents, attribute classes.
 
-Everything op-specific of ``conformance.fuzzing`` lives here, one function per op,
-looked up by op name (``GENERATORS``), so it can move into per-op modules later.
+Everything op-specific of ``conformance.fuzzing`` lives here: one generator per kind of op
+(forward or transposed convolution), chosen by the op registry's properties (``transposed``,
+``grouped``, ``kernel_shape_for``), so every op the harness knows is fuzzed (``GENERATORS``):
+the ungrouped siblings with one group.
 
 A fuzz case is a flat *parameter* dict (``batch``, ``groups``, ``c_in``, ``c_out``,
 ``spatial``, ``kernel``, ``strides``, ``dilations``, ``pads_begin``, ``pads_end``,
@@ -17,7 +19,9 @@ from __future__ import annotations
 import random
 from math import prod
 
-from ..shapes import GROUP_CONVOLUTION, GROUP_CONVOLUTION_BACKPROP_DATA
+from functools import partial
+
+from .. import ops
 
 AUTO_PADS = ("explicit", "same_upper", "same_lower", "valid")
 # Channels per group: SIMD tails around 8/16-lane vectors, plus 1.
@@ -119,17 +123,27 @@ def group_convolution_backprop_data(rng: random.Random, max_channels: int = MAX_
     return params
 
 
-GENERATORS = {
-    GROUP_CONVOLUTION: group_convolution,
-    GROUP_CONVOLUTION_BACKPROP_DATA: group_convolution_backprop_data,
-}
+def generate(op_name: str, rng: random.Random, max_channels: int = MAX_CHANNELS) -> dict:
+    """A random parameter dict for the op: its kind's generator; one group for an ungrouped op."""
+    op = ops.get(op_name)
+    params = (group_convolution_backprop_data if op.transposed else group_convolution)(rng, max_channels)
+    if not op.grouped:
+        params["groups"] = 1
+    return params
+
+
+# The grouped ops first (the order campaigns draw ops in), then their ungrouped siblings.
+GENERATORS = {name: partial(generate, name)
+              for name in sorted(ops.names(), key=lambda name: (not ops.get(name).grouped, name))}
+
+
+# What a campaign fuzzes unless told otherwise (--op): the grouped ops, the harness's subject.
+DEFAULT_OPS = tuple(name for name in GENERATORS if ops.get(name).grouped)
 
 
 def kernel_shape(op: str, params: dict) -> list[int]:
-    """The spec's kernel layout: GroupConvolution [G, C_OUT, C_IN, k...], BackpropData [G, C_IN, C_OUT, k...]."""
-    if op == GROUP_CONVOLUTION:
-        return [params["groups"], params["c_out"], params["c_in"]] + list(params["kernel"])
-    return [params["groups"], params["c_in"], params["c_out"]] + list(params["kernel"])
+    """The op's kernel layout (e.g. GroupConvolution [G, C_OUT, C_IN, k...], BackpropData [G, C_IN, C_OUT, k...])."""
+    return list(ops.get(op).kernel_shape_for(params["groups"], params["c_in"], params["c_out"], params["kernel"]))
 
 
 def document(op: str, params: dict, name: str = "fuzz_case") -> dict:
@@ -146,7 +160,7 @@ def document(op: str, params: dict, name: str = "fuzz_case") -> dict:
     for key in ("strides", "dilations", "pads_begin", "pads_end"):
         entry[key] = list(params[key])
     entry["auto_pad"] = params["auto_pad"]
-    if op == GROUP_CONVOLUTION_BACKPROP_DATA:
+    if ops.get(op).transposed:
         entry["output_padding"] = list(params.get("output_padding") or [0] * len(params["spatial"]))
         if params.get("output_shape") is not None:
             entry["output_shape"] = list(params["output_shape"])
@@ -189,11 +203,12 @@ def attribute_class(op: str, params: dict) -> dict[str, str]:
         "kernel_input": params.get("kernel_input", "const"),
         "dynamic": "yes" if params.get("dynamic") else "no",
     }
-    if op == GROUP_CONVOLUTION:
+    transposed = ops.get(op).transposed
+    if not transposed:
         # a window wholly inside the begin padding: explicit pads_begin > the dilated kernel
         classes["pads_begin_gt_kernel"] = "yes" if params["auto_pad"] == "explicit" and any(
             b > (k - 1) * d + 1 for b, k, d in zip(params["pads_begin"], params["kernel"], params["dilations"])) else "no"
-    if op == GROUP_CONVOLUTION_BACKPROP_DATA:
+    if transposed:
         output_shape = params.get("output_shape")
         classes["output_shape"] = "none" if output_shape is None else params.get("output_shape_input", "const")
         if output_shape is not None:
