@@ -14,6 +14,7 @@ DEFAULT_TARGETS = ("CPU:f32",)
 
 def add_parser(commands) -> argparse.ArgumentParser:
     """Add the ``fuzz`` subcommand to ``commands`` (an argparse subparsers object)."""
+    from . import strategies   # the op list (imports neither torch nor OpenVINO)
     fuzz = commands.add_parser(
         "fuzz", help="explore the spec-valid space of both ops on targets; write minimal findings",
         description="Generate valid cases from a seed, run each on every target (isolated: crashes and hangs "
@@ -26,8 +27,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--max-cases", type=int, default=None, metavar="N")
     fuzz.add_argument("--target", action="append", dest="targets", metavar="DEVICE[:PRECISION][:ISA]",
                       help="repeatable; default CPU:f32")
-    fuzz.add_argument("--op", action="append", dest="ops", metavar="OP",
-                      help="GroupConvolution and/or GroupConvolutionBackpropData (default both)")
+    fuzz.add_argument("--op", action="append", dest="ops", metavar="OP", choices=tuple(strategies.GENERATORS),
+                      help="repeatable; any op the harness knows (" + ", ".join(strategies.GENERATORS)
+                           + "); default the grouped ones: " + ", ".join(strategies.DEFAULT_OPS))
     fuzz.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="N campaigns in parallel processes, seeds SEED*1000+i; findings merged")
     fuzz.add_argument("--out", default="findings", metavar="DIR")
