@@ -202,3 +202,15 @@ def test_known_families_need_their_conditions():
     grouped = FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "grouped", "output_shape": "none",
                                                                 "dynamic": "no"})
     assert match_signature(entries, grouped, "2026.4.1", AVX2_ONLY) is None
+
+
+def test_the_fuzz_command_runs_a_small_campaign_and_writes_its_summary(tmp_path, capsys):
+    """``ov-conformance fuzz`` end to end on OpenVINO (two cases): a rate line and a summary."""
+    import json
+    from conformance import cli
+    out = tmp_path / "findings"
+    code = cli.main(["fuzz", "--seed", "1", "--max-cases", "2", "--op", "GroupConvolution", "--out", str(out)])
+    assert code in (0, 1)   # 1: a finding the registry does not know (then it is written as a case file)
+    assert "cases/s" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary

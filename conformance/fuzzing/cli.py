@@ -44,13 +44,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def _settings(args, seed: int):
-    from ..shapes import OPS
     from ..targets import parse_target
     from . import campaign
-    ops = tuple(args.ops or campaign.strategies.DEFAULT_OPS)
-    for op in ops:
-        if op not in OPS:
-            raise ValueError(f"--op {op!r} is not one of {', '.join(OPS)}")
+    ops = tuple(args.ops or campaign.strategies.DEFAULT_OPS)   # argparse checked the names (choices)
     targets = tuple(parse_target(text) for text in (args.targets or DEFAULT_TARGETS))
     return campaign.Settings(seed=seed, max_cases=args.max_cases, time_budget=args.time, ops=ops, targets=targets,
                              registry=args.expected_failures, shrink_checks=args.shrink_checks,
