@@ -157,27 +157,41 @@ def output_dims(case: Case) -> tuple[str, ...]:
     return tuple(dims)
 
 
-def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
-    """The IR XML document and the weights blob for ``case``, without touching disk."""
-    graph = _Graph(case.id)
+@dataclass(frozen=True)
+class SubgraphNames:
+    """The names one case's subgraph got in a graph: its op node, its output tensor, and its
+    Parameters (fed at inference time) by the case's own input name (``runtime_inputs``' keys)."""
+
+    op: str
+    output: str
+    parameters: dict[str, str]
+
+
+def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> SubgraphNames:
+    """Append ``case``'s independent subgraph (Parameter(data) -> [Const|Parameter inputs] -> op ->
+    Result) to ``graph``, every layer and tensor name prefixed with ``prefix`` (one IR may hold
+    several cases: ``render_batch``). The one place a case's graph is built."""
     element_type = case.element_type
     data_dims = case.data_dims if case.data_dims is not None else case.data_shape
-    parameter = _parameter(graph, DATA_INPUT_NAME, element_type, data_dims)
+    fed = {DATA_INPUT_NAME: prefix + DATA_INPUT_NAME}
+    parameter = _parameter(graph, prefix + DATA_INPUT_NAME, element_type, data_dims)
     if case.kernel_input == "parameter":
-        kernel = _parameter(graph, KERNEL_INPUT_NAME, element_type, case.kernel_shape)
+        kernel = _parameter(graph, prefix + KERNEL_INPUT_NAME, element_type, case.kernel_shape)
+        fed[KERNEL_INPUT_NAME] = prefix + KERNEL_INPUT_NAME
     else:
-        kernel = _constant(graph, KERNEL_INPUT_NAME, inputs.kernel, element_type)
+        kernel = _constant(graph, prefix + KERNEL_INPUT_NAME, inputs.kernel, element_type)
     op_inputs = [(parameter, data_dims, element_type), (kernel, case.kernel_shape, element_type)]
     operation = ops.get(case.op)
-    for name, value, fed in operation.extra_inputs(case):
+    for name, value, is_fed in operation.extra_inputs(case):
         value_type = element_types.of_numpy(value.dtype)
-        if fed:
-            extra = _parameter(graph, name, value_type, value.shape)
+        if is_fed:
+            extra = _parameter(graph, prefix + name, value_type, value.shape)
+            fed[name] = prefix + name
         else:
-            extra = _constant(graph, name, value, value_type)
+            extra = _constant(graph, prefix + name, value, value_type)
         op_inputs.append((extra, value.shape, value_type))
 
-    op = graph.add(operation.template, "op", operation.attributes(case))
+    op = graph.add(operation.template, prefix + "op", operation.attributes(case))
     ports = op.find("input").findall("port")
     for port, (_, dims, port_type) in zip(ports, op_inputs):
         _set_port(port, port_type, dims)
@@ -187,15 +201,40 @@ def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     out_port.set("id", str(len(op_inputs)))  # ports are numbered inputs first, then outputs
     output_shape = output_dims(case)
     _set_port(out_port, element_type, output_shape)
-    out_port.set("names", OUTPUT_NAME)
+    out_port.set("names", prefix + OUTPUT_NAME)
     for index, (source, _, _) in enumerate(op_inputs):
         graph.connect(source, op, index)
 
-    result = graph.add("Result", "result")
+    result = graph.add("Result", prefix + "result")
     _set_port(result.find("input/port"), element_type, output_shape)
     graph.connect(op, result, 0)
+    return SubgraphNames(prefix + "op", prefix + OUTPUT_NAME, fed)
+
+
+def _serialize(graph: _Graph) -> tuple[bytes, bytes]:
     xml = etree.tostring(graph.net, pretty_print=True, xml_declaration=True, encoding="utf-8")
     return xml, bytes(graph.weights)
+
+
+def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
+    """The IR XML document and the weights blob for ``case``, without touching disk."""
+    graph = _Graph(case.id)
+    add_case(graph, case, inputs)
+    return _serialize(graph)
+
+
+def batch_prefix(index: int) -> str:
+    """The name prefix of a batch's ``index``-th member (``m3_op``: no member's names extend another's)."""
+    return f"m{index}_"
+
+
+def render_batch(members) -> tuple[bytes, bytes, list[SubgraphNames]]:
+    """One IR (XML, weights) holding every ``(case, inputs)`` of ``members`` as an independent
+    subgraph with ``batch_prefix(index)`` names, and each member's names in it. Not written to disk:
+    the per-case IR (``render``) stays the artefact of record."""
+    graph = _Graph("batch")
+    names = [add_case(graph, case, inputs, batch_prefix(index)) for index, (case, inputs) in enumerate(members)]
+    return (*_serialize(graph), names)
 
 
 def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
