@@ -156,16 +156,26 @@ def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
     Convert) is the op's node; if the plugin decomposed the op into several
     computing nodes, ``nodes`` lists them all as ``layerType:primitiveType``.
     """
+    return op_info(runtime_nodes(compiled), op_name)
+
+
+def runtime_nodes(compiled) -> list[tuple[list[str], dict[str, str]]]:
+    """Every node of ``compiled``'s runtime model: (the original layer names it stands for, its rt_info),
+    in execution order. Read once per compiled model: ``op_info`` looks ops up in it."""
     nodes = []
     for node in compiled.get_runtime_model().get_ordered_ops():
         info = node.get_rt_info()
         names = info["originalLayersNames"].astype(str).split(",") if "originalLayersNames" in info else []
-        nodes.append((names + [node.get_friendly_name()], info))
-    matching = [{key: info[key].astype(str) for key in info.keys()} for names, info in nodes if op_name in names]
+        nodes.append((names + [node.get_friendly_name()], {key: info[key].astype(str) for key in info.keys()}))
+    return nodes
+
+
+def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str) -> dict[str, str]:
+    """The rt_info of ``op_name``'s computing node among ``runtime_nodes`` (see ``_op_runtime_info``)."""
+    matching = [info for names, info in nodes if op_name in names]
     if not matching:
         # Precision conversion (e.g. an i64 model run in i32/f32) renames the op "op.0".
-        matching = [{key: info[key].astype(str) for key in info.keys()} for names, info in nodes
-                    if any(name.startswith(op_name + ".") for name in names)]
+        matching = [info for names, info in nodes if any(name.startswith(op_name + ".") for name in names)]
     computing = [info for info in matching if info.get("layerType") not in _DATA_MOVEMENT] or matching
     if not computing:
         return {}
@@ -255,11 +265,7 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
     runtime weights); ``RunResult.outputs`` holds one output per feed.
     """
     feeds = [{ir.input_name: data}] if isinstance(data, np.ndarray) else list(data)
-    device_root = target.device.split(":")[0].split(".")[0]
-    if device_root not in ("AUTO", "HETERO", "MULTI", "BATCH") and not any(
-            available.split(".")[0] == device_root for available in _available_devices()):
-        raise TargetUnavailable(f"device {target.device} is not available "
-                                f"(OpenVINO sees: {', '.join(_available_devices())})")
+    require_device(target)
     compiled, info, precision, extra, read_seconds, compile_seconds = _compile(ir, target, op_name)
     compiled_at = time.perf_counter()
     # A fresh request per run: the returned output is a view of this request's output tensor.
@@ -268,9 +274,7 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
     for feed in feeds:
         try:
             # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB).
-            request.infer({name: _as_tensor(np.ascontiguousarray(array),
-                                            ir.element_type if name != "output_shape" else "i64")
-                           for name, array in feed.items()}, **_sharing_inputs(request))
+            request.infer(input_tensors(feed, ir.element_type), **_sharing_inputs(request))
         except RuntimeError as error:
             raise RuntimeRejected("infer", _last_line(str(error).strip()), {
                 "read_seconds": read_seconds, "compile_seconds": compile_seconds,
@@ -288,6 +292,31 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
         compile_seconds=compile_seconds, infer_seconds=finished - compiled_at,
         extra=dict(extra), read_seconds=read_seconds,
         outputs=tuple(outputs), output_precision=info.get("outputPrecisions"))
+
+
+def require_device(target: Target) -> None:
+    """Raise ``TargetUnavailable`` when OpenVINO does not see ``target``'s device."""
+    device_root = target.device.split(":")[0].split(".")[0]
+    if device_root not in ("AUTO", "HETERO", "MULTI", "BATCH") and not any(
+            available.split(".")[0] == device_root for available in _available_devices()):
+        raise TargetUnavailable(f"device {target.device} is not available "
+                                f"(OpenVINO sees: {', '.join(_available_devices())})")
+
+
+def input_tensors(feed: dict, element_type: str) -> dict:
+    """One inference's inputs (``{name: array}``) as OpenVINO takes them: data and kernel in the IR's
+    ``element_type``, the output_shape input as i64. Names may carry a batch member's prefix."""
+    return {name: _as_tensor(np.ascontiguousarray(array),
+                             "i64" if name.endswith("output_shape") else element_type)
+            for name, array in feed.items()}
+
+
+def inference_precision(compiled, target: Target) -> str:
+    """The INFERENCE_PRECISION_HINT read back from ``compiled`` (the target's, if it has none)."""
+    try:
+        return _precision_name(str(compiled.get_property("INFERENCE_PRECISION_HINT")))
+    except RuntimeError:
+        return _precision_name(target.precision)
 
 
 def _sharing_inputs(request) -> dict[str, bool]:

@@ -1,0 +1,209 @@
+"""Stage 3 for many cases: run a batch of static cases on one target as ONE model.
+
+Compiling a model costs ~10 ms per small layer; the same layers as independent
+Parameter -> op -> Result subgraphs of one model cost ~0.7 ms each
+(docs/performance.md, "Batched compilation"). ``run_batch`` renders the members
+as one IR (``render.render_batch``: one subgraph per member, names prefixed
+``m<index>_``), compiles it once, infers once with every member's feed, and
+splits the outputs back into one ``RunResult`` per member, each with its OWN op
+node's primitive type and precisions from the runtime model.
+
+What a batch must not change:
+
+- **A failure costs only its culprit.** A batch that OpenVINO rejects (compile or
+  infer), or whose worker crashes, is split in halves, recursively, until the
+  culprit stands alone; a lone member runs as a per-case run does (its own IR,
+  ``runtime.run`` / ``worker.run_in_worker``), so its result is exactly the
+  per-case ``RunResult`` / ``RuntimeRejected`` / ``TargetUnavailable`` /
+  ``WorkerFailure``. A batch that hangs (worker time limit) is not bisected
+  (each half could cost another time limit): every member runs alone.
+- **Verdicts are per case.** The caller compares each member's output with its
+  own reference; a member that fails inside a batch is re-run alone
+  (``api.RunSession``), and one that passes alone is reported as failing only
+  inside a batch.
+- **What is batchable** (``batch_key``): static shapes with a static output
+  (no dynamic data dims, no runtime output_shape: their outputs need a sequence of
+  inferences), not streamed (full-size cases gain nothing and would hold several
+  large outputs at once), up to ``MAX_MEMBER_ELEMENTS``. Items the registry
+  marks as crashing or hanging run alone (the caller leaves them out), so a known
+  crash never costs a batch its bisection.
+
+Time is apportioned so that per-item figures still add up to what OpenVINO
+spent: read + compile seconds in equal shares (compile cost per small layer is
+about constant), infer seconds in proportion to each member's multiply-adds.
+Per-case latency figures must come from single-case models, not from these.
+
+The public entry is ``run_batch``; the fuzzing campaign and ``api.RunSession``
+call it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from . import runtime
+from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable
+from .worker import DEFAULT_TIMEOUT, HUNG, WorkerFailure
+
+# Members whose data or output hold more elements than this run alone: large layers gain
+# nothing from sharing a compile, and a batch would hold all their outputs at once.
+MAX_MEMBER_ELEMENTS = 1 << 20
+
+MemberResult = Union[RunResult, RuntimeRejected, TargetUnavailable, WorkerFailure]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One case of a batch: the case, its inputs (``inputs.make_inputs``), and its one inference's
+    feed by the case's own input names (``render.runtime_inputs``)."""
+
+    case: object                      # case.Case
+    inputs: object                    # inputs.Inputs
+    feed: dict = field(default_factory=dict)
+
+
+def batch_key(case, target: Target) -> tuple | None:
+    """Cases with equal keys can share one model on ``target``; None: the case runs alone
+    (dynamic shapes or a runtime output_shape, streamed, or larger than ``MAX_MEMBER_ELEMENTS``)."""
+    from .oracle import streamed
+    if case.dynamic or case.output_shape_input == "parameter" or streamed(case):
+        return None
+    output = math.prod(case.geometry().output_shape)
+    if max(output, math.prod(case.data_shape)) > MAX_MEMBER_ELEMENTS:
+        return None
+    return target.id, case.element_type
+
+
+def member(case, inputs) -> Member:
+    """A ``Member`` for ``case`` with ``inputs`` (its feed derived as a per-case run's)."""
+    from .render import runtime_inputs
+    return Member(case, inputs, runtime_inputs(case, inputs.data, inputs.kernel))
+
+
+def run_batch(members: list[Member], target: Target, ir_dir: Path | str, *, isolate: bool = False,
+              timeout: float = DEFAULT_TIMEOUT) -> list[MemberResult]:
+    """Run ``members`` (equal ``batch_key``s) on ``target`` as one model; one result per member, in order.
+
+    Each result is the member's ``RunResult`` (``extra["batch"] = {"size": n}``: it ran in a
+    model of n members), or, for a member that had to run alone, what a per-case run gives: a
+    ``RunResult`` without ``batch``, the ``RuntimeRejected`` / ``TargetUnavailable`` it raised, or
+    the ``WorkerFailure``. Never raises for a member's failure. ``isolate`` (or a target that
+    needs its own environment): in a worker process, as ``api.check`` runs; ``ir_dir``: where a
+    member run alone has its per-case IR rendered (the artefact of record, ``render.render``).
+    """
+    results: list[MemberResult | None] = [None] * len(members)
+    in_worker = isolate or bool(target.environment())
+    pending = [list(range(len(members)))]
+    while pending:
+        indices = pending.pop()
+        if len(indices) == 1:
+            results[indices[0]] = _run_alone(members[indices[0]], target, ir_dir, in_worker, timeout)
+            continue
+        outcome = _run_together([members[i] for i in indices], target, in_worker, timeout)
+        if isinstance(outcome, list):
+            for index, result in zip(indices, outcome):
+                results[index] = result
+        elif isinstance(outcome, WorkerFailure) and outcome.status == HUNG:
+            pending.extend([index] for index in reversed(indices))
+        else:   # rejected or crashed: the culprit is in one half (or both)
+            half = len(indices) // 2
+            pending += [indices[half:], indices[:half]]
+    return results
+
+
+def _run_together(members: list[Member], target: Target, in_worker: bool,
+                  timeout: float) -> list[RunResult] | Exception | WorkerFailure:
+    """The members as one model: their results, or what stopped the batch."""
+    from .render import render_batch
+    xml, weights, names = render_batch([(m.case, m.inputs) for m in members])
+    feed, element_types = {}, []
+    for m, subgraph in zip(members, names):
+        feed.update({subgraph.parameters[name]: array for name, array in m.feed.items()})
+        element_types.append(m.case.element_type)
+    work = [_multiply_adds(m.case) for m in members]
+    try:
+        if in_worker:
+            from . import worker
+            outcome = worker.call(infer_batch, xml, weights, names, feed, element_types, work, target,
+                                  env=target.environment(), timeout=timeout)
+        else:
+            outcome = infer_batch(xml, weights, names, feed, element_types, work, target)
+    except (RuntimeRejected, TargetUnavailable, RuntimeError) as error:
+        return error
+    return outcome
+
+
+def _run_alone(m: Member, target: Target, ir_dir: Path | str, in_worker: bool, timeout: float) -> MemberResult:
+    """A member as a per-case run: its own IR, its own compile."""
+    from .render import render
+    ir = render(m.case, m.inputs, ir_dir)
+    try:
+        if in_worker:
+            from .worker import run_in_worker
+            return run_in_worker(ir, [m.feed], target, timeout)
+        return runtime.run(ir, [m.feed], target)
+    except (RuntimeRejected, TargetUnavailable) as error:
+        return error
+
+
+def _multiply_adds(case) -> int:
+    geometry = case.geometry()
+    return max(1, math.prod(geometry.output_shape) * geometry.accumulation_length)
+
+
+def infer_batch(xml: bytes, weights: bytes, names: list, feed: dict, element_types: list[str],
+                work: list[int], target: Target) -> list[RunResult]:
+    """Compile the batch IR (``render.render_batch``) for ``target``, infer ``feed`` once, and split
+    the outputs: one ``RunResult`` per member (``names``: its ``render.SubgraphNames``), with its own
+    op node's rt_info, the read + compile time in equal shares and the infer time in proportion to
+    ``work``. Raises ``RuntimeRejected`` / ``TargetUnavailable`` as ``runtime.run`` does (for the
+    whole batch). Runs in-process or as a worker job."""
+    ov, core = runtime.openvino_api(), runtime.core()
+    runtime.require_device(target)
+    started = time.perf_counter()
+    model = core.read_model(xml, ov.Tensor(np.frombuffer(weights, np.uint8).copy())) if weights else \
+        core.read_model(xml.decode())
+    read_at = time.perf_counter()
+    try:
+        compiled = core.compile_model(model, target.device, target.config())
+    except RuntimeError as error:
+        raise RuntimeRejected("compile", runtime._last_line(str(error).strip()), {
+            "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
+    compiled_at = time.perf_counter()
+    request = compiled.create_infer_request()
+    tensors = {}
+    for subgraph, element_type in zip(names, element_types):
+        own = {name: feed[name] for name in subgraph.parameters.values()}
+        tensors.update(runtime.input_tensors(own, element_type))
+    try:
+        request.infer(tensors, **runtime._sharing_inputs(request))
+    except RuntimeError as error:
+        raise RuntimeRejected("infer", runtime._last_line(str(error).strip()), {
+            "read_seconds": read_at - started, "compile_seconds": compiled_at - read_at,
+            "infer_seconds": time.perf_counter() - compiled_at}) from None
+    finished = time.perf_counter()
+    precision, version = runtime.inference_precision(compiled, target), runtime.openvino_version()
+    count, total_work = len(names), sum(work)
+    results, nodes = [], runtime.runtime_nodes(compiled)
+    for subgraph, share in zip(names, work):
+        info = runtime.op_info(nodes, subgraph.op)
+        output = runtime._as_array(request.get_tensor(compiled.output(subgraph.output)), copy=True)
+        extra = {**runtime._extra(compiled, info), "batch": {"size": count}}
+        results.append(RunResult(
+            output=output, target_id=target.id, device=target.device, inference_precision=precision,
+            openvino_version=version, layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
+            runtime_precision=info.get("runtimePrecision"), compile_seconds=(compiled_at - read_at) / count,
+            infer_seconds=(finished - compiled_at) * share / total_work, extra=extra,
+            read_seconds=(read_at - started) / count, outputs=(output,),
+            output_precision=info.get("outputPrecisions")))
+    return results
+
+
+def with_batch_record(result: RunResult, **batch) -> RunResult:
+    """``result`` with its ``extra["batch"]`` record updated by ``batch`` (e.g. ``failed_alone``)."""
+    return replace(result, extra={**result.extra, "batch": {**result.extra.get("batch", {}), **batch}})
