@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
 from . import ops
+from .batch import batch_key, member, run_batch, with_batch_record
 from .render import RenderedIR, render, runtime_inputs
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
@@ -28,7 +29,7 @@ from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
     "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
-    "RunSession",
+    "Planned", "RunSession", "run_batch",
     "load_cases",
     "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
     "WorkerFailed", "WorkerFailure",
@@ -72,9 +73,10 @@ class Step:
     reference: Reference
 
 
-def prepare(case: Case) -> tuple[Step, ...]:
-    """Inputs and oracle output for every step of ``case`` (independent of the target)."""
-    first = make_inputs(case)
+def prepare(case: Case, inputs: Inputs | None = None) -> tuple[Step, ...]:
+    """Inputs and oracle output for every step of ``case`` (independent of the target);
+    ``inputs``: ``make_inputs(case)`` when the caller already made them."""
+    first = inputs if inputs is not None else make_inputs(case)
     if not case.dynamic:
         return (Step(case.data_shape, first, reference(case, first)),)
     steps = []
@@ -140,9 +142,12 @@ class Outcome:
     steps: tuple[Step, ...] = ()
     verdicts: tuple[Verdict, ...] = ()   # one per step
     step_index: int = 0                  # which step ``reference``/``verdict`` belong to
+    note: str | None = None              # said after the verdict (e.g. "fails only inside a batch")
 
     def describe(self) -> str:
-        """The verdict; for a sequence, every step's, labelled with its data shape."""
+        """The verdict; for a sequence, every step's, labelled with its data shape; then the note."""
+        if self.note:
+            return f"{replace(self, note=None).describe()}\n{self.note}"
         if len(self.verdicts) <= 1:
             return self.verdict.describe()
         parts = []
@@ -166,7 +171,8 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
           expected: Reference | None = None, inputs: Inputs | None = None,
           isolate: bool = False, timeout: float = DEFAULT_TIMEOUT,
           stream: bool | None = None, progress: Callable[[str], None] | None = None,
-          steps: tuple[Step, ...] | None = None, python: str | None = None) -> Outcome:
+          steps: tuple[Step, ...] | None = None, python: str | None = None,
+          runner: Callable[[RenderedIR, list, Target], RunResult] | None = None) -> Outcome:
     """Render ``case``, run it on ``target``, compute the oracle, compare.
 
     ``steps`` (from ``prepare``), or ``inputs`` and ``expected`` for a static
@@ -184,6 +190,8 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     line per slab. ``python``: the interpreter of another environment with
     another OpenVINO release (``conformance.releases``) to run the runtime
     stage in, in a worker; the oracle and the comparison stay here.
+    ``runner(ir, feeds, target)``: the runtime stage's result (or its exception) obtained
+    elsewhere, e.g. from a batch (``RunSession``), instead of running ``ir`` here.
     """
     oracle_seconds = 0.0
     if steps is None and expected is not None and inputs is not None and not case.dynamic:
@@ -203,7 +211,9 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     sequence = feeds(case, steps) if steps is not None else feeds(case, (Step(case.data_shape, inputs, None),))
     if progress is not None and stream_it:
         progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
-    if isolate or needs_worker(target) or python:
+    if runner is not None:
+        result = runner(ir, sequence, target)
+    elif isolate or needs_worker(target) or python:
         result = run_in_worker(ir, sequence, target, timeout, python=python)
         if isinstance(result, WorkerFailure):
             raise WorkerFailed(result)
@@ -227,6 +237,17 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     chosen = failing[0] if failing else len(verdicts) - 1
     return Outcome(case, ir, result, steps[chosen].reference, verdicts[chosen], oracle_seconds,
                    time.perf_counter() - started, steps=steps, verdicts=tuple(verdicts), step_index=chosen)
+
+
+def _given(result) -> Callable[[RenderedIR, list, Target], RunResult]:
+    """A ``check`` runner that returns (or raises) a result obtained beforehand (``batch.run_batch``)."""
+    def runner(ir, sequence, target):
+        if isinstance(result, WorkerFailure):
+            raise WorkerFailed(result)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+    return runner
 
 
 def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
@@ -253,19 +274,41 @@ def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
 
 # --- a run session: what the pytest plugin (and any other driver) keeps between items --------
 
+@dataclass(frozen=True)
+class Planned:
+    """An item a driver will check later in this process (``RunSession.check``'s ``upcoming``);
+    ``registered_failure``: the expected-failure registry's ``fails`` for it, if any."""
+
+    case: Case
+    target: Target
+    registered_failure: str | None = None
+
+
+# Registered failures that run alone, never in a batch: a known crash or hang would cost every
+# batch holding it a bisection (and a crash in-process ends the run); a known compile error
+# likewise (log2(size) extra compiles each time).
+RUN_ALONE = ("crashed", "hung", "error")
+
+
 class RunSession:
-    """Settings of one run (IR directory, isolation, time limit) and the oracle's results, reused
-    while consecutive items share a case (the same case on other targets).
+    """Settings of one run (IR directory, isolation, time limit, batch size) and the oracle's
+    results, reused while consecutive items share a case (the same case on other targets).
 
     The pytest plugin drives one per process; ``check`` is ``api.check`` with the session's
-    settings, ``check_per_group`` the per-group diagnosis of a failing grouped item.
+    settings, ``check_per_group`` the per-group diagnosis of a failing grouped item. With
+    ``batch_size`` > 1, ``check`` runs an item together with up to ``batch_size - 1`` of the
+    items it is told come next (``batch.run_batch``) and keeps their results until they are
+    checked.
     """
 
     def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float = DEFAULT_TIMEOUT, batch_size: int = 1):
         self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self.batch_size = max(1, int(batch_size))
         self._cached: tuple | None = None  # (case id, inputs, prepare(case) or None when streamed)
         self.reference_owner: str | None = None
+        self._batched: dict[tuple[str, str], object] = {}   # (case id, target id) -> batch.MemberResult
+        self._batch_inputs: dict[str, Inputs] = {}          # case id -> the inputs its batch ran on
 
     def prepared(self, case: Case) -> tuple[Inputs, tuple[Step, ...] | None]:
         """Inputs and the oracle's steps (``prepare``), reused while consecutive items share a case.
@@ -278,18 +321,69 @@ class RunSession:
             if streamed(case) and not case.dynamic:
                 self._cached = (case.id, make_inputs(case), None)
             else:
-                steps = prepare(case)
+                steps = prepare(case, self._batch_inputs.pop(case.id, None))
                 self._cached = (case.id, steps[0].inputs, steps)
             self.reference_owner = None   # the first item using it pays for (and records) the oracle
         return self._cached[1], self._cached[2]
 
     def check(self, case: Case, target: Target, *, force_isolation: bool = False,
-              progress: Callable[[str], None] | None = None) -> Outcome:
+              progress: Callable[[str], None] | None = None, registered_failure: str | None = None,
+              upcoming: Callable[[], Iterable[Planned]] | None = None) -> Outcome:
         """``check`` of ``case`` on ``target`` with the session's inputs, oracle and settings;
-        ``force_isolation``: in a worker even when the session is not isolated (an item known to crash)."""
+        ``force_isolation``: in a worker even when the session is not isolated (an item known to crash).
+
+        ``upcoming()``: the items this process will check next, in order (``Planned``). When
+        batching, the item runs in one model with the next compatible ones (same ``batch_key``,
+        not ``RUN_ALONE``), or its result comes from an earlier item's batch. An item that fails
+        inside a batch is run again alone: the alone run's outcome stands, unless it passes; then
+        the item still fails, and its ``note`` and ``run.extra["batch"]`` (``failed_alone``:
+        False) say that it fails only inside a batch.
+        """
         inputs, steps = self.prepared(case)
-        return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
-                     isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
+        alone = dict(isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
+        batched = None
+        if not force_isolation and registered_failure not in RUN_ALONE:
+            batched = self._batched_result(case, target, inputs, steps, upcoming)
+        if batched is None:
+            return check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
+        outcome = check(case, target, self.ir_dir, inputs=inputs, steps=steps, runner=_given(batched))
+        if outcome.verdict.passed:
+            return outcome
+        size = outcome.run.extra["batch"]["size"]
+        by_itself = check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
+        if not by_itself.verdict.passed:
+            return replace(by_itself, run=with_batch_record(by_itself.run, size=size, failed_alone=True))
+        return replace(outcome, run=with_batch_record(outcome.run, failed_alone=False),
+                       note=f"fails only inside a batch: in one model with {size - 1} other case(s) the output "
+                            f"differs; run alone (its own IR) it passes: context-dependent behaviour")
+
+    def _batched_result(self, case: Case, target: Target, inputs: Inputs, steps, upcoming):
+        """This item's result from a batch (running one now with the next compatible items), or
+        None when it runs alone."""
+        key = (case.id, target.id)
+        if key in self._batched:
+            return self._batched.pop(key)
+        group = batch_key(case, target)
+        if self.batch_size <= 1 or steps is None or group is None or upcoming is None:
+            return None
+        chosen, seen = [member(case, inputs)], {key}
+        for planned in upcoming():
+            if len(chosen) >= self.batch_size:
+                break
+            other = (planned.case.id, planned.target.id)
+            if other in seen or other in self._batched or planned.target != target \
+                    or planned.registered_failure in RUN_ALONE or batch_key(planned.case, planned.target) != group:
+                continue
+            seen.add(other)
+            planned_inputs = self._batch_inputs.get(planned.case.id) or make_inputs(planned.case)
+            self._batch_inputs[planned.case.id] = planned_inputs
+            chosen.append(member(planned.case, planned_inputs))
+        if len(chosen) == 1:
+            return None
+        results = run_batch(chosen, target, self.ir_dir, isolate=self.isolate, timeout=self.timeout)
+        for planned, result in zip(chosen[1:], results[1:]):
+            self._batched[(planned.case.id, target.id)] = result
+        return results[0]
 
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:

@@ -34,6 +34,7 @@ pytest_plugins = ["conformance.fuzzing.pytest_plugin"]
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
 _PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
+DEFAULT_BATCH_SIZE = 32   # measured: docs/performance.md, "Batched compilation"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,6 +90,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="expected_failures.yaml")
     parser.addini("conformance_item_timeout", "seconds before an isolated item is 'hung'",
                   default=str(worker.DEFAULT_TIMEOUT))
+    group.addoption("--batch-size", type=int, dest="conformance_batch_size", metavar="N", default=None,
+                    help="compile up to N static cases of one target as one model (outputs, primitives and "
+                         "verdicts stay per case; a case failing inside a batch is re-run alone); 1 = one model "
+                         f"per case (default: ini conformance_batch_size, {DEFAULT_BATCH_SIZE})")
+    parser.addini("conformance_batch_size", "static cases compiled as one model (1: one model per case)",
+                  default=str(DEFAULT_BATCH_SIZE))
     parser.addini("conformance_repro_dir", "repro bundle directory (relative to the rootdir)", default="reports/repro")
 
 
@@ -148,7 +155,11 @@ class _Session:
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
-        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout)   # the oracle cache, check policy
+        batch_size = config.getoption("conformance_batch_size") or int(config.getini("conformance_batch_size"))
+        if batch_size < 1:
+            raise pytest.UsageError(f"--batch-size / conformance_batch_size: {batch_size}: must be >= 1")
+        # the oracle cache, check policy, batches
+        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout, batch_size=batch_size)
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
         # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
@@ -406,7 +417,9 @@ class CaseItem(pytest.Item):
             # in-process, the known crash would take the whole run down.
             self.outcome = state.run.check(self.case, self.target,
                                            force_isolation=self.registered_failure in ("crashed", "hung"),
-                                           progress=self._progress_writer())
+                                           progress=self._progress_writer(),
+                                           registered_failure=self.registered_failure,
+                                           upcoming=lambda: _upcoming(self))
         except TargetUnavailable as reason:
             pytest.skip(str(reason))
         except api.RuntimeRejected as error:
@@ -563,6 +576,46 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
+
+
+def _upcoming(item: CaseItem):
+    """The case items this process runs after ``item``, in order, as ``api.Planned`` (for batching):
+    serially the session's items after it (already filtered by -k/deselection); under xdist the
+    indices queued for this worker (xdist's ``WorkerInteractor.torun``; none if it cannot be read)."""
+    items = item.session.items
+    if hasattr(item.config, "workerinput"):
+        indices = _xdist_queue(item.config)
+    else:
+        position = _positions(item.session).get(item.nodeid)
+        indices = range(position + 1, len(items)) if position is not None else ()
+    for index in indices:
+        if not isinstance(index, int) or not 0 <= index < len(items):
+            continue
+        other = items[index]
+        if isinstance(other, CaseItem) and other.get_closest_marker("skip") is None:
+            yield api.Planned(other.case, other.target, other.registered_failure)
+
+
+def _positions(session: pytest.Session) -> dict[str, int]:
+    """Each item's index in ``session.items`` (computed once per session)."""
+    positions = getattr(session, "_conformance_positions", None)
+    if positions is None or len(positions) != len(session.items):
+        positions = {item.nodeid: index for index, item in enumerate(session.items)}
+        session._conformance_positions = positions
+    return positions
+
+
+def _xdist_queue(config: pytest.Config) -> list:
+    """Item indices xdist has queued for this worker after the current item, read defensively: its
+    ``WorkerInteractor`` is not a public API, so anything unexpected means no batching."""
+    try:
+        interactor = next(plugin for plugin in config.pluginmanager.get_plugins()
+                          if hasattr(plugin, "torun") and hasattr(plugin, "nextitem_index"))
+        with interactor.torun.lock() as queue:
+            queued = list(queue)
+        return [interactor.nextitem_index, *queued]
+    except Exception:   # noqa: BLE001 - another xdist version: batch nothing
+        return []
 
 
 def item_kinds(case: Case, target: Target) -> list[str]:
