@@ -69,9 +69,11 @@ def pytest_unconfigure(config):
 
 def in_process_project(pytester) -> Path:
     """A pytester project (pyproject.toml, empty ``cases/``, returned) whose runs stay in the pytest
-    process (``--no-isolate``: isolation is the default), so that a conftest patching ``conformance`` applies."""
+    process (``--no-isolate``: isolation is the default), so that a conftest patching ``conformance`` applies;
+    one model per case (``--batch-size 1``), so that a conftest faking the per-case runtime (``api.run``)
+    sees every item (tests/test_batch.py covers batches)."""
     pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\ntestpaths = ["cases"]\n'
-                                         'addopts = "-p no:cacheprovider --no-isolate"\n')
+                                         'addopts = "-p no:cacheprovider --no-isolate --batch-size 1"\n')
     return pytester.mkdir("cases")
 
 

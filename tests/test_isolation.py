@@ -79,7 +79,9 @@ def test_segfault_and_abort_are_crashed_and_hang_is_hung_and_the_run_continues(p
     # The worker process imports the fault functions by name.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(pytester.path), os.environ.get("PYTHONPATH")])))
 
-    result = pytester.runpytest("--isolate", "--item-timeout", "3", "-p", "no:cacheprovider")
+    # One model per case: the faults are injected into the per-case worker job (tests/test_batch.py
+    # crashes batches).
+    result = pytester.runpytest("--isolate", "--item-timeout", "3", "-p", "no:cacheprovider", "--batch-size", "1")
 
     result.assert_outcomes(passed=1, failed=3)
     assert result.ret != 0

@@ -1,0 +1,343 @@
+"""Batched compilation (conformance/batch.py, api.RunSession, plugin --batch-size) changes no result.
+
+Batched and per-case runs are OpenVINO against OpenVINO on the same inputs and the same kernels,
+so outputs are compared bit for bit. Failures in a batch (OpenVINO rejecting a member, a worker
+crash) must cost only their culprit, whose result is what a per-case run gives; a wrong member
+is found; a member failing only inside a batch is reported as such.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance import api, batch, expectations, render, runtime, worker
+from conformance.case import load_cases_text
+from conformance.inputs import Inputs
+from reporting_support import checkout_pythonpath, in_process_project, read_json
+
+CPU = api.Target("CPU", "f32")
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+HEALTHY = """\
+op: GroupConvolution
+cases:
+  - name: healthy
+    data: [1, 4, 7, 6]
+    kernel: [2, 3, 2, 3, 3]
+    pads_begin: [1, 1]
+    pads_end: [0, 1]
+    sweep:
+      strides: [[1, 1], [2, 1], [1, 2]]
+      dilations: [[1, 1], [2, 1]]
+"""
+
+SINGLE_GROUP = """\
+op: GroupConvolutionBackpropData
+cases:
+  - name: single_group            # as cases/group_convolution_backprop_data/groups.yaml::single_group
+    data: [1, 3, 5, 5]
+    kernel: [1, 3, 4, 3, 3]
+    strides: [2, 2]
+    pads_begin: [1, 1]
+    pads_end: [1, 1]
+"""
+
+
+def _cases(text: str, name: str = "t.yaml"):
+    return load_cases_text(text, name)
+
+
+def _members(cases):
+    return [batch.member(case, api.make_inputs(case)) for case in cases]
+
+
+def _alone(members, tmp_path, isolate=False):
+    return [batch._run_alone(m, CPU, tmp_path, isolate, worker.DEFAULT_TIMEOUT) for m in members]
+
+
+def _same(batched, alone) -> None:
+    """A batch member's result equals the per-case run's: same kind, and for a RunResult the
+    same output bits, primitive and precisions; for a failure the same message / status."""
+    assert type(batched) is type(alone)
+    if isinstance(alone, runtime.RunResult):
+        assert batched.output.dtype == alone.output.dtype and batched.output.shape == alone.output.shape
+        assert batched.output.tobytes() == alone.output.tobytes()
+        assert (batched.primitive_type, batched.layer_type, batched.runtime_precision, batched.output_precision,
+                batched.inference_precision) == (alone.primitive_type, alone.layer_type, alone.runtime_precision,
+                                                 alone.output_precision, alone.inference_precision)
+    elif isinstance(alone, worker.WorkerFailure):
+        assert (batched.status, batched.signal_name) == (alone.status, alone.signal_name)
+    else:
+        assert str(batched) == str(alone)
+
+
+def test_batch_key_leaves_dynamic_runtime_output_shape_and_large_cases_alone():
+    static = _cases(HEALTHY)[0]
+    assert batch.batch_key(static, CPU) == (CPU.id, "f32")
+    assert batch.batch_key(static, dataclasses.replace(CPU, precision="bf16")) != batch.batch_key(static, CPU)
+    assert batch.batch_key(dataclasses.replace(static, element_type="f16"), CPU) != batch.batch_key(static, CPU)
+    dynamic = api.load_cases(REPOSITORY / "cases" / "dynamic")[0]
+    assert dynamic.dynamic and batch.batch_key(dynamic, CPU) is None
+    runtime_shape = next(case for case in api.load_cases(REPOSITORY / "cases" / "runtime_inputs")
+                         if case.output_shape_input == "parameter")
+    assert batch.batch_key(runtime_shape, CPU) is None
+    large = dataclasses.replace(static, data_shape=(1, 4, 1024, 1024))
+    assert batch.batch_key(large, CPU) is None
+
+
+def test_batch_members_get_their_own_outputs_primitives_and_time_shares(tmp_path):
+    members = _members(_cases(HEALTHY) + _cases(HEALTHY.replace("[2, 3, 2, 3, 3]", "[4, 1, 1, 3, 3]")
+                                                .replace("[1, 4, 7, 6]", "[1, 4, 9, 5]"), "dw.yaml"))
+    results = batch.run_batch(members, CPU, tmp_path)
+    assert all(result.extra["batch"] == {"size": len(members)} for result in results)
+    for batched, alone in zip(results, _alone(members, tmp_path)):
+        _same(batched, alone)
+    # Equal compile shares; infer shares in proportion to the members' multiply-adds.
+    assert len({result.compile_seconds for result in results}) == 1
+    work = [batch._multiply_adds(m.case) for m in members]
+    shares = [result.infer_seconds for result in results]
+    assert shares[work.index(max(work))] == max(shares)
+
+
+def test_a_compile_failure_in_the_middle_of_a_batch_costs_no_healthy_member(tmp_path):
+    healthy = _cases(HEALTHY)
+    culprit = _cases(SINGLE_GROUP)[0]   # GROUPS=1 BackpropData: compile fails on >= 2024.2 (registry)
+    members = _members(healthy[:3] + [culprit] + healthy[3:])
+    results = batch.run_batch(members, CPU, tmp_path)
+    alone = _alone(members, tmp_path)
+    for batched, by_itself in zip(results, alone):
+        _same(batched, by_itself)
+    if isinstance(alone[3], runtime.RuntimeRejected):   # this release rejects it: the batch was bisected
+        assert [isinstance(result, runtime.RunResult) for result in results] == [True] * 3 + [False] + [True] * 3
+        sizes = [result.extra.get("batch", {}).get("size", 1) for result in results if isinstance(result, runtime.RunResult)]
+        assert 1 < max(sizes) < 7   # halves that hold no culprit still ran as batches
+
+
+def _registered_crash():
+    """The default suite's depthwise huge-stride case, and whether the registry says it crashes here."""
+    case = next(case for case in api.load_cases(REPOSITORY / "cases" / "spec_notes" / "huge_stride_depthwise.yaml"))
+    registry = expectations.load_registry(REPOSITORY / "expected_failures.yaml")
+    known = expectations.match(registry, case.id, CPU.id, runtime.openvino_release(),
+                               expectations.target_features(None))
+    return case, known is not None and known.fails == "crashed"
+
+
+def test_a_crash_in_a_worker_batch_is_bisected_to_its_culprit(tmp_path):
+    culprit, registered = _registered_crash()
+    healthy = _cases(HEALTHY)[:5]
+    members = _members(healthy[:2] + [culprit] + healthy[2:])
+    results = batch.run_batch(members, CPU, tmp_path, isolate=True)
+    alone = _alone(members, tmp_path, isolate=True)
+    for batched, by_itself in zip(results, alone):
+        _same(batched, by_itself)
+    if registered:
+        assert isinstance(results[2], worker.WorkerFailure) and results[2].status == worker.CRASHED
+        assert all(isinstance(result, runtime.RunResult) for index, result in enumerate(results) if index != 2)
+
+
+FAULTS = """\
+import os
+import signal
+
+from conformance import batch
+
+
+def crash_if_13_wide(xml, weights, names, feed, element_types, work, target):
+    if any(array.shape[-1] == 13 for array in feed.values()):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return batch.infer_batch(xml, weights, names, feed, element_types, work, target)
+
+
+def hang_if_13_wide(xml, weights, names, feed, element_types, work, target):
+    if any(array.shape[-1] == 13 for array in feed.values()):
+        import time
+        time.sleep(3600)
+    return batch.infer_batch(xml, weights, names, feed, element_types, work, target)
+"""
+
+
+@pytest.fixture
+def faults(tmp_path, monkeypatch):
+    """A module the worker can import (by name) whose batch jobs crash or hang when a member's data is
+    13 wide: a fault that only batches see, wherever the real crashes of this release are."""
+    (tmp_path / "batch_faults.py").write_text(FAULTS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), checkout_pythonpath()]))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import batch_faults
+    yield batch_faults
+    sys.modules.pop("batch_faults", None)
+
+
+def test_an_injected_worker_crash_is_bisected_and_a_hang_runs_every_member_alone(tmp_path, monkeypatch, faults):
+    cases = _cases(HEALTHY)
+    culprit = dataclasses.replace(cases[0], id="t.yaml::wide", data_shape=(1, 4, 7, 13))
+    members = _members(cases[:4] + [culprit] + cases[4:])
+    calls = []
+    real_call = worker.call
+
+    def counting_call(function, *args, **kwargs):
+        calls.append(len(args[2]))        # members in the batch job
+        return real_call(function, *args, **kwargs)
+
+    monkeypatch.setattr(worker, "call", counting_call)
+    monkeypatch.setattr(batch, "infer_batch", faults.crash_if_13_wide)
+    results = batch.run_batch(members, CPU, tmp_path, isolate=True)
+    # The culprit ran alone (the per-case job has no fault): every member has its per-case result.
+    for batched, by_itself in zip(results, _alone(members, tmp_path, isolate=True)):
+        _same(batched, by_itself)
+    assert "batch" not in results[4].extra
+    assert sum("batch" in result.extra for result in results) >= len(results) - 2   # at most the culprit's pair alone
+    assert calls[0] == 7 and len(calls) <= 2 * 3   # halves down to the culprit, not one job per member
+
+    calls.clear()
+    monkeypatch.setattr(batch, "infer_batch", faults.hang_if_13_wide)
+    results = batch.run_batch(members[3:6], CPU, tmp_path, isolate=True, timeout=5)
+    assert calls == [3] and all(isinstance(result, runtime.RunResult) for result in results)
+    assert all("batch" not in result.extra for result in results)   # all alone after the hang
+
+
+def _session_outcomes(session, cases, target=CPU):
+    """Check every case with the session, each told about the ones after it (as the plugin does)."""
+    outcomes = []
+    for index, case in enumerate(cases):
+        planned = [api.Planned(other, target) for other in cases[index + 1:]]
+        outcomes.append(session.check(case, target, upcoming=lambda planned=planned: planned))
+    return outcomes
+
+
+def test_a_planted_wrong_member_inside_a_batch_is_found(tmp_path, monkeypatch):
+    """One member's IR carries a wrong weight (in its own IR and in the batch's, which share the
+    per-case builder): that member fails, in the batch and alone; the others pass."""
+    cases = _cases(HEALTHY)
+    planted = cases[3].id
+    real_add_case = render.add_case
+
+    def add_case(graph, case, inputs, prefix=""):
+        if case.id == planted:
+            kernel = inputs.kernel.copy()
+            kernel.flat[5] += 1.0
+            inputs = Inputs(inputs.data, kernel)
+        return real_add_case(graph, case, inputs, prefix)
+
+    monkeypatch.setattr(render, "add_case", add_case)
+    outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=8), cases)
+    assert [outcome.verdict.passed for outcome in outcomes] == [case.id != planted for case in cases]
+    wrong = outcomes[3]
+    assert wrong.run.extra["batch"] == {"size": len(cases), "failed_alone": True} and wrong.note is None
+    assert all(outcome.run.extra["batch"]["size"] > 1 for outcome in outcomes)
+
+
+def _corrupting(member_index: int):
+    real = batch.infer_batch
+
+    def infer_batch(*args):
+        results = real(*args)
+        wrong = results[member_index].output.copy()
+        wrong.flat[2] += 1.0
+        results[member_index] = dataclasses.replace(results[member_index], output=wrong, outputs=(wrong,))
+        return results
+    return infer_batch
+
+
+def test_a_member_failing_only_inside_a_batch_is_said_to(tmp_path, monkeypatch):
+    cases = _cases(HEALTHY)
+    monkeypatch.setattr(batch, "infer_batch", _corrupting(1))
+    outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=4), cases)
+    assert [outcome.verdict.passed for outcome in outcomes] == [True, False, True, True, True, False]   # batches [0-3], [4, 5]
+    failing = outcomes[1]
+    assert failing.run.extra["batch"] == {"size": 4, "failed_alone": False}
+    assert "fails only inside a batch" in failing.describe() and "run alone (its own IR) it passes" in failing.describe()
+
+
+CORRUPTING_CONFTEST = """\
+import dataclasses
+from conformance import batch
+
+_real = batch.infer_batch
+
+
+def _infer_batch(*args):
+    results = _real(*args)
+    wrong = results[0].output.copy()
+    wrong.flat[0] += 1.0
+    results[0] = dataclasses.replace(results[0], output=wrong, outputs=(wrong,))
+    return results
+
+
+def pytest_configure(config):
+    batch.infer_batch = _infer_batch
+
+
+def pytest_unconfigure(config):
+    batch.infer_batch = _real
+"""
+
+
+def test_the_plugin_reports_a_failure_only_inside_a_batch(pytester):
+    cases = in_process_project(pytester)
+    (cases / "conv.yaml").write_text(HEALTHY)
+    pytester.makeconftest(CORRUPTING_CONFTEST)
+    result = pytester.runpytest("--batch-size", "3")
+    # Items 1 and 4 lead their batches (member 0): each fails inside its batch only.
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines(["*fails only inside a batch: in one model with 2 other case(s)*"])
+    document = read_json(pytester.path / "reports" / "conformance.json")
+    failed = [item for item in document["items"] if item["outcome"] == "failed"]
+    assert [item["run"]["batch"] for item in failed] == [{"size": 3, "failed_alone": False}] * 2
+    passed = [item for item in document["items"] if item["outcome"] == "passed"]
+    assert all(item["run"]["batch"] == {"size": 3} for item in passed)
+
+
+def _suite_run(tmp_path: Path, name: str, *options: str) -> tuple[dict, Path]:
+    """The default conformance suite in a subprocess (report and result bundle under ``tmp_path``)."""
+    report, results = tmp_path / name / "conformance.json", tmp_path / name / "results"
+    environment = {**os.environ, "PYTHONPATH": checkout_pythonpath()}
+    environment.pop("PYTEST_XDIST_WORKER", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--conformance-report", str(report), "--save-results", str(results),
+         "--ir-dir", str(tmp_path / "ir"), "--repro-dir", str(tmp_path / name / "repro"), *options],
+        cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=3000)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return read_json(report), results
+
+
+def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
+    """The default suite through the plugin, batched (the default) and with --batch-size 1: the same
+    outcomes, primitives, precisions and verdict figures per item, and the same output bits."""
+    from conformance import bundles
+    batched, batched_results = _suite_run(tmp_path, "batched")
+    alone, alone_results = _suite_run(tmp_path, "alone", "--batch-size", "1")
+
+    def by_item(document):
+        return {item["nodeid"]: item for item in document["items"]}
+
+    items_batched, items_alone = by_item(batched), by_item(alone)
+    assert items_batched.keys() == items_alone.keys()
+    ran_in_batches = 0
+    for nodeid, item in items_alone.items():
+        other = items_batched[nodeid]
+        assert other["outcome"] == item["outcome"], nodeid
+        run, other_run = item.get("run") or {}, other.get("run") or {}
+        for field in ("primitive_type", "layer_type", "runtime_precision", "output_precision",
+                      "inference_precision", "ir_digest"):
+            assert other_run.get(field) == run.get(field), (nodeid, field)
+        for field in ("passed", "mismatches", "max_abs_error", "max_rel_error", "max_atol"):
+            assert (other.get("verdict") or {}).get(field) == (item.get("verdict") or {}).get(field), (nodeid, field)
+        assert "batch" not in run
+        ran_in_batches += other_run.get("batch", {}).get("size", 1) > 1
+    assert ran_in_batches > len(items_alone) // 2
+    _, saved_batched = bundles.load_bundle(batched_results)
+    _, saved_alone = bundles.load_bundle(alone_results)
+    assert saved_batched.keys() == saved_alone.keys() and saved_alone
+    for key, item in saved_alone.items():
+        output, output_batched = item.arrays()[0], saved_batched[key].arrays()[0]
+        assert output.dtype == output_batched.dtype and output.shape == output_batched.shape, key
+        assert output.tobytes() == output_batched.tobytes(), key
