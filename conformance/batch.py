@@ -44,8 +44,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Union
 
-import numpy as np
-
 from . import runtime
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable
 from .worker import DEFAULT_TIMEOUT, HUNG, WorkerFailure
@@ -96,6 +94,9 @@ def run_batch(members: list[Member], target: Target, ir_dir: Path | str, *, isol
     needs its own environment): in a worker process, as ``api.check`` runs; ``ir_dir``: where a
     member run alone has its per-case IR rendered (the artefact of record, ``render.render``).
     """
+    keys = {batch_key(m.case, target) for m in members}
+    if None in keys or len(keys) > 1:
+        raise ValueError(f"run_batch: the members' batch_key()s must be equal and not None, got {sorted(map(str, keys))}")
     results: list[MemberResult | None] = [None] * len(members)
     in_worker = isolate or bool(target.environment())
     pending = [list(range(len(members)))]
@@ -163,11 +164,10 @@ def infer_batch(xml: bytes, weights: bytes, names: list, feed: dict, element_typ
     op node's rt_info, the read + compile time in equal shares and the infer time in proportion to
     ``work``. Raises ``RuntimeRejected`` / ``TargetUnavailable`` as ``runtime.run`` does (for the
     whole batch). Runs in-process or as a worker job."""
-    ov, core = runtime.openvino_api(), runtime.core()
+    core = runtime.core()
     runtime.require_device(target)
     started = time.perf_counter()
-    model = core.read_model(xml, ov.Tensor(np.frombuffer(weights, np.uint8).copy())) if weights else \
-        core.read_model(xml.decode())
+    model = core.read_model(xml, weights)   # from memory: the batch IR is never written to disk
     read_at = time.perf_counter()
     try:
         compiled = core.compile_model(model, target.device, target.config())
