@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import bundles, expectations
+from . import bundles, cpu, expectations
 from . import report as reporting
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size,
                    load_case_file, load_cases_text, load_paths)
@@ -25,13 +26,14 @@ from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
 from . import ops
 from .render import RenderedIR, render, runtime_inputs
-from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
+from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
     "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
-    "RunSession", "ItemResult", "ItemPolicy", "item_policy", "run_stage", "targets_for", "describe_case",
+    "RunSession", "ItemResult", "ItemPolicy", "item_policy", "item_ending", "item_kinds", "report_environment",
+    "run_stage", "targets_for", "describe_case",
     "load_cases",
     "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
     "WorkerFailed", "WorkerFailure",
@@ -315,6 +317,14 @@ def targets_for(targets: list[Target], case: Case) -> list[Target]:
     return chosen
 
 
+def item_kinds(case: Case, target: Target) -> list[str]:
+    """Report groups of one item: the case's kinds plus ``precision=<hint>`` for non-f32 hints."""
+    kinds = list(case.kinds)
+    if target.precision != "f32":
+        kinds.insert(0, f"precision={target.precision}")
+    return kinds
+
+
 @dataclass(frozen=True)
 class ItemPolicy:
     """What a driver does with an item before it runs: skip it (``skip``: why), or expect the
@@ -414,6 +424,38 @@ class ItemResult:
         environment = repro.kernel_environment(self.target)
         return [f"repro bundle: {bundle}/", *(f"reproduce: {line}" for line in
                                                repro.commands(bundle, self.target, DATA_INPUT_NAME, environment))]
+
+
+def item_ending(result: ItemResult | None, policy: ItemPolicy) -> tuple[str, str | None]:
+    """The report outcome (``report.OUTCOMES``) and reason of an item a driver other than pytest ran
+    (``result`` None: skipped by ``policy``), as the plugin's pytest mapping ends it: an expected
+    failure counts only when it is of the registered kind (strict: passing is ``xpassed``), a worker
+    failure is ``crashed``/``hung`` whatever was registered otherwise."""
+    if result is None:
+        return "skipped", f"Skipped: {policy.skip}"
+    if result.status == "unavailable":
+        return "skipped", f"Skipped: {result.message}"
+    registered = policy.registered_failure
+    if registered is not None and result.registry_conflict is None:
+        if result.passed:
+            return "xpassed", f"[XPASS(strict)] {policy.reason}"
+        if REGISTERED_STATUS[registered] == result.status:
+            return "xfailed", policy.reason
+    if result.passed:
+        return "passed", None
+    return (result.status if result.status in ("crashed", "hung") else "failed"), result.explain()
+
+
+def report_environment(records, targets: list[Target]) -> dict:
+    """The report's ``environment``: OpenVINO's build string as the items recorded it (a driver that
+    never imported OpenVINO, like the xdist controller, has none of its own), targets, Python, CPU."""
+    recorded = next((record.run["openvino_version"] for record in records
+                     if record.run and record.run.get("openvino_version")), None)
+    this_cpu = cpu.this_cpu()
+    return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in targets],
+            "python": platform.python_version(), "machine": platform.machine(),
+            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
+            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
 
 
 class RunSession:

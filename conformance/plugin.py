@@ -13,7 +13,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import re
 import reprlib
 import time
@@ -357,7 +356,7 @@ class CaseItem(pytest.Item):
         state = self.config.stash[_STATE]
         source = f"{state.relative(case.source.path)}:{case.source.line}"
         self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source),
-                                 ("kinds", json.dumps(item_kinds(case, target)))]
+                                 ("kinds", json.dumps(api.item_kinds(case, target)))]
 
     def runtest(self) -> None:
         """The item, checked by the session (``api.RunSession.run_item``), mapped onto pytest."""
@@ -411,14 +410,6 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
-
-
-def item_kinds(case: Case, target: Target) -> list[str]:
-    """Report groups of one item: the case's kinds plus ``precision=<hint>`` for non-f32 hints."""
-    kinds = list(case.kinds)
-    if target.precision != "f32":
-        kinds.insert(0, f"precision={target.precision}")
-    return kinds
 
 
 def _item_outcome(test_report: pytest.TestReport) -> str:
@@ -508,14 +499,7 @@ def _record_collection_error(state: _Session, report: pytest.CollectReport) -> N
 
 
 def _environment(state: _Session) -> dict:
-    # The build string the items recorded: the xdist controller never imports OpenVINO itself.
-    recorded = next((record.run["openvino_version"] for record in state.records.values()
-                     if record.run and record.run.get("openvino_version")), None)
-    this_cpu = cpu.this_cpu()
-    return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in state.targets],
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
-            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
+    return api.report_environment(state.records.values(), state.targets)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
