@@ -25,7 +25,7 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
 from . import ops
-from .render import RenderedIR, render, runtime_inputs
+from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
@@ -122,12 +122,10 @@ def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
     return None
 
 
-def feeds(case: Case, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
-    """What each inference is fed: data, and the kernel / output_shape when they are Parameters."""
-    sequence = []
-    for step in steps:
-        sequence.append(runtime_inputs(case, step.inputs.data, step.inputs.kernel))
-    return sequence
+def feeds(ir: RenderedIR, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
+    """What each inference of ``ir`` is fed: its runtime inputs as rendered (``RenderedIR.feed``),
+    the data (and the kernel when it is a Parameter) from each step's inputs."""
+    return [ir.feed(step.inputs) for step in steps]
 
 
 @dataclass(frozen=True)
@@ -223,7 +221,7 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     elif inputs is None:
         inputs = make_inputs(case)
     ir = render(case, inputs, ir_dir)
-    sequence = feeds(case, steps) if steps is not None else feeds(case, (Step(case.data_shape, inputs, None),))
+    sequence = feeds(ir, steps) if steps is not None else [ir.feed(inputs)]
     if progress is not None and stream_it:
         progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
     result = (runner or run_stage)(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
@@ -612,11 +610,10 @@ class RunSession:
         if steps:
             step = steps[index]
             step_case, step_inputs, expected = case.at_data_shape(step.data_shape), step.inputs, step.reference
-            feed = feeds(case, steps)[index]
         else:   # streamed: no whole reference
             step_case, step_inputs, expected = case, inputs, None
-            feed = feeds(case, (Step(case.data_shape, inputs, None),))[0]
-        return repro.write_bundle(self.repro_dir, step_case, step_inputs, expected, target, ir, feed=feed, **details)
+        # The bundle feeds what the IR declares (RenderedIR.feed of this step's inputs).
+        return repro.write_bundle(self.repro_dir, step_case, step_inputs, expected, target, ir, **details)
 
     def _timing_record(self, target: Target, seconds: dict, oracle_seconds: float,
                        ir: RenderedIR | None = None, repro_path: Path | None = None) -> dict:
@@ -708,7 +705,7 @@ def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Refere
     outputs, result = [], None
     for sub, sub_inputs in group_slices(case, inputs):
         ir = render(sub, sub_inputs, ir_dir)
-        feed = [runtime_inputs(sub, sub_inputs.data, sub_inputs.kernel)]
+        feed = [ir.feed(sub_inputs)]
         try:
             result = (runner or run_stage)(ir, feed, target, isolate=isolate, timeout=timeout)
         except WorkerFailed as failed:
