@@ -70,12 +70,7 @@ def _build_case(entry: Entry, op: str, case_id: str, name: str, sweep, memory_bu
     except FieldError as problem:
         raise entry.error(problem.field, problem.message) from None
     # Errors about translated fields point at the field the user wrote.
-    origin = {} if style == "spec" else {
-        "pytorch": {"data": "input_shape", "kernel": "kernel_size", "strides": "stride", "dilations": "dilation",
-                    "pads_begin": "padding", "pads_end": "padding"},
-        "matlab": {"data": "InputSize", "kernel": "FilterSize", "strides": "Stride",
-                   "dilations": "DilationFactor", "pads_begin": "Padding", "pads_end": "Padding"},
-    }[style]
+    origin = styles.ORIGIN.get(style, {})
     data_dims, spec_values = dynamic_data(entry, spec_values, common)
     resolved = relations(entry, op, spec_values, origin)
     numeric_fields = numerics(entry, common, resolved)
