@@ -23,7 +23,8 @@ from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footp
 from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, compare, max_abs,
                       sparse_reference, tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
-from .oracle import Reference, apply_op, reference, reference_slabs, streamed
+from .oracle import Reference, reference, reference_slabs, streamed
+from .taps import reached
 from . import ops
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
@@ -88,20 +89,6 @@ def prepare(case: Case) -> tuple[Step, ...]:
         inputs = Inputs(make_inputs(step_case).data, first.kernel)  # one kernel: it is in the IR
         steps.append(Step(tuple(shape), inputs, reference(step_case, inputs)))
     return tuple(steps)
-
-
-def reached(case: Case) -> np.ndarray:
-    """Output elements (shape [1, 1, spatial...]) that any kernel tap reaches, by the geometry alone.
-
-    One channel, one group, all-ones data and kernel: the count of taps landing on each output.
-    """
-    import torch   # here, not at module level: see oracle.py
-    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
-                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
-    with torch.no_grad():
-        ones = torch.ones(single.data_shape, dtype=torch.float64)
-        taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=torch.float64)).numpy()
-    return taps > 0
 
 
 def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:

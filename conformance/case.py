@@ -359,3 +359,24 @@ def load_paths(paths, root: Path | str | None = None, *,
             except CaseError as error:
                 errors.append(error)
     return cases, errors
+
+
+def select(spec: str, cases_root: Path, memory_budget) -> list[Case]:
+    """Cases named by a file path, or by a case id ``file::name[sweep]`` (relative to the
+    cases root); an id without its ``[sweep]`` part selects every combination."""
+    file_part, _, case_part = spec.partition("::")
+    path = Path(file_part)
+    if not path.exists() and (cases_root / file_part).exists():
+        path = cases_root / file_part
+    if not path.exists():
+        raise CaseError(file_part, None, None, f"no such case file (looked here and under {cases_root}/)")
+    inside = cases_root.exists() and cases_root.resolve() in path.resolve().parents
+    cases = load_case_file(path, cases_root if inside else None, memory_budget=memory_budget)
+    if not case_part:
+        return cases
+    in_file = {case.id: case.id.split("::", 1)[1] for case in cases}   # name[sweep]
+    chosen = [case for case in cases if case_part in (in_file[case.id], case.name)]
+    if not chosen:
+        names = ", ".join(sorted(set(in_file.values()))[:20])
+        raise CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
+    return chosen
