@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,40 @@ def test_bad_options_exit_2(tmp_path, monkeypatch, capsys, argument):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", str(REPO_ROOT / FILES[0]), argument]) == 2
     assert capsys.readouterr().err.strip()
+
+
+def _result(status: str, **fields) -> api.ItemResult:
+    [case] = api.load_cases_text(CASES.split("  - name: broken_b")[0])[:1]
+    return api.ItemResult(case, api.Target("CPU", "f32"), status, message=f"{status} message", **fields)
+
+
+@pytest.mark.parametrize("registered, status, conflict, expected", [
+    (None, "passed", None, "passed"),
+    (None, "rejected", None, "failed"),
+    (None, "untrustworthy", None, "failed"),
+    (None, "crashed", None, "crashed"),
+    ("mismatch", "passed", None, "xpassed"),           # strict
+    ("error", "rejected", None, "xfailed"),
+    ("mismatch", "rejected", None, "failed"),          # only the registered kind counts
+    ("crashed", "crashed", None, "xfailed"),
+    ("mismatch", "hung", None, "hung"),
+    ("crashed", "hung", "registered as 'crashed', but the worker hung", "hung"),
+    (None, "unavailable", None, "skipped"),
+])
+def test_item_ending_counts_only_the_registered_kind_of_failure(registered, status, conflict, expected):
+    """api.item_ending: how pytest's strict xfail (raises= the registered kind) ends an item."""
+    policy = api.ItemPolicy(expected=SimpleNamespace(fails=registered) if registered else None, reason="known")
+    failure = api.WorkerFailure(status, "detail") if status in ("crashed", "hung") else None
+    outcome, reason = api.item_ending(_result(status, failure=failure, registry_conflict=conflict), policy)
+    assert outcome == expected
+    assert (reason == "known") == (outcome == "xfailed")
+
+
+def test_item_policy_skips_slow_and_over_budget_items():
+    [case] = api.load_cases_text(CASES.split("  - name: broken_b")[0])[:1]
+    target = api.Target("CPU", "f32")
+    assert api.item_policy(case, target, [], "2026.4.1") == api.ItemPolicy()
+    assert "over the memory budget" in api.item_policy(case, target, [], "2026.4.1", memory_budget=1).skip
+    slow = dataclasses.replace(case, marks=("slow",))
+    assert "--runslow" in api.item_policy(slow, target, [], "2026.4.1").skip
+    assert api.item_policy(slow, target, [], "2026.4.1", run_slow=True).skip is None

@@ -138,13 +138,13 @@ RUNTIME_INPUTS = one_case("""\
 op: GroupConvolutionBackpropData
 cases:
   - name: fed
-    data: [-1, 4, '2..16', -1]
-    kernel: [2, 2, 2, 3, 3]
-    strides: [2, 2]
-    output_shape: [9, 9]
+    data: [1, 4, '3..12', 6]
+    kernel: [2, 2, 3, 2, 2]
+    strides: 2
+    output_shape: [11, 13]
     kernel_input: parameter
     output_shape_input: parameter
-    infer_shapes: [[1, 4, 5, 5], [2, 4, 4, 5]]
+    infer_shapes: [[1, 4, 5, 6]]
 """)
 
 
@@ -164,6 +164,6 @@ def test_the_rendered_ir_records_its_runtime_inputs_as_written(case, tmp_path):
     if case is RUNTIME_INPUTS:
         assert ir.input_types == (("data", "f32"), ("kernel", "f32"), ("output_shape", "i64"))
         assert feed["kernel"] is inputs.kernel
-        assert feed["output_shape"].dtype == np.int64 and feed["output_shape"].tolist() == [9, 9]
+        assert feed["output_shape"].dtype == np.int64 and feed["output_shape"].tolist() == [11, 13]
     else:
         assert ir.input_types == (("data", "f32"),)
