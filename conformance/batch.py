@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Union
 
@@ -57,12 +57,10 @@ MemberResult = Union[RunResult, RuntimeRejected, TargetUnavailable, WorkerFailur
 
 @dataclass(frozen=True)
 class Member:
-    """One case of a batch: the case, its inputs (``inputs.make_inputs``), and its one inference's
-    feed by the case's own input names (``render.runtime_inputs``)."""
+    """One case of a batch and its inputs (``inputs.make_inputs``): one inference."""
 
     case: object                      # case.Case
     inputs: object                    # inputs.Inputs
-    feed: dict = field(default_factory=dict)
 
 
 def batch_key(case, target: Target) -> tuple | None:
@@ -78,9 +76,8 @@ def batch_key(case, target: Target) -> tuple | None:
 
 
 def member(case, inputs) -> Member:
-    """A ``Member`` for ``case`` with ``inputs`` (its feed derived as a per-case run's)."""
-    from .render import runtime_inputs
-    return Member(case, inputs, runtime_inputs(case, inputs.data, inputs.kernel))
+    """A ``Member`` for ``case`` with ``inputs``."""
+    return Member(case, inputs)
 
 
 def run_batch(members: list[Member], target: Target, ir_dir: Path | str, *, isolate: bool = False,
@@ -121,19 +118,20 @@ def _run_together(members: list[Member], target: Target, in_worker: bool,
                   timeout: float) -> list[RunResult] | Exception | WorkerFailure:
     """The members as one model: their results, or what stopped the batch."""
     from .render import render_batch
-    xml, weights, names = render_batch([(m.case, m.inputs) for m in members])
-    feed, element_types = {}, []
-    for m, subgraph in zip(members, names):
-        feed.update({subgraph.parameters[name]: array for name, array in m.feed.items()})
-        element_types.append(m.case.element_type)
+    xml, weights, subgraphs = render_batch([(m.case, m.inputs) for m in members])
+    feed, types = {}, {}
+    for m, subgraph in zip(members, subgraphs):
+        feed.update(subgraph.feed(m.inputs))
+        types.update((item.name, item.element_type) for item in subgraph.runtime_inputs)
+    outputs = [(subgraph.op, subgraph.output) for subgraph in subgraphs]
     work = [_multiply_adds(m.case) for m in members]
     try:
         if in_worker:
             from . import worker
-            outcome = worker.call(infer_batch, xml, weights, names, feed, element_types, work, target,
+            outcome = worker.call(infer_batch, xml, weights, outputs, feed, types, work, target,
                                   env=target.environment(), timeout=timeout)
         else:
-            outcome = infer_batch(xml, weights, names, feed, element_types, work, target)
+            outcome = infer_batch(xml, weights, outputs, feed, types, work, target)
     except (RuntimeRejected, TargetUnavailable, RuntimeError) as error:
         return error
     return outcome
@@ -146,8 +144,8 @@ def _run_alone(m: Member, target: Target, ir_dir: Path | str, in_worker: bool, t
     try:
         if in_worker:
             from .worker import run_in_worker
-            return run_in_worker(ir, [m.feed], target, timeout)
-        return runtime.run(ir, [m.feed], target)
+            return run_in_worker(ir, [ir.feed(m.inputs)], target, timeout)
+        return runtime.run(ir, [ir.feed(m.inputs)], target)
     except (RuntimeRejected, TargetUnavailable) as error:
         return error
 
@@ -157,13 +155,14 @@ def _multiply_adds(case) -> int:
     return max(1, math.prod(geometry.output_shape) * geometry.accumulation_length)
 
 
-def infer_batch(xml: bytes, weights: bytes, names: list, feed: dict, element_types: list[str],
+def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str]], feed: dict, types: dict[str, str],
                 work: list[int], target: Target) -> list[RunResult]:
-    """Compile the batch IR (``render.render_batch``) for ``target``, infer ``feed`` once, and split
-    the outputs: one ``RunResult`` per member (``names``: its ``render.SubgraphNames``), with its own
-    op node's rt_info, the read + compile time in equal shares and the infer time in proportion to
-    ``work``. Raises ``RuntimeRejected`` / ``TargetUnavailable`` as ``runtime.run`` does (for the
-    whole batch). Runs in-process or as a worker job."""
+    """Compile the batch IR (``render.render_batch``) for ``target``, infer ``feed`` once (``types``:
+    each input's element type), and split the outputs: one ``RunResult`` per member (``outputs``:
+    its op node's and output tensor's names), with its own op node's rt_info, the read + compile
+    time in equal shares and the infer time in proportion to ``work``. Raises ``RuntimeRejected``
+    / ``TargetUnavailable`` as ``runtime.run`` does (for the whole batch). Runs in-process or as
+    a worker job."""
     core = runtime.core()
     runtime.require_device(target)
     started = time.perf_counter()
@@ -176,23 +175,19 @@ def infer_batch(xml: bytes, weights: bytes, names: list, feed: dict, element_typ
             "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
     compiled_at = time.perf_counter()
     request = compiled.create_infer_request()
-    tensors = {}
-    for subgraph, element_type in zip(names, element_types):
-        own = {name: feed[name] for name in subgraph.parameters.values()}
-        tensors.update(runtime.input_tensors(own, element_type))
     try:
-        request.infer(tensors, **runtime._sharing_inputs(request))
+        request.infer(runtime.input_tensors(feed, types), **runtime._sharing_inputs(request))
     except RuntimeError as error:
         raise RuntimeRejected("infer", runtime._last_line(str(error).strip()), {
             "read_seconds": read_at - started, "compile_seconds": compiled_at - read_at,
             "infer_seconds": time.perf_counter() - compiled_at}) from None
     finished = time.perf_counter()
     precision, version = runtime.inference_precision(compiled, target), runtime.openvino_version()
-    count, total_work = len(names), sum(work)
+    count, total_work = len(outputs), sum(work)
     results, nodes = [], runtime.runtime_nodes(compiled)
-    for subgraph, share in zip(names, work):
-        info = runtime.op_info(nodes, subgraph.op)
-        output = runtime._as_array(request.get_tensor(compiled.output(subgraph.output)), copy=True)
+    for (op_name, output_name), share in zip(outputs, work):
+        info = runtime.op_info(nodes, op_name)
+        output = runtime._as_array(request.get_tensor(compiled.output(output_name)), copy=True)
         extra = {**runtime._extra(compiled, info), "batch": {"size": count}}
         results.append(RunResult(
             output=output, target_id=target.id, device=target.device, inference_precision=precision,

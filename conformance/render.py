@@ -73,8 +73,20 @@ def _template(name: str) -> etree._Element:
 
 
 @dataclass(frozen=True)
+class RuntimeInput:
+    """One Parameter of a rendered IR, as rendered: what each inference must feed it."""
+
+    name: str                   # the Parameter's (and its port's) name
+    element_type: str           # its IR element type (element_types.py)
+    dims: tuple                 # as the IR declares them: ints, or "-1" / "low..high" for dynamic dims
+    # The value fed at every inference when the op's own (an output_shape Parameter); None for the
+    # data and the kernel, which come from the case's ``Inputs``.
+    value: tuple | None = None
+
+
+@dataclass(frozen=True)
 class RenderedIR:
-    """A rendered IR pair on disk and the names the runtime needs."""
+    """A rendered IR pair on disk, the names the runtime needs and its runtime inputs."""
 
     xml_path: Path
     bin_path: Path
@@ -82,13 +94,39 @@ class RenderedIR:
     input_name: str = DATA_INPUT_NAME
     output_name: str = OUTPUT_NAME
     element_type: str = "f32"
-    parameters: tuple[str, ...] = (DATA_INPUT_NAME,)   # inputs fed at inference time, in order
+    # The IR's Parameters in order (data first): built by ``render`` as it writes them.
+    runtime_inputs: tuple[RuntimeInput, ...] = (RuntimeInput(DATA_INPUT_NAME, "f32", ()),)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The names of the inputs fed at inference time, in order."""
+        return tuple(item.name for item in self.runtime_inputs)
+
+    @property
+    def input_types(self) -> tuple[tuple[str, str], ...]:
+        """(name, element type) of every runtime input: how the runtime makes its tensors."""
+        return tuple((item.name, item.element_type) for item in self.runtime_inputs)
+
+    def feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """What one inference is fed, by Parameter name in order: the data (and the kernel when it
+        is a Parameter) from ``inputs``, the op's own runtime inputs their rendered values."""
+        return runtime_feed(self.runtime_inputs, inputs)
+
+
+def runtime_feed(runtime_inputs: tuple[RuntimeInput, ...], inputs: Inputs, prefix: str = "") -> dict[str, np.ndarray]:
+    """The feed of ``runtime_inputs`` (named with ``prefix``): data and kernel from ``inputs``, the
+    op's own runtime inputs their rendered values."""
+    arrays = {prefix + DATA_INPUT_NAME: inputs.data, prefix + KERNEL_INPUT_NAME: inputs.kernel}
+    return {item.name: arrays[item.name] if item.value is None
+            else np.asarray(item.value, dtype=NUMPY_DTYPES[item.element_type])
+            for item in runtime_inputs}
 
 
 class _Graph:
     """Accumulates layers (from templates), weights and edges for one net."""
 
     def __init__(self, name: str):
+        self.runtime_inputs: list[RuntimeInput] = []   # every Parameter added, in order
         self.net = copy.deepcopy(_template("net"))
         self.net.set("name", name)
         self.layers = self.net.find("layers")
@@ -131,7 +169,10 @@ def _constant(graph: _Graph, name: str, array: np.ndarray, element_type: str) ->
     return layer
 
 
-def _parameter(graph: _Graph, name: str, element_type: str, dims) -> etree._Element:
+def _parameter(graph: _Graph, name: str, element_type: str, dims, value: np.ndarray | None = None) -> etree._Element:
+    """A Parameter layer, recorded as one of the graph's runtime inputs (``value``: what it is always fed)."""
+    graph.runtime_inputs.append(RuntimeInput(name, element_type, tuple(dims),
+                                             None if value is None else tuple(value.tolist())))
     layer = graph.add("Parameter", name, {"shape": _join(dims), "element_type": element_type})
     _set_port(layer.find("output/port"), element_type, dims)
     layer.find("output/port").set("names", name)
@@ -157,36 +198,52 @@ def output_dims(case: Case) -> tuple[str, ...]:
     return tuple(dims)
 
 
-@dataclass(frozen=True)
-class SubgraphNames:
-    """The names one case's subgraph got in a graph: its op node, its output tensor, and its
-    Parameters (fed at inference time) by the case's own input name (``runtime_inputs``' keys)."""
+def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
+    """The IR XML document and the weights blob for ``case``, without touching disk."""
+    xml, weights, _ = _render(case, inputs)
+    return xml, weights
 
+
+def _render(case: Case, inputs: Inputs) -> tuple[bytes, bytes, tuple[RuntimeInput, ...]]:
+    """``render_bytes`` and the runtime inputs (Parameters) the document declares."""
+    graph = _Graph(case.id)
+    add_case(graph, case, inputs)
+    return _serialize(graph)
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """Where one case's subgraph is in a graph: its name prefix, its op node's name, its output
+    tensor's name, and its runtime inputs (Parameters, with prefixed names)."""
+
+    prefix: str
     op: str
     output: str
-    parameters: dict[str, str]
+    runtime_inputs: tuple[RuntimeInput, ...]
+
+    def feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """What one inference feeds this subgraph (``RenderedIR.feed``, by its prefixed names)."""
+        return runtime_feed(self.runtime_inputs, inputs, self.prefix)
 
 
-def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> SubgraphNames:
-    """Append ``case``'s independent subgraph (Parameter(data) -> [Const|Parameter inputs] -> op ->
+def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> Subgraph:
+    """Append ``case``'s independent subgraph (Parameter(data) -> Const/Parameter inputs -> op ->
     Result) to ``graph``, every layer and tensor name prefixed with ``prefix`` (one IR may hold
     several cases: ``render_batch``). The one place a case's graph is built."""
+    first_input = len(graph.runtime_inputs)
     element_type = case.element_type
     data_dims = case.data_dims if case.data_dims is not None else case.data_shape
-    fed = {DATA_INPUT_NAME: prefix + DATA_INPUT_NAME}
     parameter = _parameter(graph, prefix + DATA_INPUT_NAME, element_type, data_dims)
     if case.kernel_input == "parameter":
         kernel = _parameter(graph, prefix + KERNEL_INPUT_NAME, element_type, case.kernel_shape)
-        fed[KERNEL_INPUT_NAME] = prefix + KERNEL_INPUT_NAME
     else:
         kernel = _constant(graph, prefix + KERNEL_INPUT_NAME, inputs.kernel, element_type)
     op_inputs = [(parameter, data_dims, element_type), (kernel, case.kernel_shape, element_type)]
     operation = ops.get(case.op)
-    for name, value, is_fed in operation.extra_inputs(case):
+    for name, value, fed in operation.extra_inputs(case):
         value_type = element_types.of_numpy(value.dtype)
-        if is_fed:
-            extra = _parameter(graph, prefix + name, value_type, value.shape)
-            fed[name] = prefix + name
+        if fed:
+            extra = _parameter(graph, prefix + name, value_type, value.shape, value)
         else:
             extra = _constant(graph, prefix + name, value, value_type)
         op_inputs.append((extra, value.shape, value_type))
@@ -208,19 +265,12 @@ def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> Sub
     result = graph.add("Result", prefix + "result")
     _set_port(result.find("input/port"), element_type, output_shape)
     graph.connect(op, result, 0)
-    return SubgraphNames(prefix + "op", prefix + OUTPUT_NAME, fed)
+    return Subgraph(prefix, prefix + "op", prefix + OUTPUT_NAME, tuple(graph.runtime_inputs[first_input:]))
 
 
-def _serialize(graph: _Graph) -> tuple[bytes, bytes]:
+def _serialize(graph: _Graph) -> tuple[bytes, bytes, tuple[RuntimeInput, ...]]:
     xml = etree.tostring(graph.net, pretty_print=True, xml_declaration=True, encoding="utf-8")
-    return xml, bytes(graph.weights)
-
-
-def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
-    """The IR XML document and the weights blob for ``case``, without touching disk."""
-    graph = _Graph(case.id)
-    add_case(graph, case, inputs)
-    return _serialize(graph)
+    return xml, bytes(graph.weights), tuple(graph.runtime_inputs)
 
 
 def batch_prefix(index: int) -> str:
@@ -228,18 +278,19 @@ def batch_prefix(index: int) -> str:
     return f"m{index}_"
 
 
-def render_batch(members) -> tuple[bytes, bytes, list[SubgraphNames]]:
+def render_batch(members) -> tuple[bytes, bytes, list[Subgraph]]:
     """One IR (XML, weights) holding every ``(case, inputs)`` of ``members`` as an independent
-    subgraph with ``batch_prefix(index)`` names, and each member's names in it. Not written to disk:
-    the per-case IR (``render``) stays the artefact of record."""
+    subgraph with ``batch_prefix(index)`` names, and each member's ``Subgraph``. Not written to
+    disk: the per-case IR (``render``) stays the artefact of record."""
     graph = _Graph("batch")
-    names = [add_case(graph, case, inputs, batch_prefix(index)) for index, (case, inputs) in enumerate(members)]
-    return (*_serialize(graph), names)
+    subgraphs = [add_case(graph, case, inputs, batch_prefix(index)) for index, (case, inputs) in enumerate(members)]
+    xml, weights, _ = _serialize(graph)
+    return xml, weights, subgraphs
 
 
 def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
     """Write ``case``'s IR to ``directory`` as ``<digest>.xml``/``.bin`` (reused if present)."""
-    xml, weights = render_bytes(case, inputs)
+    xml, weights, runtime_inputs = _render(case, inputs)
     digest = hashlib.sha256(xml + b"\0" + weights).hexdigest()[:20]
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -250,21 +301,4 @@ def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
             temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
             temporary.write_bytes(content)
             os.replace(temporary, path)
-    return RenderedIR(xml_path, bin_path, digest, element_type=case.element_type,
-                      parameters=tuple(_parameter_names(case)))
-
-
-def runtime_inputs(case: Case, data: np.ndarray, kernel: np.ndarray) -> dict[str, np.ndarray]:
-    """What one inference of ``case``'s IR is fed, by Parameter name, in order: data, and the kernel
-    and the op's other inputs when they are Parameters."""
-    feed = {DATA_INPUT_NAME: data}
-    if case.kernel_input == "parameter":
-        feed[KERNEL_INPUT_NAME] = kernel
-    for name, value, fed in ops.get(case.op).extra_inputs(case):
-        if fed:
-            feed[name] = value
-    return feed
-
-
-def _parameter_names(case: Case) -> list[str]:
-    return list(runtime_inputs(case, None, None))
+    return RenderedIR(xml_path, bin_path, digest, element_type=case.element_type, runtime_inputs=runtime_inputs)

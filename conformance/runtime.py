@@ -268,13 +268,14 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
     require_device(target)
     compiled, info, precision, extra, read_seconds, compile_seconds = _compile(ir, target, op_name)
     compiled_at = time.perf_counter()
+    types = dict(ir.input_types)   # each runtime input's element type, as rendered
     # A fresh request per run: the returned output is a view of this request's output tensor.
     request = compiled.create_infer_request()
     outputs = []
     for feed in feeds:
         try:
             # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB).
-            request.infer(input_tensors(feed, ir.element_type), **_sharing_inputs(request))
+            request.infer(input_tensors(feed, types), **_sharing_inputs(request))
         except RuntimeError as error:
             raise RuntimeRejected("infer", _last_line(str(error).strip()), {
                 "read_seconds": read_seconds, "compile_seconds": compile_seconds,
@@ -303,12 +304,10 @@ def require_device(target: Target) -> None:
                                 f"(OpenVINO sees: {', '.join(_available_devices())})")
 
 
-def input_tensors(feed: dict, element_type: str) -> dict:
-    """One inference's inputs (``{name: array}``) as OpenVINO takes them: data and kernel in the IR's
-    ``element_type``, the output_shape input as i64. Names may carry a batch member's prefix."""
-    return {name: _as_tensor(np.ascontiguousarray(array),
-                             "i64" if name.endswith("output_shape") else element_type)
-            for name, array in feed.items()}
+def input_tensors(feed: dict, types: dict[str, str]) -> dict:
+    """One inference's inputs (``{name: array}``) as OpenVINO takes them, each in its element type
+    as rendered (``types``: name -> element type, ``RenderedIR.input_types``)."""
+    return {name: _as_tensor(np.ascontiguousarray(array), types[name]) for name, array in feed.items()}
 
 
 def inference_precision(compiled, target: Target) -> str:

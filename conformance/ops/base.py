@@ -34,6 +34,7 @@ class Op:
     transposed: bool = False             # a transposed (backprop-data) convolution
     fields: tuple[str, ...] = ()         # case fields only this op (and its kind) has
     styles: tuple[str, ...] = ("spec", "pytorch")
+    matlab_layer: str | None = None      # the MATLAB layer a ``style: matlab`` case of this op describes
     sibling: str | None = None           # the ungrouped op one group of this op is (grouped ops only)
     kernel_layout: str = ""              # e.g. "[GROUPS, C_OUT, C_IN, ...]"
     data_layout: str = "[N, GROUPS*C_IN, spatial...]"
