@@ -16,7 +16,9 @@ What a batch must not change:
   ``runtime.run`` / ``worker.run_in_worker``), so its result is exactly the
   per-case ``RunResult`` / ``RuntimeRejected`` / ``TargetUnavailable`` /
   ``WorkerFailure``. A batch that hangs (worker time limit) is not bisected
-  (each half could cost another time limit): every member runs alone.
+  (each half could cost another time limit): every member runs alone. A batch
+  error is never classified (unavailable target or rejected model): the lone
+  runs say which, as ``runtime.run`` does.
 - **Verdicts are per case.** The caller compares each member's output with its
   own reference; a member that fails inside a batch is re-run alone
   (``api.RunSession``), and one that passes alone is reported as failing only
