@@ -39,7 +39,8 @@ def test_run_ends_every_item_as_the_pytest_plugin_does(tmp_path, monkeypatch, ca
     assert code == 0, out
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     finished = subprocess.run(
-        [sys.executable, "-m", "pytest", *FILES, "-q", "-p", "no:cacheprovider", "--repro-dir",
+        # One model per case, as the CLI runs them (a batched item's record says run.batch).
+        [sys.executable, "-m", "pytest", *FILES, "-q", "-p", "no:cacheprovider", "--batch-size", "1", "--repro-dir",
          str(tmp_path / "repro"), "--ir-dir", str(tmp_path / "ir"),
          f"--conformance-report={tmp_path / 'pytest.json'}"],
         cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=900)
