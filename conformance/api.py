@@ -20,7 +20,7 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
                       sparse_reference, tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, apply_op, reference, reference_slabs, streamed
-from . import ops
+from . import ops, perf
 from .render import RenderedIR, render, runtime_inputs
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
@@ -262,8 +262,9 @@ class RunSession:
     """
 
     def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float = DEFAULT_TIMEOUT, perf_settings: perf.PerfSettings | None = None):
         self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self.perf_settings = perf_settings   # None: no performance view (pytest --perf)
         self._cached: tuple | None = None  # (case id, inputs, prepare(case) or None when streamed)
         self.reference_owner: str | None = None
 
@@ -290,6 +291,14 @@ class RunSession:
         inputs, steps = self.prepared(case)
         return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
                      isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
+
+    def measure_performance(self, outcome: Outcome, target: Target) -> dict | None:
+        """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
+        thread count, where the check ran), or None when the session has no performance view or the
+        item did not pass. After the verdict: no timing enters it."""
+        if self.perf_settings is None or not outcome.verdict.passed:
+            return None
+        return perf.measure(outcome, target, self.perf_settings, isolate=self.isolate, timeout=self.timeout)
 
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:

@@ -95,8 +95,9 @@ def start_bundle(directory: Path | str, environment: dict, clear: bool = False) 
 
 
 def write_item(directory: Path | str, *, case_id: str, op: str, target, inputs, ir_digest: str, run,
-               bound: np.ndarray | None, passed: bool | None) -> Path:
-    """Write one item's output (.npz) and metadata (.json) into bundle ``directory``; returns the .json path."""
+               bound: np.ndarray | None, passed: bool | None, perf: dict | None = None) -> Path:
+    """Write one item's output (.npz) and metadata (.json) into bundle ``directory``; returns the .json path.
+    ``perf``: the item's timings (``perf.measure``, pytest --perf), compared by ``compare-bundles``."""
     items = Path(directory) / "items"
     items.mkdir(parents=True, exist_ok=True)
     stem = f"{_slug(case_id)}@{_target_slug(target.id)}"
@@ -117,6 +118,8 @@ def write_item(directory: Path | str, *, case_id: str, op: str, target, inputs, 
         "openvino_version": run.openvino_version, "cpu_model": cpu["model"], "cpu_isa_flags": cpu["isa_flags"],
         "passed_vs_oracle": passed,
     }
+    if perf is not None:
+        metadata["perf"] = perf
     path = items / f"{stem}.json"
     path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, repro, worker
+from . import api, bundles, cpu, expectations, perf, repro, worker
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
@@ -34,6 +34,7 @@ pytest_plugins = ["conformance.fuzzing.pytest_plugin"]
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
 _PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
+_PERF_KEY = "conformance_perf"  # perf.measure's record of a passed item (--perf)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +80,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repro-dir", metavar="DIR", default=None,
                     help="where repro bundles of failing items are written "
                          "(default: ini conformance_repro_dir, reports/repro)")
+    group.addoption("--perf", action="store_true", default=None,
+                    help="performance view: time every passed item on OpenVINO (its single-case model) and "
+                         "torch (float32), GFLOP/s, in the reports and result bundles (default: ini conformance_perf)")
+    group.addoption("--perf-threads", type=int, metavar="N", default=None,
+                    help="with --perf: INFERENCE_NUM_THREADS and torch threads while timing "
+                         "(default: ini conformance_perf_threads, 1)")
+    group.addoption("--perf-budget", type=float, metavar="SECONDS", default=None,
+                    help=f"with --perf: seconds of timed repeats per item and side, after at least "
+                         f"{perf.PerfSettings.min_repeats} (default {perf.PerfSettings.budget_seconds:g})")
+    parser.addini("conformance_perf", "performance view of passed items (as --perf)", type="bool", default=False)
+    parser.addini("conformance_perf_threads", "threads while timing with --perf", default="1")
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
     parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
     parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
@@ -148,7 +160,8 @@ class _Session:
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
-        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout)   # the oracle cache, check policy
+        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout,   # the oracle cache, check policy
+                                  perf_settings=_perf_settings(config))
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
         # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
@@ -176,6 +189,17 @@ class _Session:
                 if all(t.id != extra.id for t in targets):
                     targets.append(extra)
         return targets
+
+
+def _perf_settings(config: pytest.Config) -> perf.PerfSettings | None:
+    """--perf / ini conformance_perf with its thread count and time budget; None without it."""
+    if not (config.getoption("perf") or config.getini("conformance_perf")):
+        return None
+    threads = config.getoption("perf_threads") or int(config.getini("conformance_perf_threads"))
+    budget = config.getoption("perf_budget")
+    if threads < 1 or (budget is not None and budget < 0):
+        raise pytest.UsageError("--perf-threads must be at least 1 and --perf-budget not negative")
+    return perf.PerfSettings(threads=threads, **({} if budget is None else {"budget_seconds": budget}))
 
 
 def _resolved(path: Path | str) -> Path:
@@ -443,6 +467,9 @@ class CaseItem(pytest.Item):
             self._write_repro(inputs, steps, self.outcome.ir, chosen, actual=output, message=self.outcome.describe(),
                               tolerance=verdict.tolerance,
                               verdict={"mismatches": verdict.mismatches, "total": verdict.total})
+        timings = state.run.measure_performance(self.outcome, self.target)
+        if timings is not None:
+            self.user_properties.append((_PERF_KEY, json.dumps(timings)))
         if state.results_dir is not None:
             outcome = self.outcome
             bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
@@ -450,7 +477,7 @@ class CaseItem(pytest.Item):
                                run=dataclasses.replace(outcome.run, output=output),
                                bound=None if expected is None else bundles.tolerance_bound(
                                    expected.output, expected.magnitude, outcome.verdict.tolerance),
-                               passed=outcome.verdict.passed)
+                               passed=outcome.verdict.passed, perf=timings)
         self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
         if not self.outcome.verdict.passed:
             self._check_per_group(inputs, steps)
@@ -649,6 +676,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
     if _PER_GROUP_KEY in properties:
         record.per_group = json.loads(properties[_PER_GROUP_KEY])
+    if _PERF_KEY in properties:
+        record.perf = json.loads(properties[_PERF_KEY])
 
 
 def _record_collection_error(state: _Session, report: pytest.CollectReport) -> None:

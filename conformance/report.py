@@ -34,7 +34,7 @@ FAILING = ("failed", "xpassed", "crashed", "hung", "error")
 # may differ between two runs of the same cases on the same targets.
 TIMING_FIELDS = (("item", "duration_seconds"), ("run", "read_seconds"), ("run", "compile_seconds"),
                  ("run", "infer_seconds"),
-                 ("run", "oracle_seconds"), ("run", "compare_seconds"))
+                 ("run", "oracle_seconds"), ("run", "compare_seconds"), ("item", "perf"))
 
 
 @dataclass
@@ -56,6 +56,8 @@ class ItemRecord:
     # A failing grouped item re-run as its ungrouped sibling op per group (api.GroupCheck.record):
     # {sibling, groups, passed, mismatches/total or error or note}; None when not run.
     per_group: dict | None = None
+    # pytest --perf, a passed item: OpenVINO's and torch's latencies, GFLOP/s (perf.measure); None otherwise.
+    perf: dict | None = None
 
 
 _RECORD_FIELDS = tuple(item.name for item in fields(ItemRecord))
