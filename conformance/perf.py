@@ -171,7 +171,7 @@ _ORDER = ("latency_ms", "min_ms", "q1_ms", "q3_ms", "spread", "repeats",
 # --- comparing two runs (compare-bundles) ------------------------------------------------
 
 DEFAULT_THRESHOLD = 1.5        # a slowdown beyond this factor is a regression
-DEFAULT_MIN_LATENCY_MS = 0.05  # below this on both sides, latency is call overhead and timer noise
+DEFAULT_MIN_LATENCY_MS = 0.1   # below this on both sides, latency is call overhead and timer noise
 
 
 def timed(record: dict | None) -> bool:

@@ -238,6 +238,31 @@ def headline(item: dict) -> str:
     return reason.splitlines()[0] if reason else ""
 
 
+def performance_groups(items: list[dict]) -> dict[str, list[dict]]:
+    """The performance view (``pytest --perf``) of a report's items: the timed ones, grouped by the
+    primitive that ran them (groups and rows sorted), each row ``{case_id, target_id, primitive, perf}``."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for item in items:
+        timing = item.get("perf") or {}
+        if "latency_ms" in timing:
+            primitive = (item.get("run") or {}).get("primitive_type") or "(unknown primitive)"
+            groups[primitive].append({"case_id": item["case_id"], "target_id": item["target_id"],
+                                      "primitive": primitive, "perf": timing})
+    return {primitive: sorted(rows, key=lambda row: (row["case_id"], row["target_id"]))
+            for primitive, rows in sorted(groups.items())}
+
+
+def geometric_mean(values: list[float]) -> float | None:
+    """The geometric mean of positive ``values`` (the typical latency ratio of a group), None if none."""
+    positive = [value for value in values if value and value > 0]
+    return math.exp(sum(math.log(value) for value in positive) / len(positive)) if positive else None
+
+
+def untimed_items(items: list[dict]) -> list[dict]:
+    """Items with a ``perf`` record but no timings (an error while timing, a streamed item)."""
+    return [item for item in items if item.get("perf") and "latency_ms" not in item["perf"]]
+
+
 def read_report(path: Path | str) -> dict:
     """A JSON report as written by ``write_report``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
