@@ -380,6 +380,12 @@ def compare_bundles_command(a: str, b: str, exact: bool = False, target_a: str |
         table = perf.slowdown_table(changes)
         if table:
             print(table, file=out)
+        unproven = [change for change in changes if not change.regression and change.ratio > threshold]
+        for change in unproven[:None if show_all else 10]:
+            print(f"  not flagged: {change.case_id} [{change.target_id}] {change.ratio:.2f}x slower by median: "
+                  f"{change.note}", file=out)
+        if len(unproven) > 10 and not show_all:
+            print(f"  ... and {len(unproven) - 10} more not flagged (--all lists them)", file=out)
     for note in notes + (perf_notes if any(p[2] or p[3] for p in pairs) else []):
         print(f"note: {note}", file=out)
     if not differences:
