@@ -298,7 +298,8 @@ class RunSession:
         item did not pass. After the verdict: no timing enters it."""
         if self.perf_settings is None or not outcome.verdict.passed:
             return None
-        return perf.measure(outcome, target, self.perf_settings, isolate=self.isolate, timeout=self.timeout)
+        feed = feeds(outcome.case, outcome.steps)[0] if outcome.steps else None
+        return perf.measure(outcome, target, self.perf_settings, feed, isolate=self.isolate, timeout=self.timeout)
 
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:

@@ -129,17 +129,15 @@ def gflop(case) -> float:
     return 2.0 * ops.get(case.op).multiply_adds(case, case.geometry()) / 1e9
 
 
-def measure(outcome, target, settings: PerfSettings, *, isolate: bool = False,
+def measure(outcome, target, settings: PerfSettings, feed: dict | None, *, isolate: bool = False,
             timeout: float = worker.DEFAULT_TIMEOUT) -> dict:
-    """The ``perf`` record of a passed item (``outcome``: its ``api.Outcome``), or ``{"not_measured":
-    reason}``. Never raises for a timing problem: an error while timing is the record's ``error``
-    (a passed item stays passed)."""
-    from .api import feeds   # api imports this module
-    if outcome.streamed or not outcome.steps:
+    """The ``perf`` record of a passed item (``outcome``: its ``api.Outcome``; ``feed``: what its first
+    inference is fed, ``api.feeds``), or ``{"not_measured": reason}``. Never raises for a timing
+    problem: an error while timing is the record's ``error`` (a passed item stays passed)."""
+    if outcome.streamed or not outcome.steps or feed is None:
         return {"not_measured": NOT_MEASURED_STREAMED}
     step = outcome.steps[0]   # a dynamic case: its first inference's shape
     case = outcome.case.at_data_shape(step.data_shape) if outcome.case.dynamic else outcome.case
-    feed = feeds(outcome.case, outcome.steps)[0]
     record = {"threads": settings.threads, "warmup": settings.warmup, "budget_seconds": settings.budget_seconds,
               "cpu_model": cpu.this_cpu().model, "isa_cap": cpu.target_cap(target.isa)}
     try:

@@ -93,7 +93,7 @@ def test_measure_records_consistent_figures():
     outcome = api.check(case, target, isolate=False)
     import torch
     threads_before = torch.get_num_threads()
-    record = perf.measure(outcome, target, perf.PerfSettings(budget_seconds=0.01))
+    record = perf.measure(outcome, target, perf.PerfSettings(budget_seconds=0.01), api.feeds(case, outcome.steps)[0])
     assert torch.get_num_threads() == threads_before   # restored
     assert set(TIMED_KEYS) <= set(record), record
     assert record["repeats"] >= perf.PerfSettings.min_repeats and record["torch_repeats"] >= 5
@@ -102,7 +102,7 @@ def test_measure_records_consistent_figures():
     assert record["gflops"] == pytest.approx(2 * 2700 / 1e9)
     assert record["gflops_per_s"] == pytest.approx(record["gflops"] / (record["latency_ms"] / 1000), rel=1e-3)
     assert record["ratio"] == pytest.approx(record["latency_ms"] / record["torch_latency_ms"], rel=1e-3)
-    assert perf.measure(replace(outcome, streamed=True), target, perf.PerfSettings()) == {
+    assert perf.measure(replace(outcome, streamed=True), target, perf.PerfSettings(), None) == {
         "not_measured": perf.NOT_MEASURED_STREAMED}
 
 
