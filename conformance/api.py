@@ -292,14 +292,15 @@ class RunSession:
         return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
                      isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
 
-    def measure_performance(self, outcome: Outcome, target: Target) -> dict | None:
+    def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
         """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
-        thread count, where the check ran), or None when the session has no performance view or the
-        item did not pass. After the verdict: no timing enters it."""
+        thread count, where the check ran: ``force_isolation`` as for ``check``), or None when the session
+        has no performance view or the item did not pass. After the verdict: no timing enters it."""
         if self.perf_settings is None or not outcome.verdict.passed:
             return None
         feed = feeds(outcome.case, outcome.steps)[0] if outcome.steps else None
-        return perf.measure(outcome, target, self.perf_settings, feed, isolate=self.isolate, timeout=self.timeout)
+        return perf.measure(outcome, target, self.perf_settings, feed, isolate=self.isolate or force_isolation,
+                            timeout=self.timeout)
 
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:

@@ -195,11 +195,12 @@ def _perf_settings(config: pytest.Config) -> perf.PerfSettings | None:
     """--perf / ini conformance_perf with its thread count and time budget; None without it."""
     if not (config.getoption("perf") or config.getini("conformance_perf")):
         return None
-    threads = config.getoption("perf_threads") or int(config.getini("conformance_perf_threads"))
+    threads = config.getoption("perf_threads") or config.getini("conformance_perf_threads")
     budget = config.getoption("perf_budget")
-    if threads < 1 or (budget is not None and budget < 0):
-        raise pytest.UsageError("--perf-threads must be at least 1 and --perf-budget not negative")
-    return perf.PerfSettings(threads=threads, **({} if budget is None else {"budget_seconds": budget}))
+    if not str(threads).isdigit() or int(threads) < 1 or (budget is not None and budget < 0):
+        raise pytest.UsageError(f"--perf-threads / ini conformance_perf_threads must be a whole number of at least 1 "
+                                f"(got {threads!r}) and --perf-budget not negative (got {budget!r})")
+    return perf.PerfSettings(threads=int(threads), **({} if budget is None else {"budget_seconds": budget}))
 
 
 def _resolved(path: Path | str) -> Path:
@@ -467,7 +468,8 @@ class CaseItem(pytest.Item):
             self._write_repro(inputs, steps, self.outcome.ir, chosen, actual=output, message=self.outcome.describe(),
                               tolerance=verdict.tolerance,
                               verdict={"mismatches": verdict.mismatches, "total": verdict.total})
-        timings = state.run.measure_performance(self.outcome, self.target)
+        timings = state.run.measure_performance(self.outcome, self.target,
+                                                force_isolation=self.registered_failure in ("crashed", "hung"))
         if timings is not None:
             self.user_properties.append((_PERF_KEY, json.dumps(timings)))
         if state.results_dir is not None:

@@ -242,3 +242,13 @@ def test_noise_rule():
     tiny = {key: value / 100 for key, value in quiet.items()}
     assert "call overhead" in perf.regression("c", "t", tiny, _slower(tiny, 3.0)).note
     assert math.isclose(perf.regression("c", "t", quiet, _slower(quiet, 2.0)).ratio, 2.0)
+
+
+def test_ini_turns_it_on_and_bad_thread_counts_are_refused(pytester):
+    make_suite(pytester)
+    pytester.runpytest("-o", "conformance_perf=true", "--perf-budget", "0", "-k", "ok_c").assert_outcomes(passed=1)
+    items = read_json(pytester.path / "reports" / "conformance.json")["items"]
+    assert [item["perf"]["repeats"] for item in items] == [perf.PerfSettings.min_repeats]   # budget 0: the minimum
+    refused = pytester.runpytest("--perf", "-o", "conformance_perf_threads=two")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    assert "conformance_perf_threads must be a whole number of at least 1 (got 'two')" in refused.stderr.str()
