@@ -181,8 +181,9 @@ def _performance_plot(groups: dict[str, list[dict]]) -> str:
                 left, bar = min(centre, end), max(abs(end - centre), 1.0)
                 tip = (f"{label}: OpenVINO {timing['latency_ms']:.4g} ms, torch {timing['torch_latency_ms']:.4g} ms, "
                        f"ratio {ratio:.3g}, {timing.get('gflops_per_s') or 0:.3g} GFLOP/s")
-                parts.append(f'<rect class="perf-bar {"slower" if ratio > 1 else "faster"}" data-case="{escape(label)}" '
-                             f'data-ratio="{ratio}" x="{left:.1f}" y="{y + 3}" width="{bar:.1f}" height="{_PLOT_ROW - 5}">'
+                side = "slower" if ratio > 1 else "faster"
+                parts.append(f'<rect class="perf-bar {side}" data-case="{escape(label)}" data-ratio="{ratio}" '
+                             f'x="{left:.1f}" y="{y + 3}" width="{bar:.1f}" height="{_PLOT_ROW - 5}">'
                              f'<title>{escape(tip)}</title></rect>')
                 parts.append(f'<text x="{_PLOT_LABEL + _PLOT_BARS + 4}" y="{y + 12}">{ratio:.2f}x</text>')
             shown = f"{row['case_id'].split('::', 1)[-1]} [{row['target_id']}]"   # the file is in the tooltip

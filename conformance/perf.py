@@ -150,7 +150,8 @@ def measure(outcome, target, settings: PerfSettings, feed: dict | None, *, isola
             result = openvino_latency(outcome.ir, feed, target, settings)
         result.update(torch_latency(case, step.inputs, settings))
     except Exception as error:   # noqa: BLE001 - timing must never turn a verdict
-        return {**record, "error": f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"}
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return {**record, "error": f"{type(error).__name__}: {first_line}"}
     work = gflop(case)
     record.update(result)   # threads: as the compiled model reports it
     record.update(gflops=round(work, 9),
