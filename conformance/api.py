@@ -25,7 +25,7 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, reference, reference_slabs, streamed
 from .taps import reached
-from . import ops
+from . import ops, perf
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
@@ -363,6 +363,7 @@ class ItemResult:
     per_group: GroupCheck | None = None      # a failing grouped item re-run as its sibling op per group
     registry_conflict: str | None = None     # registered to crash (hang) but the worker hung (crashed)
     timeout: float = DEFAULT_TIMEOUT         # the isolated run's time limit
+    perf: dict | None = None                 # a passed item's performance record (--perf, ``perf.measure``)
 
     @property
     def passed(self) -> bool:
@@ -458,8 +459,9 @@ class RunSession:
     def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
                  timeout: float = DEFAULT_TIMEOUT, *, repro_dir: Path | str | None = None,
                  results_dir: Path | str | None = None, root: Path | str = ".",
-                 report_dir: Path | str | None = None):
+                 report_dir: Path | str | None = None, perf_settings: perf.PerfSettings | None = None):
         self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self.perf_settings = perf_settings   # None: no performance view (pytest --perf)
         self.repro_dir = Path(repro_dir) if repro_dir is not None else Path("reports") / "repro"
         self.results_dir = Path(results_dir) if results_dir is not None else None
         self.root = Path(root)
@@ -496,6 +498,16 @@ class RunSession:
         return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
                      isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress,
                      runner=self._run)
+
+    def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
+        """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
+        thread count, where the check ran: ``force_isolation`` as for ``check``), or None when the session
+        has no performance view or the item did not pass. After the verdict: no timing enters it."""
+        if self.perf_settings is None or not outcome.verdict.passed:
+            return None
+        feed = feeds(outcome.ir, outcome.steps)[0] if outcome.steps else None
+        return perf.measure(outcome, target, self.perf_settings, feed, isolate=self.isolate or force_isolation,
+                            timeout=self.timeout)
 
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:
@@ -571,13 +583,15 @@ class RunSession:
             result.repro = self._write_repro(case, target, inputs, steps, outcome.ir, chosen, actual=output,
                                              message=outcome.describe(), tolerance=verdict.tolerance,
                                              verdict={"mismatches": verdict.mismatches, "total": verdict.total})
+        result.perf = self.measure_performance(outcome, target,
+                                               force_isolation=registered_failure in ("crashed", "hung"))
         if self.results_dir is not None:
             bundles.write_item(self.results_dir, case_id=case.id, op=case.op, target=target,
                                inputs=step_inputs, ir_digest=outcome.ir.digest,
                                run=replace(outcome.run, output=output),
                                bound=None if expected is None else bundles.tolerance_bound(
                                    expected.output, expected.magnitude, verdict.tolerance),
-                               passed=verdict.passed)
+                               passed=verdict.passed, perf=result.perf)
         result.record = reporting.outcome_fields(
             outcome, target, expectations.target_features(target.isa),
             repro=self._relative(result.repro, self.report_dir) if result.repro else None,
