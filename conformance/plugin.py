@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, repro, worker
+from . import api, bundles, cpu, expectations, post_ops, repro, worker
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
@@ -372,7 +372,7 @@ def describe_case(case: Case) -> str:
     if case.dynamic:
         numerics += f" data_dims={list(case.data_dims)} infer_shapes={[list(s) for s in case.infer_shapes]}"
     return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
-            f"fill={case.fill} seed={case.seed}{numerics}{note}")
+            f"fill={case.fill} seed={case.seed}{numerics}{post_ops.describe(case)}{note}")
 
 
 class CaseItem(pytest.Item):
@@ -526,6 +526,7 @@ class CaseItem(pytest.Item):
                 f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
                 f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
                 f"OpenVINO {run.openvino_version}",
+                *filter(None, [post_ops.fusion_line(run.extra.get("post_ops"))]),
                 f"IR: {outcome.ir.xml_path}",
                 *self._per_group_lines(),
                 *self._repro_lines(),

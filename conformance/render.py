@@ -1,7 +1,7 @@
 """Stage 2: ``Case`` + ``Inputs`` -> OpenVINO IR v11 (.xml + .bin).
 
 The IR is assembled with lxml from the layer skeletons in ``ir_templates/``:
-Parameter(data) -> Const(kernel) [-> Const(output_shape)] -> op -> Result,
+Parameter(data) -> Const(kernel) [-> Const(output_shape)] -> op [-> post-ops] -> Result,
 in the case's element type; with ``kernel_input``/``output_shape_input:
 parameter`` those inputs are Parameters fed at inference time, and dynamic
 data dims (``-1``, ``1..8``) are written as IR v11 writes them.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from . import element_types, ops
+from . import element_types, ops, post_ops
 from .case import Case
 from .inputs import NUMPY_DTYPES, Inputs
 
@@ -191,9 +191,10 @@ def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     for index, (source, _, _) in enumerate(op_inputs):
         graph.connect(source, op, index)
 
+    last = post_ops.render_nodes(graph, case, op, output_shape)   # the op itself without post-ops
     result = graph.add("Result", "result")
     _set_port(result.find("input/port"), element_type, output_shape)
-    graph.connect(op, result, 0)
+    graph.connect(last, result, 0)
     xml = etree.tostring(graph.net, pretty_print=True, xml_declaration=True, encoding="utf-8")
     return xml, bytes(graph.weights)
 
@@ -224,6 +225,7 @@ def runtime_inputs(case: Case, data: np.ndarray, kernel: np.ndarray) -> dict[str
     for name, value, fed in ops.get(case.op).extra_inputs(case):
         if fed:
             feed[name] = value
+    feed.update(post_ops.runtime_inputs(case))
     return feed
 
 
