@@ -281,23 +281,33 @@ def apply(case, output: np.ndarray, magnitude: np.ndarray, planes: slice | None 
     if not case.post_ops:
         return output, magnitude
     output, magnitude = np.array(output, dtype=np.float64), np.array(magnitude, dtype=np.float64)
+    _chain(case, output, magnitude, planes)
+    return output, magnitude
+
+
+def _chain(case, output: np.ndarray, magnitude: np.ndarray | None, planes: slice | None = None,
+           saturated: np.ndarray | None = None) -> None:
+    """Apply the post-ops in place to ``output`` (and ``magnitude``, if given); mark in ``saturated``
+    (if given) the elements a ReLU/Clamp set to a constant."""
     channel_dims = (1, output.shape[1]) + (1,) * (output.ndim - 2)
     for post_op, tensors in zip(case.post_ops, values(case)):
         if post_op.kind == "batch_norm":
             scale = tensors["scale"].astype(np.float64).reshape(channel_dims)
             output *= scale
-            magnitude *= np.abs(scale)
+            if magnitude is not None:
+                magnitude *= np.abs(scale)
         if post_op.kind in ("bias", "batch_norm", "sum"):
             addend = (tensors["shift"].reshape(channel_dims) if post_op.kind != "sum"
                       else tensors["addend"] if planes is None else tensors["addend"][:, :, planes])
             addend = addend.astype(np.float64)
             output += addend
-            magnitude += np.abs(addend)
-        elif post_op.kind == "relu":
-            np.maximum(output, 0.0, out=output)
-        elif post_op.kind == "clamp":
-            np.clip(output, post_op.minimum, post_op.maximum, out=output)
-    return output, magnitude
+            if magnitude is not None:
+                magnitude += np.abs(addend)
+        elif post_op.kind in ("relu", "clamp"):
+            low, high = (0.0, np.inf) if post_op.kind == "relu" else (post_op.minimum, post_op.maximum)
+            if saturated is not None:
+                saturated |= (output < low) | (output > high) | (low == high)
+            np.clip(output, low, high, out=output)
 
 
 def magnitude_bound(case, bound: float) -> float:
@@ -314,20 +324,8 @@ def saturated_fraction(case, op_output: np.ndarray) -> float:
     """The fraction of output elements a ReLU/Clamp set to a constant (whatever the op computed)."""
     if not any(post_op.kind in ("relu", "clamp") for post_op in case.post_ops) or op_output.size == 0:
         return 0.0
-    output = np.array(op_output, dtype=np.float64)
-    saturated = np.zeros(output.shape, dtype=bool)
-    channel_dims = (1, output.shape[1]) + (1,) * (output.ndim - 2)
-    for post_op, tensors in zip(case.post_ops, values(case)):
-        if post_op.kind == "batch_norm":
-            output *= tensors["scale"].astype(np.float64).reshape(channel_dims)
-        if post_op.kind in ("bias", "batch_norm"):
-            output += tensors["shift"].astype(np.float64).reshape(channel_dims)
-        elif post_op.kind == "sum":
-            output += tensors["addend"].astype(np.float64)
-        elif post_op.kind in ("relu", "clamp"):
-            low, high = (0.0, np.inf) if post_op.kind == "relu" else (post_op.minimum, post_op.maximum)
-            saturated |= (output < low) | (output > high) | (low == high)
-            np.clip(output, low, high, out=output)
+    saturated = np.zeros(op_output.shape, dtype=bool)
+    _chain(case, np.array(op_output, dtype=np.float64), None, saturated=saturated)
     return float(np.count_nonzero(saturated)) / saturated.size
 
 
