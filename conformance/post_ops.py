@@ -142,6 +142,45 @@ def relation_problem(case) -> str | None:
     return None
 
 
+def as_yaml(case) -> str | None:
+    """``case.post_ops`` as the case field's value (YAML flow style), explicit values included."""
+    if not case.post_ops:
+        return None
+    def numbers(values):
+        return "[" + ", ".join(f"{value:g}" for value in values) + "]"
+    items = []
+    for post_op in case.post_ops:
+        if post_op.kind == "clamp":
+            items.append(f"{{clamp: {{min: {post_op.minimum:g}, max: {post_op.maximum:g}}}}}")
+        elif post_op.kind == "bias" and post_op.shift is not None:
+            items.append(f"{{bias: {numbers(post_op.shift)}}}")
+        elif post_op.kind == "batch_norm" and (post_op.scale or post_op.shift):
+            given = [f"{name}: {numbers(getattr(post_op, name))}" for name in ("scale", "shift")
+                     if getattr(post_op, name) is not None]
+            items.append(f"{{batch_norm: {{{', '.join(given)}}}}}")
+        else:
+            items.append(post_op.kind)
+    return "[" + ", ".join(items) + "]"
+
+
+def benchdnn(case) -> tuple[str, str]:
+    """(``--dir``, ``--attr-post-ops=...`` or "") of oneDNN benchdnn for the post-ops: a leading bias
+    is the primitive's own bias (FWD_B); per-channel Multiply/Add are binary per_oc post-ops."""
+    kinds = list(case.post_ops)
+    direction = "FWD_B" if kinds and kinds[0].kind == "bias" else "FWD_I"
+    parts = []
+    for index, post_op in enumerate(kinds):
+        if post_op.kind == "bias":
+            parts += [] if index == 0 else ["add:f32:per_oc"]
+        elif post_op.kind == "batch_norm":
+            parts += ["mul:f32:per_oc", "add:f32:per_oc"]
+        elif post_op.kind == "clamp":
+            parts.append(f"clip:{post_op.minimum:g}:{post_op.maximum:g}")
+        else:
+            parts.append(post_op.kind)   # relu, sum
+    return direction, (f"--attr-post-ops={'+'.join(parts)} " if parts else "")
+
+
 def describe(case) -> str:
     """One line for failure messages and the report: ``post_ops=bias,relu`` (empty without post-ops)."""
     return f" post_ops={','.join(post_op.label() for post_op in case.post_ops)}" if case.post_ops else ""

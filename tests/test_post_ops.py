@@ -307,3 +307,17 @@ post_ops.apply = shifted
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*post_ops=bias,relu*", "*post-ops bias, relu: fused into the op's primitive: *"])
+
+
+def test_upstream_report_keeps_the_post_ops():
+    """The upstream report's case file and benchdnn line carry the post-ops (a leading bias is
+    benchdnn's FWD_B; BatchNorm its per-channel binary mul/add)."""
+    from conformance import upstream
+    case = _case("[{bias: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}, batch_norm, relu, "
+                 "{clamp: {min: -1.5, max: 6}}, sum]")
+    text = upstream.case_yaml(case)
+    assert load_cases_text(text, "<again>")[0].post_ops == case.post_ops
+    line = upstream.benchdnn_command(case)
+    assert "--dir=FWD_B" in line and ("--attr-post-ops=mul:f32:per_oc+add:f32:per_oc+relu+clip:-1.5:6+sum "
+                                      in line)
+    assert "--dir=FWD_I" in upstream.benchdnn_command(_case("[relu, bias]"))
