@@ -25,7 +25,7 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, reference, reference_slabs, streamed
 from .taps import reached
-from . import ops, perf
+from . import ops, perf, post_ops
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
@@ -102,10 +102,15 @@ def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
                 return (f"{where}the exact result leaves the {case.element_type} range "
                         f"[{info.min}, {info.max}]: the spec does not say whether {case.element_type} "
                         f"wraps or saturates; narrow fill_range")
+        # The op's own output (before post-ops) is what the fill must exercise; ReLU/Clamp zeros are theirs.
+        op_output = step.reference.op_output if step.reference.op_output is not None else step.reference.output
         if case.sparse_output_reason is None:
-            problem = sparse_reference(step.reference.output, reached(case.at_data_shape(step.data_shape)))
+            problem = sparse_reference(op_output, reached(case.at_data_shape(step.data_shape)))
             if problem:
                 return where + problem
+        problem = post_ops.trust_problem(case, op_output)
+        if problem:
+            return where + problem
     return None
 
 
@@ -147,9 +152,11 @@ class Outcome:
 def _tolerance(case: Case, result: RunResult, inputs: Inputs, accumulation_length: int,
                magnitude_max: float) -> Tolerance:
     """The bound for one inference: from what the op really computed in (compare.py, README "Tolerances")."""
-    return tolerance_for(result.compute_precision, accumulation_length, inputs.data, inputs.kernel,
+    terms = post_ops.tolerance_terms(case, result.extra.get("post_ops"))
+    return tolerance_for(result.compute_precision, accumulation_length, inputs.data, inputs.kernel, *terms.arrays,
                          element_type=case.element_type, output_precision=result.output_precision,
-                         magnitude_max=magnitude_max, scale=case.tolerance_scale, reason=case.tolerance_reason)
+                         magnitude_max=magnitude_max, scale=case.tolerance_scale, reason=case.tolerance_reason,
+                         post_op_roundings=terms.arithmetic, intermediate_roundings=terms.intermediate)
 
 
 def run_stage(ir: RenderedIR, sequence: list[dict[str, np.ndarray]], target: Target, *, isolate: bool = False,
@@ -212,10 +219,13 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     if progress is not None and stream_it:
         progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
     result = (runner or run_stage)(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
+    if case.post_ops:   # which post-ops the plugin fused: in the run record (report, failure message)
+        result = replace(result, extra={**result.extra, "post_ops": post_ops.fusion_record(case, result.extra)})
     if steps is None:
         # A priori bound on sum|x*w| (no whole magnitude array exists): max|x| * max|w| * K.
         geometry = case.geometry()
-        bound = max_abs(inputs.data) * max_abs(inputs.kernel) * geometry.accumulation_length
+        bound = post_ops.magnitude_bound(
+            case, max_abs(inputs.data) * max_abs(inputs.kernel) * geometry.accumulation_length)
         tolerance = _tolerance(case, result, inputs, geometry.accumulation_length, bound)
         return _check_streamed(case, ir, result, inputs, tolerance, progress)
     started = time.perf_counter()
@@ -288,7 +298,7 @@ def describe_case(case: Case) -> str:
     if case.dynamic:
         numerics += f" data_dims={list(case.data_dims)} infer_shapes={[list(s) for s in case.infer_shapes]}"
     return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
-            f"fill={case.fill} seed={case.seed}{numerics}{note}")
+            f"fill={case.fill} seed={case.seed}{numerics}{post_ops.describe(case)}{note}")
 
 
 def targets_for(targets: list[Target], case: Case) -> list[Target]:
@@ -385,6 +395,7 @@ class ItemResult:
                 f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
                 f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
                 f"OpenVINO {run.openvino_version}",
+                *filter(None, [post_ops.fusion_line(run.extra.get("post_ops"))]),
                 f"IR: {self.outcome.ir.xml_path}", *self._per_group_lines(), *self._repro_lines(repro_start)])
         if self.status in ("crashed", "hung"):
             return "\n".join([f"{head}: the OpenVINO worker {self.failure.status} "
@@ -677,13 +688,14 @@ def group_slices(case: Case, inputs: Inputs) -> list[tuple[Case, Inputs]]:
     (the kernel's group axis dropped), every attribute as it is."""
     op = ops.get(case.op)
     sibling = ops.get(op.sibling)
-    groups, c_in, _ = op.channels(case.kernel_shape)
+    groups, c_in, c_out = op.channels(case.kernel_shape)
     parts = []
     for group in range(groups):
         data = np.ascontiguousarray(inputs.data[:, group * c_in:(group + 1) * c_in])
         kernel = np.ascontiguousarray(op.grouped_kernel(inputs.kernel)[group])
         sub = replace(case, id=f"{case.id}#group{group}", op=sibling.name, data_shape=tuple(data.shape),
-                      kernel_shape=sibling.ungrouped_shape((1,) + tuple(kernel.shape)))
+                      kernel_shape=sibling.ungrouped_shape((1,) + tuple(kernel.shape)),
+                      post_ops=post_ops.channel_slice(case, group * c_out, (group + 1) * c_out))
         parts.append((sub, Inputs(data, kernel.reshape(sub.kernel_shape))))
     return parts
 

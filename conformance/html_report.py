@@ -122,10 +122,20 @@ def _items(items: list[dict]) -> list[str]:
             f'<td class="o-{outcome}">{outcome}</td>'
             f'<td class="num">{_number(verdict.get("max_abs_error"))}</td>'
             f'<td class="num">{_number(verdict.get("max_rel_error"))}</td>'
-            f"<td>{tolerance}</td><td>{escape(run.get('primitive_type') or '')}</td>"
+            f"<td>{tolerance}</td><td>{escape(run.get('primitive_type') or '')}{_post_ops(run)}</td>"
             f"<td>{escape(run.get('runtime_precision') or '')}</td><td>{repro}</td><td>{details}</td></tr>")
     rows.append("</tbody></table>")
     return rows
+
+
+def _post_ops(run: dict) -> str:
+    """The primitive cell's post-op line: which post-ops ran fused into it (+) or as their own node (-)."""
+    record = run.get("post_ops")
+    if not record:
+        return ""
+    marks = [f"+{label}" for label in record["fused"]] + [f"-{label}" for label in record["not_fused"]]
+    return (f'<br><small class="post-ops" title="post-ops: + fused into the primitive, - run as their own node">'
+            f'post-ops: {escape(" ".join(marks))}</small>')
 
 
 def _cross_target(section: dict | None) -> list[str]:

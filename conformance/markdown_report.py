@@ -45,7 +45,8 @@ def markdown(report: dict, html_name: str | None = None) -> str:
                 continue
             first = headline(item)
             repro = f" (repro: `{item['repro']}`)" if item.get("repro") else ""
-            lines.append(f"- `{item['case_id']}` [{item['target_id']}] **{item['outcome']}**: {first}{repro}")
+            lines.append(f"- `{item['case_id']}` [{item['target_id']}] **{item['outcome']}**: {first}{repro}"
+                         f"{_post_ops((item.get('run') or {}).get('post_ops'))}")
         if len(failing) > MARKDOWN_FAILURES:
             lines.append(f"- ... and {len(failing) - MARKDOWN_FAILURES} more (all are in the JSON and HTML reports)")
     if summary["primitives"]:
@@ -58,6 +59,14 @@ def markdown(report: dict, html_name: str | None = None) -> str:
     if html_name:
         lines += ["", f"Per-case details: `{html_name}` (in the run's artifacts)."]
     return "\n".join(lines) + "\n"
+
+
+def _post_ops(record: dict | None) -> str:
+    """A failure line's post-op note: which post-ops the plugin fused into the op's primitive."""
+    if not record:
+        return ""
+    return (f"; post-ops {', '.join(record['ops'])} (fused: {', '.join(record['fused']) or 'none'}; "
+            f"separate: {', '.join(record['not_fused']) or 'none'})")
 
 
 MARKDOWN_FILE_PROBLEMS = 5                   # problems listed per invalid case file
