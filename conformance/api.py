@@ -25,7 +25,7 @@ from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, co
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, reference, reference_slabs, streamed
 from .taps import reached
-from . import ops
+from . import ops, perf, post_ops
 from .batch import batch_key, member, run_batch, with_batch_record
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
@@ -104,10 +104,15 @@ def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
                 return (f"{where}the exact result leaves the {case.element_type} range "
                         f"[{info.min}, {info.max}]: the spec does not say whether {case.element_type} "
                         f"wraps or saturates; narrow fill_range")
+        # The op's own output (before post-ops) is what the fill must exercise; ReLU/Clamp zeros are theirs.
+        op_output = step.reference.op_output if step.reference.op_output is not None else step.reference.output
         if case.sparse_output_reason is None:
-            problem = sparse_reference(step.reference.output, reached(case.at_data_shape(step.data_shape)))
+            problem = sparse_reference(op_output, reached(case.at_data_shape(step.data_shape)))
             if problem:
                 return where + problem
+        problem = post_ops.trust_problem(case, op_output)
+        if problem:
+            return where + problem
     return None
 
 
@@ -152,9 +157,11 @@ class Outcome:
 def _tolerance(case: Case, result: RunResult, inputs: Inputs, accumulation_length: int,
                magnitude_max: float) -> Tolerance:
     """The bound for one inference: from what the op really computed in (compare.py, README "Tolerances")."""
-    return tolerance_for(result.compute_precision, accumulation_length, inputs.data, inputs.kernel,
+    terms = post_ops.tolerance_terms(case, result.extra.get("post_ops"))
+    return tolerance_for(result.compute_precision, accumulation_length, inputs.data, inputs.kernel, *terms.arrays,
                          element_type=case.element_type, output_precision=result.output_precision,
-                         magnitude_max=magnitude_max, scale=case.tolerance_scale, reason=case.tolerance_reason)
+                         magnitude_max=magnitude_max, scale=case.tolerance_scale, reason=case.tolerance_reason,
+                         post_op_roundings=terms.arithmetic, intermediate_roundings=terms.intermediate)
 
 
 def run_stage(ir: RenderedIR, sequence: list[dict[str, np.ndarray]], target: Target, *, isolate: bool = False,
@@ -217,10 +224,13 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     if progress is not None and stream_it:
         progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
     result = (runner or run_stage)(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
+    if case.post_ops:   # which post-ops the plugin fused: in the run record (report, failure message)
+        result = replace(result, extra={**result.extra, "post_ops": post_ops.fusion_record(case, result.extra)})
     if steps is None:
         # A priori bound on sum|x*w| (no whole magnitude array exists): max|x| * max|w| * K.
         geometry = case.geometry()
-        bound = max_abs(inputs.data) * max_abs(inputs.kernel) * geometry.accumulation_length
+        bound = post_ops.magnitude_bound(
+            case, max_abs(inputs.data) * max_abs(inputs.kernel) * geometry.accumulation_length)
         tolerance = _tolerance(case, result, inputs, geometry.accumulation_length, bound)
         return _check_streamed(case, ir, result, inputs, tolerance, progress)
     started = time.perf_counter()
@@ -304,7 +314,7 @@ def describe_case(case: Case) -> str:
     if case.dynamic:
         numerics += f" data_dims={list(case.data_dims)} infer_shapes={[list(s) for s in case.infer_shapes]}"
     return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
-            f"fill={case.fill} seed={case.seed}{numerics}{note}")
+            f"fill={case.fill} seed={case.seed}{numerics}{post_ops.describe(case)}{note}")
 
 
 def targets_for(targets: list[Target], case: Case) -> list[Target]:
@@ -379,6 +389,7 @@ class ItemResult:
     per_group: GroupCheck | None = None      # a failing grouped item re-run as its sibling op per group
     registry_conflict: str | None = None     # registered to crash (hang) but the worker hung (crashed)
     timeout: float = DEFAULT_TIMEOUT         # the isolated run's time limit
+    perf: dict | None = None                 # a passed item's performance record (--perf, ``perf.measure``)
 
     @property
     def passed(self) -> bool:
@@ -400,6 +411,7 @@ class ItemResult:
                 f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
                 f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
                 f"OpenVINO {run.openvino_version}",
+                *filter(None, [post_ops.fusion_line(run.extra.get("post_ops"))]),
                 f"IR: {self.outcome.ir.xml_path}", *self._per_group_lines(), *self._repro_lines(repro_start)])
         if self.status in ("crashed", "hung"):
             return "\n".join([f"{head}: the OpenVINO worker {self.failure.status} "
@@ -494,8 +506,10 @@ class RunSession:
     def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
                  timeout: float = DEFAULT_TIMEOUT, *, repro_dir: Path | str | None = None,
                  results_dir: Path | str | None = None, root: Path | str = ".",
-                 report_dir: Path | str | None = None, batch_size: int = 1):
+                 report_dir: Path | str | None = None, perf_settings: perf.PerfSettings | None = None,
+                 batch_size: int = 1):
         self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self.perf_settings = perf_settings   # None: no performance view (pytest --perf)
         self.batch_size = max(1, int(batch_size))
         self._batched: dict[tuple[str, str], object] = {}   # (case id, target id) -> batch.MemberResult
         self._batch_inputs: dict[str, Inputs] = {}          # case id -> the inputs its batch ran on
@@ -587,6 +601,16 @@ class RunSession:
             self._batched[(planned.case.id, target.id)] = result
         return results[0]
 
+    def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
+        """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
+        thread count, where the check ran: ``force_isolation`` as for ``check``), or None when the session
+        has no performance view or the item did not pass. After the verdict: no timing enters it."""
+        if self.perf_settings is None or not outcome.verdict.passed:
+            return None
+        feed = feeds(outcome.ir, outcome.steps)[0] if outcome.steps else None
+        return perf.measure(outcome, target, self.perf_settings, feed, isolate=self.isolate or force_isolation,
+                            timeout=self.timeout)
+
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:
         a problem of the diagnosis itself is its note."""
@@ -663,13 +687,15 @@ class RunSession:
             result.repro = self._write_repro(case, target, inputs, steps, outcome.ir, chosen, actual=output,
                                              message=outcome.describe(), tolerance=verdict.tolerance,
                                              verdict={"mismatches": verdict.mismatches, "total": verdict.total})
+        result.perf = self.measure_performance(outcome, target,
+                                               force_isolation=registered_failure in ("crashed", "hung"))
         if self.results_dir is not None:
             bundles.write_item(self.results_dir, case_id=case.id, op=case.op, target=target,
                                inputs=step_inputs, ir_digest=outcome.ir.digest,
                                run=replace(outcome.run, output=output),
                                bound=None if expected is None else bundles.tolerance_bound(
                                    expected.output, expected.magnitude, verdict.tolerance),
-                               passed=verdict.passed)
+                               passed=verdict.passed, perf=result.perf)
         result.record = reporting.outcome_fields(
             outcome, target, expectations.target_features(target.isa),
             repro=self._relative(result.repro, self.report_dir) if result.repro else None,
@@ -755,13 +781,14 @@ def group_slices(case: Case, inputs: Inputs) -> list[tuple[Case, Inputs]]:
     (the kernel's group axis dropped), every attribute as it is."""
     op = ops.get(case.op)
     sibling = ops.get(op.sibling)
-    groups, c_in, _ = op.channels(case.kernel_shape)
+    groups, c_in, c_out = op.channels(case.kernel_shape)
     parts = []
     for group in range(groups):
         data = np.ascontiguousarray(inputs.data[:, group * c_in:(group + 1) * c_in])
         kernel = np.ascontiguousarray(op.grouped_kernel(inputs.kernel)[group])
         sub = replace(case, id=f"{case.id}#group{group}", op=sibling.name, data_shape=tuple(data.shape),
-                      kernel_shape=sibling.ungrouped_shape((1,) + tuple(kernel.shape)))
+                      kernel_shape=sibling.ungrouped_shape((1,) + tuple(kernel.shape)),
+                      post_ops=post_ops.channel_slice(case, group * c_out, (group + 1) * c_out))
         parts.append((sub, Inputs(data, kernel.reshape(sub.kernel_shape))))
     return parts
 

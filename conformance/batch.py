@@ -67,9 +67,10 @@ class Member:
 
 def batch_key(case, target: Target) -> tuple | None:
     """Cases with equal keys can share one model on ``target``; None: the case runs alone
-    (dynamic shapes or a runtime output_shape, streamed, or larger than ``MAX_MEMBER_ELEMENTS``)."""
+    (dynamic shapes or a runtime output_shape, post-ops, streamed, or larger than ``MAX_MEMBER_ELEMENTS``)."""
     from .oracle import streamed
-    if case.dynamic or case.output_shape_input == "parameter" or streamed(case):
+    # Post-op layers are named without a member prefix (post_ops.render_nodes): such cases run alone.
+    if case.dynamic or case.output_shape_input == "parameter" or streamed(case) or case.post_ops:
         return None
     output = math.prod(case.geometry().output_shape)
     if max(output, math.prod(case.data_shape)) > MAX_MEMBER_ELEMENTS:

@@ -31,7 +31,7 @@ from math import prod
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import ops, styles
+from . import ops, post_ops, styles
 from .case_checks import Entry, check_representable, dynamic_data, numerics, relations
 from .memory import (DEFAULT_MEMORY_BUDGET, SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS,  # noqa: F401 (re-exported)
                      footprint_bytes, format_size, memory_culprit, parse_size, streamed)
@@ -51,7 +51,10 @@ def _build_case(entry: Entry, op: str, case_id: str, name: str, sweep, memory_bu
         try:
             parsed[key] = SCHEMA[key].parse(value)
         except FieldError as problem:
-            problems.append(entry.error(key, f"{problem.message}; allowed: {SCHEMA[key].allowed}"))
+            located = entry.error(key, f"{problem.message}; allowed: {SCHEMA[key].allowed}")
+            if getattr(problem, "line", None):   # an item of a list field (post_ops): its own line
+                located = CaseError(entry.path, problem.line, f"{located.field}{problem.field}", located.message)
+            problems.append(located)
     for key in parsed:
         problems += [entry.error(key, f"needs '{needed}' too ({SCHEMA[needed].allowed})")
                      for needed in SCHEMA[key].requires if needed not in parsed]
@@ -85,6 +88,9 @@ def _build_case(entry: Entry, op: str, case_id: str, name: str, sweep, memory_bu
         style=style, data_dims=data_dims,
         infer_shapes=tuple(common.get("infer_shapes", ())) if data_dims else (), **numeric_fields, **passthrough)
     check_representable(entry, case, origin)
+    problem = post_ops.relation_problem(case)
+    if problem:
+        raise entry.error("post_ops", problem)
     for step in case.infer_shapes or (case.data_shape,):
         out = case.at_data_shape(step).geometry().output_shape
         if any(dim < 1 for dim in out[2:]):

@@ -327,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--target-a", metavar="ID", help="compare this target of A (e.g. GPU-f16) ...")
     compare.add_argument("--target-b", metavar="ID", help="... with this target of B (e.g. CPU-f32)")
     compare.add_argument("--all", action="store_true", help="list every differing case, not only those beyond tolerance")
+    compare.add_argument("--perf-threshold", type=float, metavar="FACTOR", default=None,
+                         help="items timed with pytest --perf in both: flag OpenVINO slowdowns beyond FACTOR "
+                              "(default 1.5; noise rule in conformance/perf.py)")
+    compare.add_argument("--perf-min-ms", type=float, metavar="MS", default=None,
+                         help="latencies below MS on both sides are call overhead, never a regression (default 0.1)")
     compare.set_defaults(handler=cmd_compare_bundles)
 
     # --- other OpenVINO releases (conformance.releases) ---
@@ -413,10 +418,12 @@ def _add_release_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_compare_bundles(args) -> int:
-    """Print the cases that differ between two result bundles; 1 if any beyond tolerance, 2 if unusable."""
+    """Print the cases that differ between two result bundles and the performance regressions;
+    1 if any beyond tolerance or slower beyond the threshold, 2 if unusable."""
     from .bundles import compare_bundles_command
     return compare_bundles_command(args.bundle_a, args.bundle_b, exact=args.exact, target_a=args.target_a,
-                                   target_b=args.target_b, show_all=args.all)
+                                   target_b=args.target_b, show_all=args.all, perf_threshold=args.perf_threshold,
+                                   perf_min_ms=args.perf_min_ms)
 
 
 def _release_run(args):

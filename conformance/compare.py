@@ -114,6 +114,8 @@ class Tolerance:
     scale: float = 1.0                  # per-case override factor (with ``reason``)
     reason: str | None = None
     exact_limit: float = 0.0            # exact mode: max sum|x*w| allowed (2**p of the narrowest type)
+    post_op_roundings: int = 0          # post-op Add/Multiply layers: + P*u(precision) (README "Tolerances")
+    intermediate_roundings: int = 0     # post-op layers run as their own node: + R*rtol
 
     def describe(self) -> str:
         override = f"; x{self.scale:g} by case override: {self.reason}" if self.reason else ""
@@ -128,8 +130,11 @@ class Tolerance:
                     f"K={self.accumulation_length}{override}")
         u_in = "0 (inputs exact)" if self.inputs_exact else f"u({self.precision})"
         roundings = "+".join(f"u({t})" for t in self.output_roundings) or f"u({ACCUMULATOR})"
+        post = (f" + {self.post_op_roundings}*u({self.precision})" if self.post_op_roundings else "") + (
+            f" + {self.intermediate_roundings}*rtol" if self.intermediate_roundings else "")
+        terms = "sum|x*w| (post-ops: sum of |terms| after them)" if post else "sum|x*w|"
         return (f"|got-ref| <= atol + rtol*|ref|, rtol={self.rtol:.3g} = {roundings}, "
-                f"atol = (2*{u_in} + K*u({ACCUMULATOR}))*sum|x*w| = {self.atol_scale:.3g}*sum|x*w|, "
+                f"atol = (2*{u_in} + K*u({ACCUMULATOR}){post})*{terms} = {self.atol_scale:.3g}*sum|x*w|, "
                 f"K={self.accumulation_length}, computed in {self.precision}, element type "
                 f"{self.element_type}{override}")
 
@@ -137,11 +142,16 @@ class Tolerance:
 def tolerance_for(precision: str, accumulation_length: int, *arrays: np.ndarray,
                   element_type: str = "f32", output_precision: str | None = None,
                   magnitude_max: float | None = None, scale: float = 1.0,
-                  reason: str | None = None) -> Tolerance:
+                  reason: str | None = None, post_op_roundings: int = 0,
+                  intermediate_roundings: int = 0) -> Tolerance:
     """Tolerance for a run that computed in ``precision`` over inputs ``arrays``.
 
     ``output_precision`` is the op node's output precision (rt_info), ``element_type``
     the IR's; ``magnitude_max`` (max over elements of sum|x*w|) enables exact mode.
+    Post-ops (``post_ops.tolerance_terms``): ``post_op_roundings`` Add/Multiply layers, each one
+    more rounding of every term in ``precision`` at worst (a Multiply folded into bf16 weights);
+    ``intermediate_roundings`` post-op layers that ran as their own node, so their input was
+    rounded to the output precision first (each at most rtol * the magnitude).
     """
     precision = precision.lower()
     if precision not in UNIT_ROUNDOFF and precision not in INTEGER_TYPES:
@@ -165,9 +175,11 @@ def tolerance_for(precision: str, accumulation_length: int, *arrays: np.ndarray,
                          output_roundings=roundings, scale=scale, reason=reason, exact_limit=limit)
     u_in = 0.0 if inputs_exact else UNIT_ROUNDOFF[precision]
     rtol = max(u_acc, sum(UNIT_ROUNDOFF[t] for t in roundings))
-    atol_scale = 2 * u_in + accumulation_length * u_acc
+    atol_scale = (2 * u_in + accumulation_length * u_acc + post_op_roundings * max(u_acc, UNIT_ROUNDOFF[precision])
+                  + intermediate_roundings * rtol)
     return Tolerance(precision, accumulation_length, inputs_exact, scale * rtol, scale * atol_scale,
-                     element_type=element_type, output_roundings=roundings, scale=scale, reason=reason)
+                     element_type=element_type, output_roundings=roundings, scale=scale, reason=reason,
+                     post_op_roundings=post_op_roundings, intermediate_roundings=intermediate_roundings)
 
 
 def _precision_or_none(value: str | None) -> str | None:

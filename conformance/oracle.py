@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from . import ops, shapes
+from . import ops, post_ops, shapes
 from .ops.group_convolution import convolution_input_index  # noqa: F401 (re-exported)
 from .ops.group_convolution_backprop_data import transposed_output_index  # noqa: F401
 from .ops.torch_util import window_stride  # noqa: F401 (re-exported)
@@ -47,6 +47,7 @@ class Reference:
     magnitude: np.ndarray       # float64, (|data| op |kernel|): scales rounding-error bounds
     geometry: shapes.Geometry
     seconds: float = 0.0        # time it took to compute
+    op_output: np.ndarray | None = None   # the op's own output before the case's post-ops (None: no post-ops)
 
 
 def reference(case: Case, inputs: Inputs) -> Reference:
@@ -57,11 +58,13 @@ def reference(case: Case, inputs: Inputs) -> Reference:
     with torch.no_grad():
         data = torch.from_numpy(inputs.data.astype(np.float64))
         kernel = torch.from_numpy(inputs.kernel.astype(np.float64))
-        output = apply_op(case, data, kernel, geometry).numpy()
+        op_output = apply_op(case, data, kernel, geometry).numpy()
         magnitude = apply_op(case, data.abs(), kernel.abs(), geometry).numpy()
-    if output.shape != geometry.output_shape:
-        raise AssertionError(f"oracle bug: torch gave {output.shape}, the spec formula {geometry.output_shape}")
-    return Reference(output, magnitude, geometry, time.perf_counter() - started)
+    if op_output.shape != geometry.output_shape:
+        raise AssertionError(f"oracle bug: torch gave {op_output.shape}, the spec formula {geometry.output_shape}")
+    output, magnitude = post_ops.apply(case, op_output, magnitude)
+    return Reference(output, magnitude, geometry, time.perf_counter() - started,
+                     op_output if case.post_ops else None)
 
 
 # --- the streaming path: slabs of output planes --------------------------------
@@ -161,7 +164,8 @@ def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
             if tuple(output.shape) != expected_shape:
                 raise AssertionError(f"oracle bug: slab {start}:{stop} is {tuple(output.shape)}, "
                                      f"the spec formula says {expected_shape}")
-            yield Slab(start, stop, output.numpy(), magnitude.numpy(), time.perf_counter() - slab_started)
+            output, magnitude = post_ops.apply(case, output.numpy(), magnitude.numpy(), slice(start, stop))
+            yield Slab(start, stop, output, magnitude, time.perf_counter() - slab_started)
 
 
 class _HaloView:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, worker
+from . import api, bundles, cpu, expectations, perf, worker
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
@@ -34,6 +34,7 @@ _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
 _PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
 DEFAULT_BATCH_SIZE = 32   # measured: docs/performance.md, "Batched compilation"
+_PERF_KEY = "conformance_perf"  # perf.measure's record of a passed item (--perf)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +80,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repro-dir", metavar="DIR", default=None,
                     help="where repro bundles of failing items are written "
                          "(default: ini conformance_repro_dir, reports/repro)")
+    group.addoption("--perf", action="store_true", default=None,
+                    help="performance view: time every passed item on OpenVINO (its single-case model) and "
+                         "torch (float32), GFLOP/s, in the reports and result bundles (default: ini conformance_perf)")
+    group.addoption("--perf-threads", type=int, metavar="N", default=None,
+                    help="with --perf: INFERENCE_NUM_THREADS and torch threads while timing "
+                         "(default: ini conformance_perf_threads, 1)")
+    group.addoption("--perf-budget", type=float, metavar="SECONDS", default=None,
+                    help=f"with --perf: seconds of timed repeats per item and side, after at least "
+                         f"{perf.PerfSettings.min_repeats} (default {perf.PerfSettings.budget_seconds:g})")
+    parser.addini("conformance_perf", "performance view of passed items (as --perf)", type="bool", default=False)
+    parser.addini("conformance_perf_threads", "threads while timing with --perf", default="1")
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
     parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
     parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
@@ -170,13 +182,25 @@ class _Session:
         # The oracle cache, the check, batches and the item's ending (repro and result bundles, record fields).
         self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout, repro_dir=self.repro_dir,
                                   results_dir=self.results_dir, root=root, report_dir=self.report_path.parent,
-                                  batch_size=batch_size)
+                                  perf_settings=_perf_settings(config), batch_size=batch_size)
         self.kinds: dict[str, dict[str, int]] = {}
 
     def relative(self, path: Path | str, start: Path | None = None, *, resolve: bool = True) -> str:
         """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout;
         ``resolve=False`` keeps a symlink's own name (a case file pointing elsewhere is named as written)."""
         return api.relative_path(path, start or self.root, resolve=resolve)
+
+
+def _perf_settings(config: pytest.Config) -> perf.PerfSettings | None:
+    """--perf / ini conformance_perf with its thread count and time budget; None without it."""
+    if not (config.getoption("perf") or config.getini("conformance_perf")):
+        return None
+    threads = config.getoption("perf_threads") or config.getini("conformance_perf_threads")
+    budget = config.getoption("perf_budget")
+    if not str(threads).isdigit() or int(threads) < 1 or (budget is not None and budget < 0):
+        raise pytest.UsageError(f"--perf-threads / ini conformance_perf_threads must be a whole number of at least 1 "
+                                f"(got {threads!r}) and --perf-budget not negative (got {budget!r})")
+    return perf.PerfSettings(threads=int(threads), **({} if budget is None else {"budget_seconds": budget}))
 
 
 def _resolved(path: Path | str) -> Path:
@@ -382,6 +406,8 @@ class CaseItem(pytest.Item):
             self.user_properties.append((_STATUS_KEY, result.status))
         if result.record is not None:
             self.user_properties.append((_RECORD_KEY, json.dumps(result.record)))
+        if result.perf is not None:
+            self.user_properties.append((_PERF_KEY, json.dumps(result.perf)))
         if result.per_group is not None:
             self.user_properties.append((_PER_GROUP_KEY, json.dumps(result.per_group.record())))
         if result.registry_conflict is not None:
@@ -539,6 +565,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
     if _PER_GROUP_KEY in properties:
         record.per_group = json.loads(properties[_PER_GROUP_KEY])
+    if _PERF_KEY in properties:
+        record.perf = json.loads(properties[_PERF_KEY])
 
 
 def _record_collection_error(state: _Session, report: pytest.CollectReport) -> None:

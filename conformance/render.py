@@ -1,7 +1,7 @@
 """Stage 2: ``Case`` + ``Inputs`` -> OpenVINO IR v11 (.xml + .bin).
 
 The IR is assembled with lxml from the layer skeletons in ``ir_templates/``:
-Parameter(data) -> Const(kernel) [-> Const(output_shape)] -> op -> Result,
+Parameter(data) -> Const(kernel) [-> Const(output_shape)] -> op [-> post-ops] -> Result,
 in the case's element type; with ``kernel_input``/``output_shape_input:
 parameter`` those inputs are Parameters fed at inference time, and dynamic
 data dims (``-1``, ``1..8``) are written as IR v11 writes them.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from lxml import etree
 
-from . import element_types, ops
+from . import element_types, ops, post_ops
 from .case import Case
 from .inputs import NUMPY_DTYPES, Inputs
 
@@ -262,9 +262,10 @@ def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> Sub
     for index, (source, _, _) in enumerate(op_inputs):
         graph.connect(source, op, index)
 
+    last = post_ops.render_nodes(graph, case, op, output_shape)   # the op itself without post-ops
     result = graph.add("Result", prefix + "result")
     _set_port(result.find("input/port"), element_type, output_shape)
-    graph.connect(op, result, 0)
+    graph.connect(last, result, 0)
     return Subgraph(prefix, prefix + "op", prefix + OUTPUT_NAME, tuple(graph.runtime_inputs[first_input:]))
 
 

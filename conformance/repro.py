@@ -161,10 +161,13 @@ def harness_info() -> dict:
 def assumed_tolerance(case: Case, target: Target, inputs: Inputs, expected: Reference) -> Tolerance:
     """The bound for an item that never got a verdict (crashed, hung, rejected by OpenVINO): the
     one ``api.check`` computes, for the requested precision (what ran was never read back)."""
+    from . import post_ops
     magnitude_max = float(expected.magnitude.max()) if expected.magnitude.size else 0.0
+    terms = post_ops.tolerance_terms(case, None)   # no run: every post-op as if it ran on its own
     return tolerance_for(target.precision, expected.geometry.accumulation_length, inputs.data, inputs.kernel,
-                         element_type=case.element_type, magnitude_max=magnitude_max,
-                         scale=case.tolerance_scale, reason=case.tolerance_reason)
+                         *terms.arrays, element_type=case.element_type, magnitude_max=magnitude_max,
+                         scale=case.tolerance_scale, reason=case.tolerance_reason,
+                         post_op_roundings=terms.arithmetic, intermediate_roundings=terms.intermediate)
 
 
 def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Reference | None, target: Target,

@@ -156,7 +156,8 @@ def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
     Convert) is the op's node; if the plugin decomposed the op into several
     computing nodes, ``nodes`` lists them all as ``layerType:primitiveType``.
     """
-    return op_info(runtime_nodes(compiled), op_name)
+    return op_info(runtime_nodes(compiled), op_name,
+                   lambda: _first_computing_after_input(compiled, DATA_INPUT_NAME))
 
 
 def runtime_nodes(compiled) -> list[tuple[list[str], dict[str, str]]]:
@@ -170,12 +171,17 @@ def runtime_nodes(compiled) -> list[tuple[list[str], dict[str, str]]]:
     return nodes
 
 
-def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str) -> dict[str, str]:
-    """The rt_info of ``op_name``'s computing node among ``runtime_nodes`` (see ``_op_runtime_info``)."""
+def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str, fallback=None) -> dict[str, str]:
+    """The rt_info of ``op_name``'s computing node among ``runtime_nodes`` (see ``_op_runtime_info``);
+    ``fallback()``: the candidate nodes' rt_info when no node carries the op's name."""
     matching = [info for names, info in nodes if op_name in names]
     if not matching:
         # Precision conversion (e.g. an i64 model run in i32/f32) renames the op "op.0".
         matching = [info for names, info in nodes if any(name.startswith(op_name + ".") for name in names)]
+    if not matching and fallback is not None:
+        # The plugin's transformations may rebuild the op's node under another name (a Multiply after
+        # it folded into its weights): the op's node is then the first computing node the data reaches.
+        matching = fallback()
     computing = [info for info in matching if info.get("layerType") not in _DATA_MOVEMENT] or matching
     if not computing:
         return {}
@@ -183,6 +189,44 @@ def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str) -> dict
     if len(computing) > 1:
         primary["nodes"] = ",".join(f"{info.get('layerType')}:{info.get('primitiveType')}" for info in computing)
     return primary
+
+
+DATA_INPUT_NAME = "data"   # render.DATA_INPUT_NAME (render imports lxml; a release worker has none)
+
+
+def _first_computing_after_input(compiled, input_name: str) -> list[dict[str, str]]:
+    """rt_info of the first node, following consumers from the Input ``input_name`` through data
+    movement (Reorder, Convert), that computes; [] when there is none."""
+    ordered = compiled.get_runtime_model().get_ordered_ops()
+    consumers: dict[str, list] = {}
+    for node in ordered:
+        for source in {port.get_source_output().get_node().get_friendly_name() for port in node.inputs()}:
+            consumers.setdefault(source, []).append(node)
+    nodes = [node for node in ordered if node.get_friendly_name() == input_name]
+    while nodes:
+        info = nodes[0].get_rt_info()
+        if info["layerType"].astype(str) not in _DATA_MOVEMENT:
+            return [{key: info[key].astype(str) for key in info.keys()}]
+        nodes = consumers.get(nodes[0].get_friendly_name(), [])
+    return []
+
+
+def _fusion(model, compiled, info: dict[str, str], op_name: str) -> dict:
+    """Where the IR's other computing layers (post-ops) ran: ``fused_layers`` in the op's node,
+    ``separate_layers`` in other computing nodes (each only when not empty; a layer in neither was
+    folded away by the plugin's transformations)."""
+    layers = {node.get_friendly_name() for node in model.get_ordered_ops()
+              if node.get_type_name() not in ("Parameter", "Constant", "Result")} - {op_name}
+    if not layers:
+        return {}
+    fused = set(info.get("originalLayersNames", "").split(",")) & layers
+    separate = set()
+    for node in compiled.get_runtime_model().get_ordered_ops():
+        node_info = node.get_rt_info()
+        if "originalLayersNames" not in node_info or node_info["layerType"].astype(str) in _DATA_MOVEMENT:
+            continue
+        separate |= (set(node_info["originalLayersNames"].astype(str).split(",")) & layers) - fused
+    return {key: sorted(names) for key, names in (("fused_layers", fused), ("separate_layers", separate)) if names}
 
 
 def _as_tensor(array: np.ndarray, element_type: str):
@@ -248,7 +292,7 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
     except RuntimeError:
         precision = target.precision
-    entry = (compiled, info, precision, _extra(compiled, info))
+    entry = (compiled, info, precision, {**_extra(compiled, info), **_fusion(model, compiled, info, op_name)})
     shape = compiled.output(0).get_partial_shape()
     if shape.is_static and int(np.prod([dim.get_length() for dim in shape])) <= COMPILED_CACHE_MAX_OUTPUT_ELEMENTS:
         _COMPILED[key] = entry

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from . import ops, shapes, styles
+from . import ops, post_ops, shapes, styles
 # IR element types "any numeric type" admits that numpy can hold (f8/i4 cannot be fed from numpy).
 from .element_types import ELEMENT_TYPES
 from .ops import FieldError
@@ -86,6 +86,7 @@ class Case:
     tolerance_scale: float = 1.0              # per-case override of the bound, only with a reason
     tolerance_reason: str | None = None
     sparse_output_reason: str | None = None   # why a mostly-zero reference is still worth comparing
+    post_ops: tuple = ()                      # post_ops.PostOp after the op (bias, batch_norm, relu, ...)
 
     @property
     def dynamic(self) -> bool:
@@ -108,6 +109,8 @@ class Case:
             kinds.append("runtime_weights")
         if self.output_shape_input == "parameter":
             kinds.append("runtime_output_shape")
+        if self.post_ops:
+            kinds.append("post_ops")
         return tuple(kinds)
 
     @property
@@ -364,6 +367,7 @@ SCHEMA: dict[str, Field] = {
                        sweepable=False),
     "allow_sparse_output": Field(_reason, "the reason, in words, why a mostly-zero reference output is "
                                           "still worth comparing", sweepable=False),
+    "post_ops": Field(post_ops.parse, post_ops.ALLOWED, sweepable=False),
 }
 
 # Fields every style must give (after defaults and sweeps are merged).

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import api, cpu, ops, repro
+from . import api, cpu, ops, post_ops, repro
 from .case import Case
 from .runtime import RuntimeRejected, Target, TargetUnavailable, openvino_version
 from .worker import WorkerFailed
@@ -97,8 +97,9 @@ def benchdnn_command(case: Case, precision: str = "f32") -> str:
     (grouped) convolution, or its deconvolution for the transposed ops."""
     driver = "deconv" if ops.get(case.op).transposed else "conv"
     data_type = {"f32": "f32", "bf16": "bf16", "f16": "f16"}.get(precision, "f32")
-    return (f"./benchdnn --{driver} --dir=FWD_I --dt={data_type}:{data_type}:{data_type} --alg=direct "
-            f"{benchdnn_descriptor(case)}")
+    direction, attributes = post_ops.benchdnn(case)
+    return (f"./benchdnn --{driver} --dir={direction} --dt={data_type}:{data_type}:{data_type} --alg=direct "
+            f"{attributes}{benchdnn_descriptor(case)}")
 
 
 def onednn_verbose(bundle: Path, target: Target, timeout: float = 120.0) -> list[str]:
@@ -209,6 +210,8 @@ def case_yaml(case: Case) -> str:
         fields["output_shape"] = list(case.output_shape)
     if case.element_type != "f32":
         fields["element_type"] = case.element_type
+    if case.post_ops:
+        fields["post_ops"] = post_ops.as_yaml(case)
     body = "\n".join(f"    {key}: {value}" for key, value in fields.items())
     return f"op: {case.op}\ncases:\n  - " + body.lstrip()
 

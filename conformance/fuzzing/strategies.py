@@ -129,7 +129,25 @@ def generate(op_name: str, rng: random.Random, max_channels: int = MAX_CHANNELS)
     params = (group_convolution_backprop_data if op.transposed else group_convolution)(rng, max_channels)
     if not op.grouped:
         params["groups"] = 1
+    params["post_ops"] = _post_ops(params)
     return params
+
+
+POST_OPS_PROBABILITY = 0.15   # cases that get post-ops after the op (conformance/post_ops.py)
+
+
+def _post_ops(params: dict) -> list | None:
+    """Sometimes 1-3 post-ops (float element types; no sum on dynamic data). Drawn from the case's
+    own seed, not the campaign's generator, so the cases a seed generated before keep their shapes."""
+    rng = random.Random(params["seed"] ^ 0x706F7374)
+    if rng.random() >= POST_OPS_PROBABILITY or params["element_type"] not in ("f32", "f16", "bf16", "f64"):
+        return None
+    kinds = ["bias", "batch_norm", "relu", "clamp"] + ([] if params.get("dynamic") else ["sum"])
+    drawn = []
+    for kind in (rng.choice(kinds) for _ in range(rng.randint(1, 3))):
+        low = rng.choice((-6, -2, 0))   # a fresh mapping each time: a repeated object would dump as a YAML alias
+        drawn.append({"clamp": {"min": low, "max": low + rng.choice((1, 4, 9))}} if kind == "clamp" else kind)
+    return drawn
 
 
 # The grouped ops first (the order campaigns draw ops in), then their ungrouped siblings.
@@ -170,6 +188,8 @@ def document(op: str, params: dict, name: str = "fuzz_case") -> dict:
         entry["element_type"] = params["element_type"]
     if params.get("kernel_input", "const") != "const":
         entry["kernel_input"] = params["kernel_input"]
+    if params.get("post_ops"):
+        entry["post_ops"] = params["post_ops"]
     entry["seed"] = params["seed"]
     return {"op": op, "cases": [entry]}
 

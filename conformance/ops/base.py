@@ -126,6 +126,12 @@ class Op:
         """(field, message) when the oracle cannot compute ``case`` (README 'Limits'), else None."""
         return None
 
+    def multiply_adds(self, case, geometry) -> int:
+        """Multiply-adds one inference does (the perf view's GFLOP are twice this): every output
+        element sums ``accumulation_length`` products (window taps in the padding included, as
+        benchdnn counts them)."""
+        return geometry.accumulation_length * math.prod(geometry.output_shape)
+
     # --- the oracle ------------------------------------------------------------------
     def extents(self, case) -> tuple[int, ...]:
         return tuple(shapes.dilated_kernel(k, d) for k, d in zip(self.kernel_spatial(case.kernel_shape),
