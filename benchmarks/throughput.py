@@ -6,7 +6,7 @@
 
 Every figure is a whole process (or two side by side) started from here, timed from start to
 exit; peak RSS and CPU seconds are the child's own (``os.wait4``). The commands of one
-benchmark run in turn, A B A B ..., ``--rounds`` times after one uncounted warm-up round, and
+benchmark run in turn, A B A B ..., ``--rounds`` times after ``--warmup`` uncounted rounds, and
 each ratio is taken within a round; the figure is the median of the rounds' ratios (this
 machine is shared: single rounds are noise). Printed as ``name: measured (target) MET/NOT MET
 [figures]`` and written to benchmarks/results/throughput.json (gitignored).
@@ -78,16 +78,20 @@ def _timed(*commands: list[str]) -> dict:
             "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
 
 
+WARMUP_ROUNDS = 1   # uncounted rounds before the counted ones (--warmup)
+
+
 def _rounds(sides: dict, rounds: int, label: str) -> list[dict]:
-    """``sides``: name -> function returning a measurement; run them in turn, one uncounted round first."""
+    """``sides``: name -> function returning a measurement; run them in turn, ``WARMUP_ROUNDS``
+    uncounted rounds first."""
     measured = []
-    for number in range(rounds + 1):
+    for number in range(1 - WARMUP_ROUNDS, rounds + 1):
         row = {name: measure() for name, measure in sides.items()}
         summary = ", ".join(f"{name} {value['wall_seconds']:.1f} s" for name, value in row.items())
         loads = [value["load_before"] for value in row.values()]
-        print(f"  {label} {'warm-up' if number == 0 else f'round {number}'}: {summary}  "
+        print(f"  {label} {'warm-up' if number <= 0 else f'round {number}'}: {summary}  "
               f"[load {min(loads):.1f}-{max(loads):.1f}]", flush=True)
-        if number:
+        if number > 0:
             measured.append(row)
     return measured
 
@@ -241,13 +245,17 @@ def main(argv=None) -> int:
     parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK", help=f"any of {', '.join(BENCHMARKS)} "
                         "(default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="counted rounds per benchmark (default 3)")
+    parser.add_argument("--warmup", type=int, default=WARMUP_ROUNDS, help="uncounted rounds first (default 1)")
     parser.add_argument("--fuzz-cases", type=int, default=200, help="--max-cases of each fuzz campaign")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     options = parser.parse_args(argv)
+    global WARMUP_ROUNDS
+    WARMUP_ROUNDS = options.warmup
     chosen = options.benchmarks or list(BENCHMARKS)
     if any(name not in BENCHMARKS for name in chosen):
         parser.error(f"benchmarks are {', '.join(BENCHMARKS)}")
     document = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rounds": options.rounds,
+                "warmup_rounds": options.warmup,
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                             "load_at_start": [round(x, 2) for x in os.getloadavg()]}, "results": {}}
     with tempfile.TemporaryDirectory(prefix="throughput-benchmark-") as scratch:
