@@ -81,6 +81,11 @@ def _timed(*commands: list[str]) -> dict:
 WARMUP_ROUNDS = 1   # uncounted rounds before the counted ones (--warmup)
 
 
+def _set_warmup(rounds: int) -> None:
+    global WARMUP_ROUNDS
+    WARMUP_ROUNDS = rounds
+
+
 def _rounds(sides: dict, rounds: int, label: str) -> list[dict]:
     """``sides``: name -> function returning a measurement; run them in turn, ``WARMUP_ROUNDS``
     uncounted rounds first."""
@@ -249,8 +254,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fuzz-cases", type=int, default=200, help="--max-cases of each fuzz campaign")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
     options = parser.parse_args(argv)
-    global WARMUP_ROUNDS
-    WARMUP_ROUNDS = options.warmup
+    _set_warmup(options.warmup)
     chosen = options.benchmarks or list(BENCHMARKS)
     if any(name not in BENCHMARKS for name in chosen):
         parser.error(f"benchmarks are {', '.join(BENCHMARKS)}")
