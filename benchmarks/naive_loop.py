@@ -13,6 +13,7 @@ is counted and skipped. ``--list`` prints the suite's item ids of the selected c
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,11 +46,11 @@ def item_ids(cases_dir: Path, cases) -> list[str]:
     return [f"{prefix}/{case.id}[{DEFAULT_TARGET_ID}]" for case in cases]
 
 
-# Case op -> (opset1 builder, its keyword for the kernel-shaped attributes); BackpropData ops take
-# output_shape and output_padding besides.
 def _build(case, ops):
     """The one-layer model of ``case`` and its feeds (kernel / output_shape fed when the case says)."""
     import openvino as ov
+
+    from conformance import ops as registry
     rng = np.random.default_rng(case.seed)
     data = ops.parameter(list(case.data_shape), np.float32, name="data")
     kernel_values = rng.integers(-3, 4, size=case.kernel_shape).astype(np.float32)
@@ -62,10 +63,9 @@ def _build(case, ops):
         kernel = ops.constant(kernel_values)
     common = dict(strides=list(case.strides), pads_begin=list(case.pads_begin), pads_end=list(case.pads_end),
                   dilations=list(case.dilations), auto_pad=case.auto_pad)
-    builder = {"GroupConvolution": ops.group_convolution, "Convolution": ops.convolution,
-               "GroupConvolutionBackpropData": ops.group_convolution_backprop_data,
-               "ConvolutionBackpropData": ops.convolution_backprop_data}[case.op]
-    if case.op.endswith("BackpropData"):
+    # opset1's builder of the op: GroupConvolutionBackpropData -> group_convolution_backprop_data.
+    builder = getattr(ops, re.sub(r"(?<!^)(?=[A-Z])", "_", case.op).lower())
+    if registry.get(case.op).transposed:   # BackpropData ops: output_shape, output_padding
         output_shape = None
         if case.output_shape is not None:
             values = np.array(case.output_shape, dtype=np.int64)

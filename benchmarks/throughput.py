@@ -54,12 +54,23 @@ def _environment() -> dict:
 
 
 def _start(command: list[str]) -> _Tracked:
-    return _Tracked(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_environment(),
-                    cwd=ROOT)
+    """Start ``command``; its output goes to a file (two side by side must not block on a full pipe)."""
+    output = tempfile.TemporaryFile()
+    process = _Tracked(command, stdout=output, stderr=subprocess.STDOUT, env=_environment(), cwd=ROOT)
+    process.output_file = output
+    return process
+
+
+def _output(process: _Tracked) -> str:
+    """Wait for ``process``; what it printed."""
+    process.wait()
+    with process.output_file as output:
+        output.seek(0)
+        return output.read().decode(errors="replace")
 
 
 def _finish(process: _Tracked, command: list[str]) -> dict:
-    output, _ = process.communicate()
+    output = _output(process)
     if process.returncode not in (0, 1):   # pytest: 1 = some item failed (the run still counts)
         raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{output[-3000:]}")
     return {"cpu_seconds": round(process.cpu_seconds, 3), "peak_rss_bytes": process.peak_rss_bytes,
@@ -191,7 +202,7 @@ def _child(mode: str, ir_dir: Path) -> dict:
                "--ir-dir", str(ir_dir)]
     load = os.getloadavg()[0]
     process = _start(command)
-    output, _ = process.communicate()
+    output = _output(process)
     if process.returncode != 0:
         raise SystemExit(f"full_size {mode} failed:\n{output[-3000:]}")
     figures = json.loads(output.strip().splitlines()[-1])
