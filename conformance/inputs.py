@@ -123,8 +123,11 @@ def fill_cancels(case: Case, inputs: Inputs) -> bool:
     with torch.no_grad():
         output = apply_op(case, torch.from_numpy(inputs.data.astype(np.float64)),
                           torch.from_numpy(inputs.kernel.astype(np.float64))).numpy()
+    zeros = output == 0
+    if not zeros.any():   # the usual draw: no cancellation, no need for the reachability convolution
+        return False
     mask = np.broadcast_to(reached(case), output.shape)
-    return int(np.count_nonzero((output == 0) & mask)) > SPARSE_ZERO_FRACTION * int(np.count_nonzero(mask))
+    return int(np.count_nonzero(zeros & mask)) > SPARSE_ZERO_FRACTION * int(np.count_nonzero(mask))
 
 
 def _draw(case: Case, seed) -> Inputs:
