@@ -165,11 +165,44 @@ def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_
 
 BPD = "GroupConvolutionBackpropData"
 AVX2_ONLY = ("sse41", "avx", "avx2")
+GROUPS_1_MESSAGE = "error: compile: could not create primitive descriptor for deconvolution forward propagation primitive"
+
+
+def groups_1_compile_error(message):
+    """A fake runtime where BackpropData with GROUPS = 1 fails to compile with ``message`` (OpenVINO's
+    words, normalised by ``releases.failure_signature``); everything else passes."""
+    from conformance.releases import failure_signature
+
+    def runner(case, target, steps=None):
+        if case.op == BPD and case.kernel_shape[0] == 1:
+            return campaign.RunOutcome("error", failure_signature("error", message), message=message)
+        return campaign.RunOutcome("pass", primitive="fake_primitive", precision="f32")
+    return runner
+
+
+@pytest.mark.parametrize("message, known", [
+    ("compile: could not create a primitive descriptor for a deconvolution forward propagation primitive", True),
+    ("compile: Unexpected: Cannot calculate order from undefined dims or strides at dims.cpp:12", False),
+])
+def test_only_the_registered_message_class_makes_a_groups_1_error_known(message, known):
+    """The GROUPS=1 BackpropData entry matches its own compile error; another error class on the
+    same attributes is a new finding, not attributed to it."""
+    from pathlib import Path
+    registry = Path(__file__).resolve().parents[1] / "expected_failures.yaml"
+    fuzzer = campaign.Campaign(campaign.Settings(seed=2, max_cases=40, targets=(CPU,), registry=registry,
+                                                 ops=(BPD,), shrink_checks=0), groups_1_compile_error(message))
+    fuzzer.result.openvino_version = "2026.4.1"   # the registry entry's range, whatever is installed
+    result = fuzzer.run()
+    errors = [finding for finding in result.findings.values() if finding.failure == "error"]
+    assert errors and all(finding.attributes["groups"] == "1" for finding in errors)
+    for finding in errors:
+        assert (finding.failure_class == GROUPS_1_MESSAGE) is known
+        assert (finding.known is not None) is known, (finding.failure_class, finding.known)
 
 
 @pytest.mark.parametrize("finding, features, entry_id_or_case", [
-    (FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "1", "auto_pad": "valid"}), AVX2_ONLY,
-     "group_convolution_backprop_data/groups.yaml::single_group[[]*"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "1", "auto_pad": "valid"}, GROUPS_1_MESSAGE),
+     AVX2_ONLY, "group_convolution_backprop_data/groups.yaml::single_group[[]*"),
     (FindingSignature(BPD, "mismatch", "CPU-f32", "jit_gemm_f32", {"output_shape": "const", "auto_pad": "valid",
                                                                     "output_shape_size": "smaller"}), AVX2_ONLY,
      "group_convolution_backprop_data/output_shape.yaml::*_begin_crop*auto_pad=valid*"),
@@ -177,8 +210,15 @@ AVX2_ONLY = ("sse41", "avx", "avx2")
                                                                     "auto_pad": "same_lower",
                                                                     "output_shape_size": "larger"}), AVX2_ONLY,
      "spec_notes/output_shape_beyond_full.yaml::beyond_full_by_[23][[]*"),
-    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"}), AVX2_ONLY,
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"},
+                      "error: compile: Destination memory is undefined"), AVX2_ONLY,
      "runtime_inputs/group_convolution_backprop_data.yaml::output_shape_parameter[[]auto_pad=*"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "const", "dynamic": "yes", "groups": "1",
+                                                      "output_shape_lt_kernel": "yes"},
+                      "error: compile: Can not clone DnnlBlockedMemoryDesc with dims: {N, N, N, N, N}"), AVX2_ONLY,
+     "fuzz-backprop-dynamic-output-shape-below-kernel-3d"),
+    (FindingSignature(BPD, "crashed", "CPU-bf16", None, {"element_type": "bf16", "groups": "depthwise"},
+                      "crashed: SIGSEGV"), AVX2_ONLY, "fuzz-backprop-bf16-depthwise-crash"),
     (FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"}),
      AVX2_ONLY, "i8-group-convolution-without-vnni"),
     (FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_f32",

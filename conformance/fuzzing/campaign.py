@@ -126,8 +126,9 @@ class Finding:
                 tuple(sorted(self.attributes.items())))
 
     def signature(self) -> FindingSignature:
-        """The registry's view of this finding."""
-        return FindingSignature(self.op, self.failure, self.target, self.primitive, self.attributes)
+        """The registry's view of this finding (its message class is the failure class)."""
+        return FindingSignature(self.op, self.failure, self.target, self.primitive, self.attributes,
+                                self.failure_class)
 
     def slug(self) -> str:
         """A short, stable file name: op, failure kind, target and a digest of the signature."""
