@@ -226,11 +226,17 @@ class Campaign:
                    for target in self.settings.targets for key, value in classes.items())
 
     def next_case(self):
-        """The least covered of a few drawn candidates: (op, params, case)."""
+        """The least covered of a few drawn candidates whose outputs kernel taps reach enough of for
+        the trust check (``strategies.reaches_enough``; a case it refuses would run for nothing),
+        else the next trustworthy single draw: (op, params, case)."""
         op = self.rng.choice(self.settings.ops)
         drawn = [draw_case(self.rng, op) for _ in range(CANDIDATES_PER_DRAW)]
-        params, case = min(drawn, key=lambda pair: self._score(op, pair[0]))   # first of equals: stable
-        return op, params, case
+        drawn.sort(key=lambda pair: self._score(op, pair[0]))   # stable: the first of equals first
+        while True:
+            for params, case in drawn:   # only the chosen one is checked, as a rule (the check costs)
+                if strategies.reaches_enough(case):
+                    return op, params, case
+            drawn = [draw_case(self.rng, op)]
 
     def _prepare(self, case):
         if not self.uses_oracle:
