@@ -20,14 +20,15 @@ CPU = Target("CPU", "f32")
 
 def stride_over_kernel_runtime(case, target, steps=None):
     """A fake runtime wrong only when some axis has stride > kernel (everything else passes)."""
-    kernel = case.kernel_shape[3:]
+    kernel = op_registry.get(case.op).kernel_spatial(case.kernel_shape)
     if any(s > k for s, k in zip(case.strides, kernel)):
         return campaign.RunOutcome("mismatch", "mismatch", "fake_primitive", "f32", "planted")
     return campaign.RunOutcome("pass", primitive="fake_primitive", precision="f32")
 
 
-def settings(seed=1, cases=40, registry=None):
-    return campaign.Settings(seed=seed, max_cases=cases, targets=(CPU,), registry=registry, shrink_checks=200)
+def settings(seed=1, cases=40, registry=None, ops=strategies.DEFAULT_OPS):
+    return campaign.Settings(seed=seed, max_cases=cases, targets=(CPU,), registry=registry, shrink_checks=200,
+                             ops=ops)
 
 
 def signature_of(op, params):
@@ -147,6 +148,65 @@ def test_generated_cases_are_valid_small_and_varied(op):
         for wanted in [("output_shape", "const"), ("output_shape", "parameter"), ("output_padding", ">0"),
                        ("output_shape_size", "larger"), ("output_shape_size", "smaller")]:
             assert wanted in classes, wanted
+
+
+def fake_jobs(tmp_path, seed, jobs, max_cases):
+    """What ``ov-conformance fuzz --jobs N`` does, on the fake runtime: one campaign per job seed, each
+    writing its findings and summary.json to jobs/job-i, then the command's merge of them."""
+    from argparse import Namespace
+    from conformance.fuzzing import cli as fuzz_cli
+    args = Namespace(seed=seed, jobs=jobs, max_cases=max_cases, time=None, targets=None, ops=None,
+                     expected_failures="expected_failures.yaml", item_timeout=60.0, shrink_checks=200)
+    job_dirs, results = [], []
+    for index, job_seed in enumerate(fuzz_cli.job_seeds(seed, jobs)):
+        command = fuzz_cli._job_command(args, index, tmp_path / f"job-{index}")
+        assert command[command.index("--seed") + 1] == str(job_seed)
+        per_job = int(command[command.index("--max-cases") + 1])
+        results.append(campaign.run_campaign(settings(seed=job_seed, cases=per_job, ops=("Convolution",)),
+                                             stride_over_kernel_runtime))
+        job_dirs.append(tmp_path / f"job-{index}")
+        campaign.write_findings(results[-1], job_dirs[-1])
+    merged, missing = fuzz_cli.merge_job_outputs(job_dirs)
+    assert missing == []
+    return merged, results
+
+
+def test_jobs_2_merges_the_jobs_dedups_across_them_and_repeats_per_seed(tmp_path, monkeypatch):
+    # one coarse attribute class, so both jobs surely hit the same signatures
+    monkeypatch.setattr(op_registry.get("Convolution"), "fuzz_classes", lambda params: {
+        "stride_gt_kernel": "yes" if any(s > k for s, k in zip(params["strides"], params["kernel"])) else "no",
+        "rank": str(len(params["spatial"]))})
+    merged, jobs = fake_jobs(tmp_path / "first", seed=4, jobs=2, max_cases=41)
+    assert [job.seed for job in jobs] == [4000, 4001] and [job.cases for job in jobs] == [21, 21]
+    assert merged.cases == 42 and merged.runs == sum(job.runs for job in jobs)
+    assert merged.statuses == jobs[0].statuses + jobs[1].statuses
+    # one finding per signature over both jobs; a signature both jobs hit has both jobs' hits,
+    # and the simpler of the two minimal cases
+    keys = [{json_key(f) for f in job.findings.values()} for job in jobs]
+    both = keys[0] & keys[1]
+    assert both, "the planted class is hit by both jobs"
+    assert {json_key(f) for f in merged.findings.values()} == keys[0] | keys[1]
+    assert len(merged.findings) == len(keys[0] | keys[1])
+    for finding in merged.findings.values():
+        hits = [job_finding.hits for job in jobs for job_finding in job.findings.values()
+                if json_key(job_finding) == json_key(finding)]
+        assert finding.hits == sum(hits)
+        if json_key(finding) in both:
+            sizes = [shrink.size_key(job_finding.params) for job in jobs for job_finding in job.findings.values()
+                     if json_key(job_finding) == json_key(finding)]
+            assert shrink.size_key(finding.params) == min(sizes)
+    # the same seed and --max-cases: the same merged findings; another seed: other job seeds
+    again, _ = fake_jobs(tmp_path / "again", seed=4, jobs=2, max_cases=41)
+    assert [(json_key(f), f.params, f.hits) for f in merged.findings.values()] == \
+        [(json_key(f), f.params, f.hits) for f in again.findings.values()]
+    _, other = fake_jobs(tmp_path / "other", seed=5, jobs=2, max_cases=41)
+    assert [job.seed for job in other] == [5000, 5001]
+
+
+def json_key(finding):
+    """A finding's dedup key as it survives summary.json (lists, not tuples)."""
+    import json
+    return json.dumps(finding.key)
 
 
 def test_every_op_draws_its_own_fuzz_cases_deterministically():
