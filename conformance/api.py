@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import os
+import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,21 +16,25 @@ from typing import Callable
 
 import numpy as np
 
-from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, load_case_file,
-                   load_cases_text, load_paths)
+from . import bundles, cpu, expectations
+from . import report as reporting
+from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size,
+                   load_case_file, load_cases_text, load_paths)
 from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, compare, max_abs,
                       sparse_reference, tolerance_for)
 from .inputs import NUMPY_DTYPES, Inputs, make_inputs
-from .oracle import Reference, apply_op, reference, reference_slabs, streamed
-from . import ops
-from .render import RenderedIR, render, runtime_inputs
-from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, run
+from .oracle import Reference, reference, reference_slabs, streamed
+from .taps import reached
+from . import ops, perf
+from .render import RenderedIR, render
+from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
 from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
     "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
-    "RunSession",
+    "RunSession", "ItemResult", "ItemPolicy", "item_policy", "item_ending", "item_kinds", "report_environment",
+    "run_stage", "targets_for", "describe_case",
     "load_cases",
     "load_cases_text", "make_inputs", "prepare", "reference", "render", "run", "streamed",
     "WorkerFailed", "WorkerFailure",
@@ -85,20 +91,6 @@ def prepare(case: Case) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def reached(case: Case) -> np.ndarray:
-    """Output elements (shape [1, 1, spatial...]) that any kernel tap reaches, by the geometry alone.
-
-    One channel, one group, all-ones data and kernel: the count of taps landing on each output.
-    """
-    import torch   # here, not at module level: see oracle.py
-    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
-                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
-    with torch.no_grad():
-        ones = torch.ones(single.data_shape, dtype=torch.float64)
-        taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=torch.float64)).numpy()
-    return taps > 0
-
-
 def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
     """Why comparing against these references would prove little, or None."""
     for index, step in enumerate(steps):
@@ -117,12 +109,10 @@ def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
     return None
 
 
-def feeds(case: Case, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
-    """What each inference is fed: data, and the kernel / output_shape when they are Parameters."""
-    sequence = []
-    for step in steps:
-        sequence.append(runtime_inputs(case, step.inputs.data, step.inputs.kernel))
-    return sequence
+def feeds(ir: RenderedIR, steps: tuple[Step, ...]) -> list[dict[str, np.ndarray]]:
+    """What each inference of ``ir`` is fed: its runtime inputs as rendered (``RenderedIR.feed``),
+    the data (and the kernel when it is a Parameter) from each step's inputs."""
+    return [ir.feed(step.inputs) for step in steps]
 
 
 @dataclass(frozen=True)
@@ -162,11 +152,28 @@ def _tolerance(case: Case, result: RunResult, inputs: Inputs, accumulation_lengt
                          magnitude_max=magnitude_max, scale=case.tolerance_scale, reason=case.tolerance_reason)
 
 
+def run_stage(ir: RenderedIR, sequence: list[dict[str, np.ndarray]], target: Target, *, isolate: bool = False,
+              timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> RunResult:
+    """The runtime stage: compile ``ir`` on ``target`` and infer every feed of ``sequence``.
+
+    In a worker process when ``isolate`` is set, the target needs its own environment (an
+    ISA cap) or ``python`` names another interpreter; a worker that crashes or overruns
+    ``timeout`` raises ``WorkerFailed``.
+    """
+    if isolate or needs_worker(target) or python:
+        result = run_in_worker(ir, sequence, target, timeout, python=python)
+        if isinstance(result, WorkerFailure):
+            raise WorkerFailed(result)
+        return result
+    return run(ir, sequence, target)
+
+
 def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
           expected: Reference | None = None, inputs: Inputs | None = None,
           isolate: bool = False, timeout: float = DEFAULT_TIMEOUT,
           stream: bool | None = None, progress: Callable[[str], None] | None = None,
-          steps: tuple[Step, ...] | None = None, python: str | None = None) -> Outcome:
+          steps: tuple[Step, ...] | None = None, python: str | None = None,
+          runner: Callable[..., RunResult] | None = None) -> Outcome:
     """Render ``case``, run it on ``target``, compute the oracle, compare.
 
     ``steps`` (from ``prepare``), or ``inputs`` and ``expected`` for a static
@@ -183,7 +190,8 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     one slab of output planes at a time, and ``progress`` (if given) receives a
     line per slab. ``python``: the interpreter of another environment with
     another OpenVINO release (``conformance.releases``) to run the runtime
-    stage in, in a worker; the oracle and the comparison stay here.
+    stage in, in a worker; the oracle and the comparison stay here. ``runner``
+    replaces ``run_stage`` (same signature): ``RunSession`` passes its own.
     """
     oracle_seconds = 0.0
     if steps is None and expected is not None and inputs is not None and not case.dynamic:
@@ -200,15 +208,10 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
     elif inputs is None:
         inputs = make_inputs(case)
     ir = render(case, inputs, ir_dir)
-    sequence = feeds(case, steps) if steps is not None else feeds(case, (Step(case.data_shape, inputs, None),))
+    sequence = feeds(ir, steps) if steps is not None else [ir.feed(inputs)]
     if progress is not None and stream_it:
         progress(f"{case.id} [{target.id}]: OpenVINO compile + infer of {list(case.geometry().output_shape)} ...")
-    if isolate or needs_worker(target) or python:
-        result = run_in_worker(ir, sequence, target, timeout, python=python)
-        if isinstance(result, WorkerFailure):
-            raise WorkerFailed(result)
-    else:
-        result = run(ir, sequence, target)
+    result = (runner or run_stage)(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
     if steps is None:
         # A priori bound on sum|x*w| (no whole magnitude array exists): max|x| * max|w| * K.
         geometry = case.geometry()
@@ -251,21 +254,220 @@ def _check_streamed(case, ir, result, inputs, tolerance, progress) -> Outcome:
                    streamed=True)
 
 
-# --- a run session: what the pytest plugin (and any other driver) keeps between items --------
+# --- a run session: what the pytest plugin and the CLI keep between items, and how an item ends ---
+
+# How an item can end (``ItemResult.status``): a verdict (passed/failed), OpenVINO refused the model
+# (rejected), the reference proves nothing (untrustworthy), the isolated worker died or overran its
+# time limit (crashed/hung), or the target cannot run the configuration (unavailable: a skip).
+ITEM_STATUSES = ("passed", "failed", "rejected", "untrustworthy", "crashed", "hung", "unavailable")
+# The registry's ``fails`` kinds and the status each one stands for.
+REGISTERED_STATUS = {"mismatch": "failed", "error": "rejected", "crashed": "crashed", "hung": "hung"}
+
+
+def relative_path(path: Path | str, start: Path | str, *, resolve: bool = True) -> str:
+    """``path`` relative to ``start`` (POSIX), so records don't depend on the checkout; ``resolve=False``
+    keeps a symlink's own name. A path that cannot be resolved (a symlink loop) is taken as given."""
+    if resolve:
+        try:
+            where = Path(path).resolve()
+        except (OSError, RuntimeError):
+            where = Path(path).absolute()
+    else:
+        where = Path(os.path.abspath(path))
+    return Path(os.path.relpath(where, Path(start).resolve())).as_posix()
+
+
+def describe_case(case: Case) -> str:
+    """One line of a case's shapes and attributes, as a failure needs them."""
+    attributes = " ".join(f"{key}={value}" for key, value in case.attributes().items())
+    shape = f" output_shape={','.join(map(str, case.output_shape))}" if case.output_shape else ""
+    note = f"\nspec note: {case.spec_note}" if case.spec_note else ""
+    numerics = "" if case.element_type == "f32" else f" element_type={case.element_type}"
+    numerics += "".join(f" {name}=parameter" for name in ("kernel_input", "output_shape_input")
+                        if getattr(case, name) == "parameter")
+    if case.dynamic:
+        numerics += f" data_dims={list(case.data_dims)} infer_shapes={[list(s) for s in case.infer_shapes]}"
+    return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
+            f"fill={case.fill} seed={case.seed}{numerics}{note}")
+
+
+def targets_for(targets: list[Target], case: Case) -> list[Target]:
+    """``targets``, plus each of them under the hints the case declares (``precisions``)."""
+    chosen = list(targets)
+    for target in targets:
+        for precision in case.precisions:
+            extra = replace(target, precision=precision)
+            if all(t.id != extra.id for t in chosen):
+                chosen.append(extra)
+    return chosen
+
+
+def item_kinds(case: Case, target: Target) -> list[str]:
+    """Report groups of one item: the case's kinds plus ``precision=<hint>`` for non-f32 hints."""
+    kinds = list(case.kinds)
+    if target.precision != "f32":
+        kinds.insert(0, f"precision={target.precision}")
+    return kinds
+
+
+@dataclass(frozen=True)
+class ItemPolicy:
+    """What a driver does with an item before it runs: skip it (``skip``: why), or expect the
+    registered kind of failure (``expected``: the registry entry, ``reason``: the xfail text)."""
+
+    skip: str | None = None
+    expected: expectations.ExpectedFailure | None = None
+    reason: str | None = None
+
+    @property
+    def registered_failure(self) -> str | None:
+        """The registry's ``fails`` for this item (mismatch, error, crashed, hung), if registered."""
+        return self.expected.fails if self.expected is not None else None
+
+
+def item_policy(case: Case, target: Target, registry: list[expectations.ExpectedFailure], release: str, *,
+                run_slow: bool = False, memory_budget: int | None = None) -> ItemPolicy:
+    """Skip and expected-failure policy of ``case`` on ``target`` under OpenVINO ``release``.
+
+    Slow (full-size) cases are skipped unless ``run_slow``; items whose estimated memory
+    (``footprint_bytes``) exceeds ``memory_budget`` are skipped; otherwise the first registry
+    entry covering the item on this release and the target's effective CPU features (this CPU's,
+    left by the target's ISA cap) makes it an expected failure of that kind only.
+    """
+    skip = None
+    if "slow" in case.marks and not run_slow:
+        skip = "slow (full-size) case: run with --runslow"
+    elif memory_budget is not None and footprint_bytes(case) > memory_budget:
+        skip = (f"needs about {format_size(footprint_bytes(case))} (estimated: case.footprint_bytes), "
+                f"over the memory budget of {format_size(memory_budget)} "
+                f"(raise it with --memory-budget / ini conformance_memory_budget)")
+    features = expectations.target_features(target.isa)
+    known = expectations.match(registry, case.id, target.id, release, features)
+    return ItemPolicy(skip, known, known.describe(features) if known is not None else None)
+
+
+@dataclass
+class ItemResult:
+    """How one item (a case on a target) ended: what a driver maps onto its own terms (the pytest
+    plugin onto skip/raise/user_properties, the CLI onto lines and an exit code)."""
+
+    case: Case
+    target: Target
+    status: str                              # one of ITEM_STATUSES
+    message: str = ""                        # the verdict, OpenVINO's error, or why untrustworthy/unavailable
+    outcome: Outcome | None = None           # passed/failed: everything the check produced
+    failure: WorkerFailure | None = None     # crashed/hung: what the worker did
+    ir: RenderedIR | None = None
+    repro: Path | None = None                # the repro bundle of a failing item
+    record: dict | None = None               # the report record's repro/run/verdict fields (report.ItemRecord)
+    per_group: GroupCheck | None = None      # a failing grouped item re-run as its sibling op per group
+    registry_conflict: str | None = None     # registered to crash (hang) but the worker hung (crashed)
+    timeout: float = DEFAULT_TIMEOUT         # the isolated run's time limit
+    perf: dict | None = None                 # a passed item's performance record (--perf, ``perf.measure``)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def explain(self, repro_start: Path | str | None = None) -> str:
+        """The failure text of a failing item (``""`` when it passed or did not run); repro bundle
+        paths relative to ``repro_start`` (default the working directory)."""
+        case, target = self.case, self.target
+        head = f"{case.id} on {target.id}"
+        if self.registry_conflict is not None:
+            return "\n".join([f"{head}: the OpenVINO worker failed otherwise than registered",
+                              f"case: {case.source}", self.registry_conflict, *self._repro_lines(repro_start)])
+        if self.status == "failed":
+            run = self.outcome.run
+            return "\n".join([
+                f"{head}: OpenVINO's output differs from the spec", f"case: {case.source}", describe_case(case),
+                self.outcome.describe(),
+                f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
+                f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
+                f"OpenVINO {run.openvino_version}",
+                f"IR: {self.outcome.ir.xml_path}", *self._per_group_lines(), *self._repro_lines(repro_start)])
+        if self.status in ("crashed", "hung"):
+            return "\n".join([f"{head}: the OpenVINO worker {self.failure.status} "
+                              f"(isolated run, time limit {self.timeout:g} s)",
+                              f"case: {case.source}", describe_case(case), self.failure.describe(),
+                              *self._repro_lines(repro_start)])
+        if self.status in ("rejected", "untrustworthy"):
+            what = ("OpenVINO rejects a model the spec allows" if self.status == "rejected"
+                    else "untrustworthy item: the reference cannot tell right from wrong")
+            return "\n".join([f"{head}: {what}", f"case: {case.source}", describe_case(case), self.message,
+                              *self._per_group_lines(), *self._repro_lines(repro_start)])
+        return ""
+
+    def _per_group_lines(self) -> list[str]:
+        return [] if self.per_group is None else [self.per_group.describe()]
+
+    def _repro_lines(self, start: Path | str | None) -> list[str]:
+        if self.repro is None:
+            return []
+        from . import repro   # only for failing items
+        from .render import DATA_INPUT_NAME
+        bundle = Path(relative_path(self.repro, start or Path.cwd()))
+        environment = repro.kernel_environment(self.target)
+        return [f"repro bundle: {bundle}/", *(f"reproduce: {line}" for line in
+                                               repro.commands(bundle, self.target, DATA_INPUT_NAME, environment))]
+
+
+def item_ending(result: ItemResult | None, policy: ItemPolicy) -> tuple[str, str | None]:
+    """The report outcome (``report.OUTCOMES``) and reason of an item a driver other than pytest ran
+    (``result`` None: skipped by ``policy``), as the plugin's pytest mapping ends it: an expected
+    failure counts only when it is of the registered kind (strict: passing is ``xpassed``), a worker
+    failure is ``crashed``/``hung`` whatever was registered otherwise."""
+    if result is None:
+        return "skipped", f"Skipped: {policy.skip}"
+    if result.status == "unavailable":
+        return "skipped", f"Skipped: {result.message}"
+    registered = policy.registered_failure
+    if registered is not None and result.registry_conflict is None:
+        if result.passed:
+            return "xpassed", f"[XPASS(strict)] {policy.reason}"
+        if REGISTERED_STATUS[registered] == result.status:
+            return "xfailed", policy.reason
+    if result.passed:
+        return "passed", None
+    return (result.status if result.status in ("crashed", "hung") else "failed"), result.explain()
+
+
+def report_environment(records, targets: list[Target]) -> dict:
+    """The report's ``environment``: OpenVINO's build string as the items recorded it (a driver that
+    never imported OpenVINO, like the xdist controller, has none of its own), targets, Python, CPU."""
+    recorded = next((record.run["openvino_version"] for record in records
+                     if record.run and record.run.get("openvino_version")), None)
+    this_cpu = cpu.this_cpu()
+    return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in targets],
+            "python": platform.python_version(), "machine": platform.machine(),
+            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
+            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
+
 
 class RunSession:
-    """Settings of one run (IR directory, isolation, time limit) and the oracle's results, reused
-    while consecutive items share a case (the same case on other targets).
+    """Settings of one run and what it keeps between items: the oracle's results, reused while
+    consecutive items share a case (the same case on other targets).
 
-    The pytest plugin drives one per process; ``check`` is ``api.check`` with the session's
-    settings, ``check_per_group`` the per-group diagnosis of a failing grouped item.
+    The pytest plugin drives one per process, the CLI's ``run`` one per command: ``run_item``
+    checks one item and ends it as an ``ItemResult`` (repro bundle of a failing item under
+    ``repro_dir``, every output into the result bundle ``results_dir`` when given, the report
+    record's fields with paths relative to ``root`` and the repro paths to ``report_dir``).
+    ``check`` is ``api.check`` with the session's settings, ``check_per_group`` the per-group
+    diagnosis of a failing grouped item; every inference goes through ``_run``.
     """
 
     def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float = DEFAULT_TIMEOUT, *, repro_dir: Path | str | None = None,
+                 results_dir: Path | str | None = None, root: Path | str = ".",
+                 report_dir: Path | str | None = None, perf_settings: perf.PerfSettings | None = None):
         self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
+        self.perf_settings = perf_settings   # None: no performance view (pytest --perf)
+        self.repro_dir = Path(repro_dir) if repro_dir is not None else Path("reports") / "repro"
+        self.results_dir = Path(results_dir) if results_dir is not None else None
+        self.root = Path(root)
+        self.report_dir = Path(report_dir) if report_dir is not None else self.root
         self._cached: tuple | None = None  # (case id, inputs, prepare(case) or None when streamed)
-        self.reference_owner: str | None = None
+        self._oracle_recorded = False      # the oracle's time is on the record of the case's first item
 
     def prepared(self, case: Case) -> tuple[Inputs, tuple[Step, ...] | None]:
         """Inputs and the oracle's steps (``prepare``), reused while consecutive items share a case.
@@ -280,8 +482,13 @@ class RunSession:
             else:
                 steps = prepare(case)
                 self._cached = (case.id, steps[0].inputs, steps)
-            self.reference_owner = None   # the first item using it pays for (and records) the oracle
+            self._oracle_recorded = False   # the first item using it pays for (and records) the oracle
         return self._cached[1], self._cached[2]
+
+    def _run(self, ir: RenderedIR, sequence: list[dict[str, np.ndarray]], target: Target, *,
+             isolate: bool = False, timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> RunResult:
+        """The runtime stage of every check this session makes (``run_stage``)."""
+        return run_stage(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
 
     def check(self, case: Case, target: Target, *, force_isolation: bool = False,
               progress: Callable[[str], None] | None = None) -> Outcome:
@@ -289,7 +496,18 @@ class RunSession:
         ``force_isolation``: in a worker even when the session is not isolated (an item known to crash)."""
         inputs, steps = self.prepared(case)
         return check(case, target, self.ir_dir, inputs=inputs, steps=steps,
-                     isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress)
+                     isolate=self.isolate or force_isolation, timeout=self.timeout, progress=progress,
+                     runner=self._run)
+
+    def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
+        """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
+        thread count, where the check ran: ``force_isolation`` as for ``check``), or None when the session
+        has no performance view or the item did not pass. After the verdict: no timing enters it."""
+        if self.perf_settings is None or not outcome.verdict.passed:
+            return None
+        feed = feeds(outcome.ir, outcome.steps)[0] if outcome.steps else None
+        return perf.measure(outcome, target, self.perf_settings, feed, isolate=self.isolate or force_isolation,
+                            timeout=self.timeout)
 
     def check_per_group(self, case: Case, target: Target) -> GroupCheck | None:
         """The per-group diagnosis of a failing grouped item (``check_per_group``); never raises:
@@ -299,9 +517,118 @@ class RunSession:
         try:
             return check_per_group(case, target, steps[0].inputs if whole else inputs,
                                    steps[0].reference if whole else None, self.ir_dir,
-                                   isolate=self.isolate, timeout=self.timeout)
+                                   isolate=self.isolate, timeout=self.timeout, runner=self._run)
         except Exception as error:   # the diagnosis must never hide the failure it explains
             return GroupCheck(ops.get(case.op).sibling or "-", 0, None, note=f"{type(error).__name__}: {error}")
+
+    def run_item(self, case: Case, target: Target, *, registered_failure: str | None = None,
+                 progress: Callable[[str], None] | None = None) -> ItemResult:
+        """Check ``case`` on ``target`` and end it as an ``ItemResult``; never raises for how the
+        device behaves (a mismatch, a rejected model, a crashed or hung worker, an unavailable target).
+
+        ``registered_failure``: the registry's ``fails`` for this item; an item registered to crash
+        or hang runs in a worker even when the session is not isolated (in-process, the known crash
+        would end the run), and a worker failing the other way is a ``registry_conflict``.
+        """
+        inputs, steps = self.prepared(case)
+        # The oracle's time is recorded on the item that computed it; later targets reuse it.
+        oracle_seconds = 0.0
+        if steps is not None and not self._oracle_recorded:
+            self._oracle_recorded = True
+            oracle_seconds = sum(step.reference.seconds for step in steps)
+        result = ItemResult(case, target, "passed", timeout=self.timeout)
+        try:
+            outcome = self.check(case, target, force_isolation=registered_failure in ("crashed", "hung"),
+                                 progress=progress)
+        except TargetUnavailable as reason:
+            result.status, result.message = "unavailable", str(reason)
+            return result
+        except RuntimeRejected as error:
+            # A bundle all the same: its reproduce.py shows OpenVINO's error (the IR is cached by digest).
+            result.status, result.message = "rejected", str(error)
+            result.ir = render(case, inputs, self.ir_dir)
+            result.repro = self._write_repro(case, target, inputs, steps, result.ir, outcome="rejected",
+                                             message=str(error))
+            result.record = self._timing_record(target, error.seconds, oracle_seconds, result.ir, result.repro)
+            result.per_group = self.check_per_group(case, target)
+            return result
+        except Untrustworthy as problem:
+            result.status, result.message = "untrustworthy", str(problem)
+            result.record = self._timing_record(target, {}, oracle_seconds)
+            return result
+        except WorkerFailed as failed:
+            # The IR is cached by digest: rendering again returns the file the worker read.
+            failure = failed.failure
+            result.status, result.message, result.failure = failure.status, failure.describe(), failure
+            result.ir = render(case, inputs, self.ir_dir)
+            result.repro = self._write_repro(case, target, inputs, steps, result.ir, outcome=failure.status,
+                                             message=failure.describe())
+            result.record = {"repro": self._relative(result.repro, self.report_dir),
+                             "run": {"ir": self._relative(result.ir.xml_path), "ir_digest": result.ir.digest,
+                                     **({"isa_cap": target.isa} if target.isa else {})}, "verdict": {}}
+            if registered_failure in ("crashed", "hung") and failure.status != registered_failure:
+                result.registry_conflict = (f"registered as '{registered_failure}', but the worker "
+                                            f"{failure.status}: {failure.describe()}")
+            return result
+        result.outcome, result.ir, result.message = outcome, outcome.ir, outcome.describe()
+        result.status = "passed" if outcome.verdict.passed else "failed"
+        # The step shown (and bundled): the first failing inference, else the last (``check``);
+        # streamed items have no whole reference (None).
+        chosen = outcome.step_index
+        expected = steps[chosen].reference if steps else None
+        step_inputs = steps[chosen].inputs if steps else inputs
+        output = outcome.run.output if not steps or len(steps) == 1 else outcome.run.outputs[chosen]
+        verdict = outcome.verdict
+        if not verdict.passed:
+            result.repro = self._write_repro(case, target, inputs, steps, outcome.ir, chosen, actual=output,
+                                             message=outcome.describe(), tolerance=verdict.tolerance,
+                                             verdict={"mismatches": verdict.mismatches, "total": verdict.total})
+        result.perf = self.measure_performance(outcome, target,
+                                               force_isolation=registered_failure in ("crashed", "hung"))
+        if self.results_dir is not None:
+            bundles.write_item(self.results_dir, case_id=case.id, op=case.op, target=target,
+                               inputs=step_inputs, ir_digest=outcome.ir.digest,
+                               run=replace(outcome.run, output=output),
+                               bound=None if expected is None else bundles.tolerance_bound(
+                                   expected.output, expected.magnitude, verdict.tolerance),
+                               passed=verdict.passed, perf=result.perf)
+        result.record = reporting.outcome_fields(
+            outcome, target, expectations.target_features(target.isa),
+            repro=self._relative(result.repro, self.report_dir) if result.repro else None,
+            ir=self._relative(outcome.ir.xml_path), oracle_seconds=outcome.oracle_seconds or oracle_seconds)
+        if not verdict.passed:
+            result.per_group = self.check_per_group(case, target)
+        return result
+
+    def _relative(self, path: Path | str, start: Path | None = None) -> str:
+        return relative_path(path, start or self.root)
+
+    def _write_repro(self, case: Case, target: Target, inputs: Inputs, steps: tuple[Step, ...] | None,
+                     ir: RenderedIR, index: int = 0, **details) -> Path:
+        """The repro bundle of a failing item: step ``index``'s inputs (every runtime input the IR
+        declares), its reference, and ``details`` (``repro.write_bundle``'s keywords)."""
+        from . import repro   # only for failing items
+        if steps:
+            step = steps[index]
+            step_case, step_inputs, expected = case.at_data_shape(step.data_shape), step.inputs, step.reference
+        else:   # streamed: no whole reference
+            step_case, step_inputs, expected = case, inputs, None
+        # The bundle feeds what the IR declares (RenderedIR.feed of this step's inputs).
+        return repro.write_bundle(self.repro_dir, step_case, step_inputs, expected, target, ir, **details)
+
+    def _timing_record(self, target: Target, seconds: dict, oracle_seconds: float,
+                       ir: RenderedIR | None = None, repro_path: Path | None = None) -> dict:
+        """The record of an item that ended before a verdict: the work it cost (for the overhead
+        figures), its IR and its repro bundle."""
+        timing = {key: round(value, 6) for key, value in seconds.items()}
+        if target.isa:
+            timing["isa_cap"] = target.isa
+        if oracle_seconds:
+            timing["oracle_seconds"] = round(oracle_seconds, 6)
+        if ir is not None:
+            timing.update(ir=self._relative(ir.xml_path), ir_digest=ir.digest)
+        return {"repro": self._relative(repro_path, self.report_dir) if repro_path else None, "run": timing,
+                "verdict": {}}
 
 
 # --- the per-group decomposition of a failing grouped item --------------------------------
@@ -363,7 +690,8 @@ def group_slices(case: Case, inputs: Inputs) -> list[tuple[Case, Inputs]]:
 
 def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Reference,
                     ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = False,
-                    timeout: float = DEFAULT_TIMEOUT) -> GroupCheck | None:
+                    timeout: float = DEFAULT_TIMEOUT,
+                    runner: Callable[..., RunResult] | None = None) -> GroupCheck | None:
     """Re-run a grouped ``case`` as its sibling op per group on ``target`` (``group_slices``) and
     compare the concatenation with ``expected``, the grouped case's reference; None for an op
     without a sibling. Used when a grouped item fails: does the ungrouped op get it right?"""
@@ -378,14 +706,11 @@ def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Refere
     outputs, result = [], None
     for sub, sub_inputs in group_slices(case, inputs):
         ir = render(sub, sub_inputs, ir_dir)
-        feed = [runtime_inputs(sub, sub_inputs.data, sub_inputs.kernel)]
+        feed = [ir.feed(sub_inputs)]
         try:
-            if isolate or needs_worker(target):
-                result = run_in_worker(ir, feed, target, timeout)
-                if isinstance(result, WorkerFailure):
-                    return GroupCheck(op.sibling, groups, False, error=result.describe())
-            else:
-                result = run(ir, feed, target)
+            result = (runner or run_stage)(ir, feed, target, isolate=isolate, timeout=timeout)
+        except WorkerFailed as failed:
+            return GroupCheck(op.sibling, groups, False, error=failed.failure.describe())
         except (RuntimeRejected, TargetUnavailable) as error:
             return GroupCheck(op.sibling, groups, False, error=str(error))
         outputs.append(result.output)

@@ -95,8 +95,9 @@ def start_bundle(directory: Path | str, environment: dict, clear: bool = False) 
 
 
 def write_item(directory: Path | str, *, case_id: str, op: str, target, inputs, ir_digest: str, run,
-               bound: np.ndarray | None, passed: bool | None) -> Path:
-    """Write one item's output (.npz) and metadata (.json) into bundle ``directory``; returns the .json path."""
+               bound: np.ndarray | None, passed: bool | None, perf: dict | None = None) -> Path:
+    """Write one item's output (.npz) and metadata (.json) into bundle ``directory``; returns the .json path.
+    ``perf``: the item's timings (``perf.measure``, pytest --perf), compared by ``compare-bundles``."""
     items = Path(directory) / "items"
     items.mkdir(parents=True, exist_ok=True)
     stem = f"{_slug(case_id)}@{_target_slug(target.id)}"
@@ -117,6 +118,8 @@ def write_item(directory: Path | str, *, case_id: str, op: str, target, inputs, 
         "openvino_version": run.openvino_version, "cpu_model": cpu["model"], "cpu_isa_flags": cpu["isa_flags"],
         "passed_vs_oracle": passed,
     }
+    if perf is not None:
+        metadata["perf"] = perf
     path = items / f"{stem}.json"
     path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return path
@@ -313,14 +316,37 @@ def difference_table(differences: list[Difference], only_beyond: bool = False) -
     return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
+def performance_pairs(a: Path | str, b: Path | str, target_a: str | None = None,
+                      target_b: str | None = None) -> list[tuple[str, str, dict | None, dict | None]]:
+    """``(case_id, target_id, perf_a, perf_b)`` of the items both bundles hold (matched as
+    ``compare_bundles`` matches them), for ``perf.slowdowns``; a side without timings is None."""
+    _, items_a = load_bundle(a)
+    _, items_b = load_bundle(b)
+    pairs = []
+    for (case_id, target), item_a in sorted(items_a.items()):
+        if target_a or target_b:
+            if target != (target_a or target_b):
+                continue
+            item_b = items_b.get((case_id, target_b or target_a))
+        else:
+            item_b = items_b.get((case_id, target))
+        if item_b is not None:
+            pairs.append((case_id, target, item_a.metadata.get("perf"), item_b.metadata.get("perf")))
+    return pairs
+
+
 def compare_bundles_command(a: str, b: str, exact: bool = False, target_a: str | None = None,
-                            target_b: str | None = None, show_all: bool = False, out=None) -> int:
-    """``ov-conformance compare-bundles``: print the table; 1 if any case differs beyond tolerance."""
+                            target_b: str | None = None, show_all: bool = False, out=None,
+                            perf_threshold: float | None = None, perf_min_ms: float | None = None) -> int:
+    """``ov-conformance compare-bundles``: print the table; 1 if any case differs beyond tolerance
+    or (items timed with ``pytest --perf`` on both sides) ran slower beyond ``perf_threshold``."""
     import sys
+    from . import perf
     out = out or sys.stdout
     try:
         manifest_a, manifest_b = load_bundle(a)[0], load_bundle(b)[0]
         differences, notes = compare_bundles(a, b, exact, target_a, target_b)
+        pairs = performance_pairs(a, b, target_a, target_b)
     except BundleError as error:
         print(f"error: {error}", file=out)
         return 2
@@ -343,9 +369,26 @@ def compare_bundles_command(a: str, b: str, exact: bool = False, target_a: str |
         if show_all:
             for d in changed:
                 print(f"  {d.case_id} [{d.a} / {d.b}]: {d.primitive_a} -> {d.primitive_b}", file=out)
-    for note in notes:
+    threshold = perf.DEFAULT_THRESHOLD if perf_threshold is None else perf_threshold
+    changes, perf_notes = perf.slowdowns(pairs, threshold,
+                                         perf.DEFAULT_MIN_LATENCY_MS if perf_min_ms is None else perf_min_ms)
+    regressions = [change for change in changes if change.regression]
+    if changes:
+        print(f"performance: {len(changes)} item(s) timed in both; {len(regressions)} regression(s) "
+              f"(OpenVINO > {threshold:g}x slower by median and by min, beyond both runs' spread, "
+              f"and not matched by torch's slowdown)", file=out)
+        table = perf.slowdown_table(changes)
+        if table:
+            print(table, file=out)
+        unproven = [change for change in changes if not change.regression and change.ratio > threshold]
+        for change in unproven[:None if show_all else 10]:
+            print(f"  not flagged: {change.case_id} [{change.target_id}] {change.ratio:.2f}x slower by median: "
+                  f"{change.note}", file=out)
+        if len(unproven) > 10 and not show_all:
+            print(f"  ... and {len(unproven) - 10} more not flagged (--all lists them)", file=out)
+    for note in notes + (perf_notes if any(p[2] or p[3] for p in pairs) else []):
         print(f"note: {note}", file=out)
     if not differences:
         print("error: no items in common", file=out)
         return 2
-    return 1 if beyond else 0
+    return 1 if beyond or regressions else 0

@@ -6,15 +6,15 @@ per combination. Everything is checked here, before anything runs, and every
 problem is a ``CaseError`` that names ``file:line: field: what is wrong``.
 
 The pieces: ``yaml_loader.py`` reads the YAML keeping every line (``CaseError``),
-``schema.py`` holds ``SCHEMA`` (one entry per field) and ``Case``, ``memory.py`` the
-memory model the budget is checked with, and the op registry (``ops/``) each op's
-own fields, kernel layout and formulas. This module checks, for every expanded
-combination:
+``schema.py`` holds ``SCHEMA`` (one entry per field) and ``Case``, ``case_checks.py`` the
+checks between a combination's fields, ``memory.py`` the memory model the budget is
+checked with, and the op registry (``ops/``) each op's own fields, kernel layout and
+formulas. This module expands files and sweeps and, for every expanded combination:
 
 1. each field's value against its entry in ``SCHEMA`` (type, range);
 2. the style translation (``styles.py``: PyTorch/MATLAB fields -> spec fields);
-3. the relations between spec fields (ranks, channels, the op's own fields, output
-   size, memory budget).
+3. the relations between spec fields (``case_checks``: ranks, channels, the op's own
+   fields, numerics, limits), the output size and the memory budget.
 
 All cases of a file are checked; ``load_cases_text`` raises one
 ``CaseFileErrors`` listing every problem (``.errors``), so ``validate`` shows
@@ -27,12 +27,12 @@ import itertools
 import re
 import unicodedata
 import zlib
-from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
 from typing import Any, Iterator
 
 from . import ops, styles
+from .case_checks import Entry, check_representable, dynamic_data, numerics, relations
 from .memory import (DEFAULT_MEMORY_BUDGET, SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS,  # noqa: F401 (re-exported)
                      footprint_bytes, format_size, memory_culprit, parse_size, streamed)
 from .ops import FieldError
@@ -43,72 +43,7 @@ from .schema import (ALL, ENTRY_ONLY, FILE_FIELDS, INT64_MAX, MAX_CASES_PER_FILE
 from .yaml_loader import (_NOT_IN_TEXT, MAX_FILE_BYTES, CaseError, CaseFileErrors,  # noqa: F401 (re-exported)
                           _describe_character, _Mapping, _printable, _show, parse_yaml, printable_path)
 
-# --- checking ----------------------------------------------------------------------
-
-@dataclass
-class _Entry:
-    """A case combination's merged fields, each with its line and how to name it."""
-
-    path: str
-    entry_line: int
-    values: dict = field(default_factory=dict)
-    lines: dict = field(default_factory=dict)
-    labels: dict = field(default_factory=dict)     # "strides" or "sweep.strides"
-
-    def set(self, name, value, line, label=None):
-        self.values[name] = value
-        self.lines[name] = line
-        self.labels[name] = label or name
-
-    def error(self, name: str, message: str) -> CaseError:
-        return CaseError(self.path, self.lines.get(name, self.entry_line), self.labels.get(name, name), message)
-
-
-def _relations(entry: _Entry, op: str, spec_values: dict, origin: dict) -> dict:
-    """Check and resolve spec fields against each other; errors name the field (or its origin)."""
-    def error(name, message):
-        return entry.error(origin.get(name, name), message)
-
-    data_shape, kernel_shape = tuple(spec_values["data"]), tuple(spec_values["kernel"])
-    if not 3 <= len(data_shape) <= 5:
-        raise error("data", f"rank must be 3, 4 or 5 (1D/2D/3D), got {len(data_shape)}: {_show(list(data_shape))}")
-    operation = ops.get(op)
-    kernel_rank = operation.kernel_rank(len(data_shape))
-    if len(kernel_shape) != kernel_rank:
-        plus = " + 1" if kernel_rank > len(data_shape) else ""
-        raise error("kernel", f"rank must be data rank{plus} = {kernel_rank}, got {len(kernel_shape)}: "
-                              f"{_show(list(kernel_shape))}")
-    rank = len(data_shape) - 2
-    groups, in_per_group, _ = operation.channels(kernel_shape)
-    if data_shape[1] != groups * in_per_group:
-        what = "GROUPS*C_IN" if operation.grouped else "C_IN"
-        raise error("kernel", f"data has {data_shape[1]} channels but kernel {operation.kernel_layout} "
-                              f"{list(kernel_shape)} needs {what} = {groups * in_per_group}; the data's channels "
-                              f"must be {what}")
-
-    def axes(name, default):
-        value = spec_values.get(name, default)
-        if isinstance(value, int):
-            return (value,) * rank
-        if len(value) != rank:
-            raise error(name, f"has {len(value)} values but the data has {rank} spatial axes; "
-                              f"allowed: one integer, or {rank} values")
-        return tuple(value)
-
-    resolved = {"data_shape": data_shape, "kernel_shape": kernel_shape}
-    for name, default in (("strides", 1), ("dilations", 1), ("pads_begin", 0), ("pads_end", 0)):
-        resolved[name] = axes(name, default)
-    if not entry.values.get("allow_negative_pads", False):
-        for name in ("pads_begin", "pads_end"):
-            if any(pad < 0 for pad in resolved[name]):
-                raise error(name, f"negative pads {list(resolved[name])}; allowed: integers >= 0 "
-                                  f"(set allow_negative_pads: true to probe negative pads on purpose)")
-    resolved["auto_pad"] = spec_values.get("auto_pad", "explicit")
-    resolved.update(operation.resolve_fields(spec_values, axes, error, _show))
-    return resolved
-
-
-def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_budget: int | None) -> Case:
+def _build_case(entry: Entry, op: str, case_id: str, name: str, sweep, memory_budget: int | None) -> Case:
     """Parse, translate and relate one combination's fields into a ``Case``."""
     parsed: dict[str, Any] = {}
     problems = []
@@ -135,26 +70,21 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
     except FieldError as problem:
         raise entry.error(problem.field, problem.message) from None
     # Errors about translated fields point at the field the user wrote.
-    origin = {} if style == "spec" else {
-        "pytorch": {"data": "input_shape", "kernel": "kernel_size", "strides": "stride", "dilations": "dilation",
-                    "pads_begin": "padding", "pads_end": "padding"},
-        "matlab": {"data": "InputSize", "kernel": "FilterSize", "strides": "Stride",
-                   "dilations": "DilationFactor", "pads_begin": "Padding", "pads_end": "Padding"},
-    }[style]
-    data_dims, spec_values = _dynamic_data(entry, spec_values, common)
-    resolved = _relations(entry, op, spec_values, origin)
-    numerics = _numerics(entry, common, resolved)
+    origin = styles.ORIGIN.get(style, {})
+    data_dims, spec_values = dynamic_data(entry, spec_values, common)
+    resolved = relations(entry, op, spec_values, origin)
+    numeric_fields = numerics(entry, common, resolved)
     seed = common.get("seed", zlib.crc32(case_id.encode()))
     # Any other common field named like a Case attribute goes straight into it (absent: its default).
     passthrough = {key: value for key, value in common.items()
                    if key in _CASE_ATTRIBUTES and key not in ("seed", "fill", "marks", "style", "infer_shapes")
-                   and key not in numerics}
+                   and key not in numeric_fields}
     case = Case(
         id=case_id, name=name, op=op, **resolved, seed=seed, fill=common.get("fill", "integers"),
         source=Source(entry.path, entry.entry_line), sweep=sweep, marks=common.get("marks", ()),
         style=style, data_dims=data_dims,
-        infer_shapes=tuple(common.get("infer_shapes", ())) if data_dims else (), **numerics, **passthrough)
-    _check_representable(entry, case, origin)
+        infer_shapes=tuple(common.get("infer_shapes", ())) if data_dims else (), **numeric_fields, **passthrough)
+    check_representable(entry, case, origin)
     for step in case.infer_shapes or (case.data_shape,):
         out = case.at_data_shape(step).geometry().output_shape
         if any(dim < 1 for dim in out[2:]):
@@ -174,72 +104,6 @@ def _build_case(entry: _Entry, op: str, case_id: str, name: str, sweep, memory_b
                               f"{format_size(memory_budget)}; allowed: shapes within the budget (raise it with "
                               f"--memory-budget, ini conformance_memory_budget, or memory_budget= in the API)")
     return case
-
-
-def _check_representable(entry: _Entry, case: Case, origin: dict) -> None:
-    """Refuse attribute combinations the harness cannot compute (README "Limits").
-
-    Every size the oracle and the runtime derive per spatial axis (padded input, dilated
-    kernel extent, BackpropData's full transposed size, the output) must fit int64; torch's
-    transposed convolution reads dilations as 32-bit integers (2^32 + 1 silently becomes 1), so
-    BackpropData's must fit int32.
-    """
-    def error(name, message):
-        return entry.error(origin.get(name, name), message)
-
-    op = ops.get(case.op)
-    limit = op.oracle_limit(case)
-    if limit is not None:
-        raise error(*limit)
-    for step in case.infer_shapes or (case.data_shape,):
-        for axis, (size, k, s, d, pb, pe) in enumerate(zip(
-                step[2:], op.kernel_spatial(case.kernel_shape), case.strides, case.dilations,
-                case.pads_begin, case.pads_end)):
-            for name, value in op.derived_sizes(size, (k - 1) * d + 1, s, pb + pe).items():
-                if abs(value) > INT64_MAX:
-                    raise error(name, f"axis {axis}: a derived size ({value}) does not fit a signed 64-bit "
-                                      f"integer, which the oracle and the runtime compute with (README 'Limits')")
-
-
-def _dynamic_data(entry: _Entry, spec_values: dict, common: dict) -> tuple[tuple[str, ...] | None, dict]:
-    """Dynamic data dims: check ``infer_shapes`` against them; the first shape stands for the case."""
-    data = spec_values.get("data", ())
-    if not any(_dynamic(dim) for dim in data):
-        if "infer_shapes" in common:
-            raise entry.error("infer_shapes", "needs dynamic dims in data (-1 or 'low..high')")
-        return None, spec_values
-    if len(data) > 1 and _dynamic(data[1]):
-        raise entry.error("data", "the channel dim must be static: the kernel fixes GROUPS*C_IN")
-    if "infer_shapes" not in common:
-        raise entry.error("infer_shapes", "data has dynamic dims: list the concrete shapes to infer, "
-                                          "e.g. infer_shapes: [[1, 4, 8, 8], [2, 4, 5, 7]]")
-    for shape in common["infer_shapes"]:
-        if len(shape) != len(data):
-            raise entry.error("infer_shapes", f"{_show(list(shape))} has rank {len(shape)}, data {len(data)}")
-        for axis, (dim, declared) in enumerate(zip(shape, data)):
-            low, high = ((1, None) if declared == -1 else tuple(map(int, declared.split(".."))) if isinstance(
-                declared, str) else (declared, declared))
-            if dim < low or (high is not None and dim > high):
-                raise entry.error("infer_shapes", f"{list(shape)}: dim {axis} = {dim} does not fit data's {declared!r}")
-    return tuple(str(dim) for dim in data), {**spec_values, "data": common["infer_shapes"][0]}
-
-
-def _numerics(entry: _Entry, common: dict, resolved: dict) -> dict:
-    """Case attributes of element_type, precisions, runtime inputs, fill_range and overrides, cross-checked."""
-    element_type = common.get("element_type", "f32")
-    fill = common.get("fill", "integers")
-    if element_type[0] in "iu" and fill != "integers":
-        raise entry.error("fill", f"element_type {element_type} needs fill: integers")
-    if "fill_range" in common and fill != "integers":
-        raise entry.error("fill_range", "only applies to fill: integers")
-    if common.get("output_shape_input") == "parameter" and resolved.get("output_shape") is None:
-        raise entry.error("output_shape_input", "needs output_shape (BackpropData's optional third input)")
-    scale, reason = common.get("tolerance", (1.0, None))
-    return {"element_type": element_type, "precisions": common.get("precisions", ()),
-            "kernel_input": common.get("kernel_input", "const"),
-            "output_shape_input": common.get("output_shape_input", "const"),
-            "fill_range": common.get("fill_range"), "tolerance_scale": scale, "tolerance_reason": reason,
-            "sparse_output_reason": common.get("allow_sparse_output")}
 
 
 def _format_value(value) -> str:
@@ -300,7 +164,7 @@ def _expand(path: str, op: str, defaults: _Mapping, raw: _Mapping, file_id: str,
         errors.extend(problems)
         return
     for indices in itertools.product(*(range(len(sweep[k])) for k in keys)):
-        entry = _Entry(path=path, entry_line=raw.line)
+        entry = Entry(path=path, entry_line=raw.line)
         for source in (defaults, raw):
             for key, value in source.items():
                 if key in allowed:  # unknown keys were reported already
@@ -495,3 +359,24 @@ def load_paths(paths, root: Path | str | None = None, *,
             except CaseError as error:
                 errors.append(error)
     return cases, errors
+
+
+def select(spec: str, cases_root: Path, memory_budget) -> list[Case]:
+    """Cases named by a file path, or by a case id ``file::name[sweep]`` (relative to the
+    cases root); an id without its ``[sweep]`` part selects every combination."""
+    file_part, _, case_part = spec.partition("::")
+    path = Path(file_part)
+    if not path.exists() and (cases_root / file_part).exists():
+        path = cases_root / file_part
+    if not path.exists():
+        raise CaseError(file_part, None, None, f"no such case file (looked here and under {cases_root}/)")
+    inside = cases_root.exists() and cases_root.resolve() in path.resolve().parents
+    cases = load_case_file(path, cases_root if inside else None, memory_budget=memory_budget)
+    if not case_part:
+        return cases
+    in_file = {case.id: case.id.split("::", 1)[1] for case in cases}   # name[sweep]
+    chosen = [case for case in cases if case_part in (in_file[case.id], case.name)]
+    if not chosen:
+        names = ", ".join(sorted(set(in_file.values()))[:20])
+        raise CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
+    return chosen

@@ -1,9 +1,11 @@
-"""``ov-conformance``: validate, list, render and scaffold case files.
+"""``ov-conformance``: validate, list, render, scaffold and run case files.
 
 Thin by design: every command calls the functions of ``conformance.api`` that the
-pytest plugin calls (running cases is pytest's job: ``python -m pytest``).
+pytest plugin calls; ``run`` checks items through ``api.RunSession`` as the plugin
+does (the same policy, bundles and records), without pytest.
 
     ov-conformance validate cases/                 # every problem, file:line: field: ...
+    ov-conformance run cases/spec_notes --target CPU:f32 --report reports/cli.json   # check, as pytest does
     ov-conformance list cases/group_convolution    # expanded case ids
     ov-conformance render 'group_convolution/depthwise.yaml::mobilenet_v2_dw3x3' -o out/
     ov-conformance new GroupConvolutionBackpropData --style pytorch -o cases/mine.yaml
@@ -23,7 +25,7 @@ from pathlib import Path
 from . import ops, styles
 # Only case.py at import time: validate/list/new start in a fraction of a second
 # (the api pulls in torch and OpenVINO; render imports it when it runs).
-from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, load_case_file, load_paths, parse_size
+from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, load_paths, parse_size, select
 
 DEFAULT_CASES = Path("cases")
 
@@ -43,9 +45,10 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
                              "default 16GiB, as the pytest plugin)")
 
 
-def _validate(args) -> tuple[list[Case], list[CaseError]]:
+def _validate(args, memory_budget: int | None | str = "args") -> tuple[list[Case], list[CaseError]]:
     """``api.validate`` per path; ids are relative to --root, or to ./cases for paths inside it
-    (as in pytest ids), else to the directory given."""
+    (as in pytest ids), else to the directory given. ``memory_budget``: default --memory-budget."""
+    memory_budget = args.memory_budget if memory_budget == "args" else memory_budget
     cases, errors = [], []
     default_root = DEFAULT_CASES.resolve()
     for path in args.paths:
@@ -53,7 +56,7 @@ def _validate(args) -> tuple[list[Case], list[CaseError]]:
         if root is None and default_root.is_dir() and (
                 default_root == Path(path).resolve() or default_root in Path(path).absolute().parents):
             root = DEFAULT_CASES
-        found, problems = load_paths([path], root, memory_budget=args.memory_budget)
+        found, problems = load_paths([path], root, memory_budget=memory_budget)
         cases += found
         errors += problems
     return cases, errors
@@ -86,28 +89,85 @@ def cmd_list(args) -> int:
     return 1 if errors else 0
 
 
+# --- run -------------------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    """Check the cases on the targets through ``api.RunSession`` (the pytest plugin's path): one line
+    per item, each failing item's message, the report with --report; exit 1 when an item fails as
+    pytest would count it (report.FAILING or a file that does not load), 2 on bad options."""
+    import time
+    from collections import Counter
+
+    from . import api, bundles, expectations
+    from . import report as reporting
+    from .report_writer import write_report
+    from .runtime import openvino_release
+    from .targets import TargetError, parse_target, unique
+    try:
+        targets = unique([parse_target(text) for text in args.target or ["CPU:f32"]])
+        registry = (expectations.load_registry(args.expected_failures)
+                    if Path(args.expected_failures).is_file() else [])
+    except (TargetError, CaseError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    # As the plugin: files load under max(budget, default) (a typo'd dimension), items over the budget skip.
+    load_budget = None if args.memory_budget is None else max(args.memory_budget, DEFAULT_MEMORY_BUDGET)
+    cases, errors = _validate(args, load_budget)
+    for error in errors:
+        print(error)
+    report_path = Path(args.report) if args.report else None
+    session = api.RunSession(args.ir_dir, not args.no_isolate, args.item_timeout or api.DEFAULT_TIMEOUT,
+                             repro_dir=args.repro_dir,
+                             results_dir=args.save_results, root=Path.cwd(),
+                             report_dir=report_path.parent if report_path else Path.cwd())
+    if args.save_results:
+        bundles.start_bundle(args.save_results, {"openvino_version": api.openvino_version(),
+                                                 "targets": [target.id for target in targets]}, clear=True)
+    release = openvino_release()
+    records, counts = [], Counter()
+    for case in cases:
+        source = f"{api.relative_path(case.source.path, Path.cwd())}:{case.source.line}"
+        file_id = source.rsplit(":", 1)[0]
+        for target in api.targets_for(targets, case):
+            policy = api.item_policy(case, target, registry, release, run_slow=args.runslow,
+                                     memory_budget=args.memory_budget)
+            started = time.perf_counter()
+            result = None if policy.skip else session.run_item(
+                case, target, registered_failure=policy.registered_failure)
+            outcome, reason = api.item_ending(result, policy)
+            counts[outcome] += 1
+            print(f"{outcome.upper()} {case.id} [{target.id}]")
+            if outcome in reporting.FAILING:
+                print("  " + reason.replace("\n", "\n  "))
+            suffix = case.id.split("::", 1)[1][len(case.name):]
+            record = reporting.ItemRecord(
+                nodeid=f"{file_id}::{case.name}{suffix}[{target.id}]", case_id=case.id, target_id=target.id,
+                op=case.op, source=source, outcome=outcome, reason=reason,
+                duration_seconds=round(time.perf_counter() - started, 6), kinds=api.item_kinds(case, target),
+                per_group=result.per_group.record() if result and result.per_group else None)
+            if result is not None and result.record is not None:
+                record.run, record.verdict, record.repro = (result.record["run"], result.record["verdict"],
+                                                            result.record["repro"])
+            records.append(record)
+    by_file: dict[str, list[CaseError]] = {}
+    for error in errors:   # a file that does not load is one failed row, as under pytest
+        by_file.setdefault(api.relative_path(error.path, Path.cwd(), resolve=False), []).append(error)
+    for path, problems in by_file.items():
+        counts["failed"] += 1
+        records.append(reporting.ItemRecord(
+            nodeid=f"{path}::invalid-case-file", case_id=path, target_id="-", op=reporting.INVALID_CASE_FILE,
+            source=f"{path}:{problems[0].line or 1}", outcome="failed",
+            reason="invalid case file\n" + "\n".join(map(str, problems))))
+    if report_path is not None:
+        document = reporting.build_report(records, api.report_environment(records, targets))
+        written = write_report(document, report_path)
+        print(f"report: {', '.join(map(str, written))}", file=sys.stderr)
+    print(", ".join(f"{counts[name]} {name}" for name in (*reporting.OUTCOMES,) if counts[name]) or "no items",
+          file=sys.stderr)
+    return 1 if errors or any(counts[name] for name in reporting.FAILING) else 0
+
+
 # --- render ----------------------------------------------------------------------------
-
-def select(spec: str, cases_root: Path, memory_budget) -> list[Case]:
-    """Cases named by a file path, or by a case id ``file::name[sweep]`` (relative to the
-    cases root); an id without its ``[sweep]`` part selects every combination."""
-    file_part, _, case_part = spec.partition("::")
-    path = Path(file_part)
-    if not path.exists() and (cases_root / file_part).exists():
-        path = cases_root / file_part
-    if not path.exists():
-        raise CaseError(file_part, None, None, f"no such case file (looked here and under {cases_root}/)")
-    inside = cases_root.exists() and cases_root.resolve() in path.resolve().parents
-    cases = load_case_file(path, cases_root if inside else None, memory_budget=memory_budget)
-    if not case_part:
-        return cases
-    in_file = {case.id: case.id.split("::", 1)[1] for case in cases}   # name[sweep]
-    chosen = [case for case in cases if case_part in (in_file[case.id], case.name)]
-    if not chosen:
-        names = ", ".join(sorted(set(in_file.values()))[:20])
-        raise CaseError(path, None, None, f"no case {case_part!r} in this file (it has: {names})")
-    return chosen
-
 
 def cmd_render(args) -> int:
     """Write IR + input + expected output for the selected cases, print benchmark_app lines."""
@@ -199,6 +259,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_budget(listing)
     listing.set_defaults(handler=cmd_list)
 
+    run = commands.add_parser(
+        "run", help="check cases on targets (as pytest does, without it); exit 1 if an item fails",
+        description="Check every case under PATH on each target through the harness's run session (the pytest "
+                    "plugin's path: the same skip/xfail policy, repro and result bundles and report records). "
+                    "Prints one line per item (PASSED, FAILED, XFAILED, ...) and each failing item's message.")
+    run.add_argument("paths", nargs="+", metavar="PATH", help="case files or directories")
+    run.add_argument("--root", help="cases root: case ids are relative to it (default: ./cases for paths inside it, "
+                                    "else each directory given)")
+    run.add_argument("--target", action="append", metavar="DEVICE[:PRECISION][:ISA]",
+                     help="target as in pytest --target (repeatable; default CPU:f32)")
+    run.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH",
+                     help="expected-failure registry (default: expected_failures.yaml, if present)")
+    run.add_argument("--report", metavar="PATH.json", help="write the JSON report here (.md and .html beside it)")
+    run.add_argument("--repro-dir", default="reports/repro", metavar="DIR",
+                     help="where repro bundles of failing items go (default reports/repro)")
+    run.add_argument("--save-results", metavar="DIR", help="write every item's output to this result bundle")
+    run.add_argument("--ir-dir", default=".conformance/ir", metavar="DIR", help="where rendered IR goes")
+    run.add_argument("--no-isolate", action="store_true",
+                     help="run OpenVINO in this process (default: in worker processes, as pytest)")
+    run.add_argument("--item-timeout", type=float, default=None, metavar="SECONDS",
+                     help="isolated items running longer are 'hung' (default as pytest)")
+    run.add_argument("--runslow", action="store_true", help="also run cases marked slow")
+    _add_budget(run)
+    run.set_defaults(handler=cmd_run)
+
     render = commands.add_parser(
         "render", help="write IR .xml/.bin, input .npy and expected .npy for benchmark_app",
         description="Render cases to OpenVINO IR (the bytes the harness runs), with the input and the "
@@ -242,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--target-a", metavar="ID", help="compare this target of A (e.g. GPU-f16) ...")
     compare.add_argument("--target-b", metavar="ID", help="... with this target of B (e.g. CPU-f32)")
     compare.add_argument("--all", action="store_true", help="list every differing case, not only those beyond tolerance")
+    compare.add_argument("--perf-threshold", type=float, metavar="FACTOR", default=None,
+                         help="items timed with pytest --perf in both: flag OpenVINO slowdowns beyond FACTOR "
+                              "(default 1.5; noise rule in conformance/perf.py)")
+    compare.add_argument("--perf-min-ms", type=float, metavar="MS", default=None,
+                         help="latencies below MS on both sides are call overhead, never a regression (default 0.1)")
     compare.set_defaults(handler=cmd_compare_bundles)
 
     # --- other OpenVINO releases (conformance.releases) ---
@@ -328,10 +418,12 @@ def _add_release_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_compare_bundles(args) -> int:
-    """Print the cases that differ between two result bundles; 1 if any beyond tolerance, 2 if unusable."""
+    """Print the cases that differ between two result bundles and the performance regressions;
+    1 if any beyond tolerance or slower beyond the threshold, 2 if unusable."""
     from .bundles import compare_bundles_command
     return compare_bundles_command(args.bundle_a, args.bundle_b, exact=args.exact, target_a=args.target_a,
-                                   target_b=args.target_b, show_all=args.all)
+                                   target_b=args.target_b, show_all=args.all, perf_threshold=args.perf_threshold,
+                                   perf_min_ms=args.perf_min_ms)
 
 
 def _release_run(args):

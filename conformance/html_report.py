@@ -7,9 +7,10 @@ Everything is escaped; the output is a pure function of the report (no clock).
 """
 from __future__ import annotations
 
+import math
 from html import escape
 
-from .report import COUNT_COLUMNS, FAILING, OUTCOMES, headline
+from .report import COUNT_COLUMNS, FAILING, OUTCOMES, geometric_mean, headline, performance_groups, untimed_items
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d1d1f; }
@@ -30,6 +31,9 @@ td.cell { text-align: center; min-width: 9em; }
 .none { background: #f1f1f1; }
 .o-passed { color: #1a7f37; } .o-failed, .o-error, .o-crashed, .o-hung, .o-xpassed { color: #b3261e; font-weight: 600; }
 .o-xfailed { color: #555; font-style: italic; } .o-skipped { color: #666; }
+#perf-plot text { font: 11px system-ui, sans-serif; fill: #1d1d1f; } #perf-plot .group { font-weight: 600; }
+#perf-plot .slower { fill: #d9776f; } #perf-plot .faster { fill: #6fb37a; } #perf-plot .grid { stroke: #d0d0d6; }
+#perf-plot .one { stroke: #1d1d1f; }
 details summary { cursor: pointer; } pre { white-space: pre-wrap; margin: .3em 0; font-size: .85em; }
 code { font-size: .9em; }
 """
@@ -138,6 +142,87 @@ def _cross_target(section: dict | None) -> list[str]:
     return rows
 
 
+# The performance plot: one bar per timed item, log2 of OpenVINO's latency / torch's, grouped by primitive.
+_PLOT_LABEL, _PLOT_BARS, _PLOT_ROW, _PLOT_TOP = 380, 520, 16, 28
+
+
+def _short(text: str, limit: int = 58) -> str:
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+def _performance_plot(groups: dict[str, list[dict]]) -> str:
+    """Inline SVG: per primitive a heading (geometric-mean ratio), then one bar per item from ratio 1
+    (left: OpenVINO faster than torch, right: slower), on a log2 axis clipped at 1/64 .. 64."""
+    ratios = [row["perf"]["ratio"] for rows in groups.values() for row in rows if row["perf"].get("ratio")]
+    reach = min(6, max(1, math.ceil(max((abs(math.log2(r)) for r in ratios), default=1))))
+    centre, scale = _PLOT_LABEL + _PLOT_BARS / 2, _PLOT_BARS / 2 / reach
+    rows = sum(len(members) + 1 for members in groups.values())
+    height = _PLOT_TOP + rows * _PLOT_ROW + 8
+    width = _PLOT_LABEL + _PLOT_BARS + 60
+    parts = [f'<svg id="perf-plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="latency ratio OpenVINO / torch per case">']
+    for power in range(-reach, reach + 1):
+        x = centre + power * scale
+        label = f"{2 ** power:g}" if power >= 0 else f"1/{2 ** -power}"
+        parts.append(f'<line class="{"one" if power == 0 else "grid"}" x1="{x:.1f}" y1="{_PLOT_TOP - 6}" '
+                     f'x2="{x:.1f}" y2="{height - 4}"/><text x="{x:.1f}" y="{_PLOT_TOP - 10}" '
+                     f'text-anchor="middle">{label}</text>')
+    y = _PLOT_TOP
+    for primitive, members in groups.items():
+        mean = geometric_mean([row["perf"].get("ratio") for row in members])
+        parts.append(f'<text class="group" x="4" y="{y + 12}">{escape(primitive)} ({len(members)} items'
+                     + (f", geometric mean {mean:.2f}x" if mean else "") + ")</text>")
+        y += _PLOT_ROW
+        for row in members:
+            ratio, timing = row["perf"].get("ratio"), row["perf"]
+            label = f"{row['case_id']} [{row['target_id']}]"
+            if ratio:
+                end = centre + max(-reach, min(reach, math.log2(ratio))) * scale
+                left, bar = min(centre, end), max(abs(end - centre), 1.0)
+                tip = (f"{label}: OpenVINO {timing['latency_ms']:.4g} ms, torch {timing['torch_latency_ms']:.4g} ms, "
+                       f"ratio {ratio:.3g}, {timing.get('gflops_per_s') or 0:.3g} GFLOP/s")
+                side = "slower" if ratio > 1 else "faster"
+                parts.append(f'<rect class="perf-bar {side}" data-case="{escape(label)}" data-ratio="{ratio}" '
+                             f'x="{left:.1f}" y="{y + 3}" width="{bar:.1f}" height="{_PLOT_ROW - 5}">'
+                             f'<title>{escape(tip)}</title></rect>')
+                parts.append(f'<text x="{_PLOT_LABEL + _PLOT_BARS + 4}" y="{y + 12}">{ratio:.2f}x</text>')
+            shown = f"{row['case_id'].split('::', 1)[-1]} [{row['target_id']}]"   # the file is in the tooltip
+            parts.append(f'<text x="12" y="{y + 12}"><title>{escape(label)}</title>{escape(_short(shown))}</text>')
+            y += _PLOT_ROW
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _performance(items: list[dict]) -> list[str]:
+    """The performance view (pytest --perf): the plot, then a table of every timed item."""
+    groups = performance_groups(items)
+    untimed = untimed_items(items)
+    if not groups and not untimed:
+        return []
+    rows = ["<h2>Performance (pytest --perf)</h2>",
+            "<p><small>OpenVINO's median latency of the item's single-case model and torch's (float32) on the "
+            "same inputs and thread count, after warm-up; bars: OpenVINO / torch (left of 1: OpenVINO faster). "
+            "GFLOP = 2 x multiply-adds of the op's geometry. Timings never enter a verdict.</small></p>",
+            _performance_plot(groups) if groups else "",
+            '<table id="perf"><thead><tr>' + "".join(f"<th>{name}</th>" for name in (
+                "case", "target", "primitive", "OpenVINO ms (median)", "min ms", "spread (IQR/median)", "repeats",
+                "torch ms", "ratio OV/torch", "GFLOP", "GFLOP/s", "threads")) + "</tr></thead><tbody>"]
+    for members in groups.values():
+        for row in members:
+            timing = row["perf"]
+            cells = "".join(f'<td class="num">{_number(timing.get(key))}</td>' for key in (
+                "latency_ms", "min_ms", "spread", "repeats", "torch_latency_ms", "ratio", "gflops", "gflops_per_s",
+                "threads"))
+            rows.append(f"<tr><td><code>{escape(row['case_id'])}</code></td><td>{escape(row['target_id'])}</td>"
+                        f"<td>{escape(row['primitive'])}</td>{cells}</tr>")
+    for item in untimed:
+        why = item["perf"].get("error") or item["perf"].get("not_measured") or ""
+        rows.append(f"<tr><td><code>{escape(item['case_id'])}</code></td><td>{escape(item['target_id'])}</td>"
+                    f'<td colspan="10">not timed: {escape(why)}</td></tr>')
+    rows.append("</tbody></table>")
+    return rows
+
+
 def html(report: dict) -> str:
     """The report as one self-contained HTML page."""
     environment, summary = report["environment"], report["summary"]
@@ -166,6 +251,7 @@ def html(report: dict) -> str:
         "Red: an unexpected outcome (failed, XPASS, crashed, hung, error); green: none, expected failures "
         "(known deviations in expected_failures.yaml) included.</small></p>",
         "<h2>Counts</h2>", *_counts(summary), *_cross_target(report.get("cross_target")),
+        *_performance(report["items"]),
         f"<h2>Items: {len(failing)} failing, then {len(known)} expected failures, then the rest</h2>",
         *_items(ordered),
         "</body></html>",

@@ -128,9 +128,8 @@ def fill_cancels(case: Case, inputs: Inputs) -> bool:
     reach are 0 for these inputs: the reference the trust check (``api.trust_problem``) refuses."""
     import torch   # here, not at module level: see oracle.py
 
-    from .api import reached
     from .compare import SPARSE_ZERO_FRACTION
-    from .oracle import apply_op
+    from .taps import apply_op, reached
     with torch.no_grad():
         output = apply_op(case, torch.from_numpy(inputs.data.astype(np.float64)),
                           torch.from_numpy(inputs.kernel.astype(np.float64))).numpy()

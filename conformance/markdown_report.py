@@ -2,7 +2,8 @@
 of ``report.build_report``'s document, as ``html_report.py`` is."""
 from __future__ import annotations
 
-from .report import COUNT_COLUMNS, FAILING, INVALID_CASE_FILE, OUTCOMES, headline
+from .report import (COUNT_COLUMNS, FAILING, INVALID_CASE_FILE, OUTCOMES, geometric_mean, headline,
+                     performance_groups, untimed_items)
 
 MARKDOWN_FAILURES = 50  # listed in the Markdown summary (a GitHub step summary is capped at 1 MiB)
 
@@ -53,6 +54,7 @@ def markdown(report: dict, html_name: str | None = None) -> str:
             for target, names in targets.items():
                 lines.append(f"- {op} / {target}: {', '.join(names)}")
     lines += _cross_target_markdown(report.get("cross_target"))
+    lines += _performance_markdown(report["items"])
     if html_name:
         lines += ["", f"Per-case details: `{html_name}` (in the run's artifacts)."]
     return "\n".join(lines) + "\n"
@@ -74,6 +76,41 @@ def _invalid_case_file_markdown(item: dict) -> list[str]:
     lines += [f"  - {_code(problem)}" for problem in problems[:MARKDOWN_FILE_PROBLEMS]]
     if len(problems) > MARKDOWN_FILE_PROBLEMS:
         lines.append(f"  - ... and {len(problems) - MARKDOWN_FILE_PROBLEMS} more (all are in the JSON report)")
+    return lines
+
+
+MARKDOWN_PERF_ROWS = 300   # timed items listed (the rest are in the JSON and HTML reports)
+
+
+def _figure(value) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _performance_markdown(items: list[dict]) -> list[str]:
+    """pytest --perf: per primitive the geometric-mean ratio, then one row per timed item."""
+    groups = performance_groups(items)
+    untimed = untimed_items(items)
+    if not groups and not untimed:
+        return []
+    lines = ["", "### Performance (pytest --perf)", "",
+             "OpenVINO's median latency (single-case model) vs torch float32, same inputs and threads; "
+             "ratio = OpenVINO / torch.", "", "| primitive | items | geometric mean ratio |", "|---|---|---|"]
+    for primitive, rows in groups.items():
+        mean = geometric_mean([row["perf"].get("ratio") for row in rows])
+        lines.append(f"| {primitive} | {len(rows)} | {_figure(mean)} |")
+    lines += ["", "| case | target | primitive | OpenVINO ms | spread | torch ms | ratio | GFLOP | GFLOP/s | threads |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [row for members in groups.values() for row in members]
+    for row in rows[:MARKDOWN_PERF_ROWS]:
+        timing = row["perf"]
+        lines.append(f"| `{row['case_id']}` | {row['target_id']} | {row['primitive']} | " + " | ".join(
+            _figure(timing.get(key)) for key in ("latency_ms", "spread", "torch_latency_ms", "ratio", "gflops",
+                                                 "gflops_per_s", "threads")) + " |")
+    if len(rows) > MARKDOWN_PERF_ROWS:
+        lines.append(f"| ... and {len(rows) - MARKDOWN_PERF_ROWS} more (JSON and HTML reports) |||||||||| ")
+    for item in untimed:
+        why = item["perf"].get("error") or item["perf"].get("not_measured")
+        lines.append(f"| `{item['case_id']}` | {item['target_id']} | not timed: {why} |||||||| ")
     return lines
 
 

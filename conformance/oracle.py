@@ -29,6 +29,7 @@ from .ops.torch_util import window_stride  # noqa: F401 (re-exported)
 from .case import Case
 from .memory import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, streamed  # noqa: F401 (re-exported)
 from .inputs import Inputs
+from .taps import apply_op, torch_weight  # noqa: F401 (apply_op re-exported)
 
 if TYPE_CHECKING:  # annotations only
     import torch
@@ -46,22 +47,6 @@ class Reference:
     magnitude: np.ndarray       # float64, (|data| op |kernel|): scales rounding-error bounds
     geometry: shapes.Geometry
     seconds: float = 0.0        # time it took to compute
-
-
-def _torch_weight(case: Case, kernel: torch.Tensor) -> torch.Tensor:
-    """Spec kernel -> torch's grouped layout (the op's ``torch_weight``)."""
-    op = ops.get(case.op)
-    return op.torch_weight(op.grouped_kernel(kernel))
-
-
-def apply_op(case: Case, data: torch.Tensor, kernel: torch.Tensor,
-             geometry: shapes.Geometry | None = None) -> torch.Tensor:
-    """Compute ``case``'s op on float64 torch tensors in the spec's layouts (the op's ``window``
-    over every output position)."""
-    geometry = geometry or case.geometry()
-    outputs = tuple(range(size) for size in geometry.output_shape[2:])
-    first_rows = (0,) * case.spatial_rank
-    return ops.get(case.op).window(case, geometry, data, _torch_weight(case, kernel), outputs, first_rows)
 
 
 def reference(case: Case, inputs: Inputs) -> Reference:
@@ -164,7 +149,7 @@ def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
     with torch.no_grad():
         kernel = torch.from_numpy(inputs.kernel.astype(numpy_dtype))
         kernel_abs = kernel.abs()
-        weight = _torch_weight(case, kernel)
+        weight = torch_weight(case, kernel)
         weight_abs = kernel_abs.reshape(weight.shape)
         for start in range(0, depth, planes):
             slab_started = time.perf_counter()

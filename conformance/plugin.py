@@ -2,16 +2,17 @@
 
 Follows pytest's "Working with non-python tests": ``pytest_collect_file`` ->
 ``CaseFile.collect`` -> ``CaseItem.runtest`` -> ``repr_failure``. The work is
-done by ``conformance.api.check``; this module only wires it into pytest.
+done by ``conformance.api``: ``item_policy`` says which items are skipped or expected
+to fail, ``RunSession.run_item`` checks an item and ends it as an ``ItemResult``
+(bundles and record fields included); this module maps that onto pytest (markers,
+skip, raise, user_properties) and turns pytest's reports into the report.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import json
 import os
-import platform
 import re
 import reprlib
 import time
@@ -19,14 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, repro, worker
+from . import api, bundles, cpu, expectations, perf, worker
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
-from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size, parse_size,
-                   printable_path)
-from .render import DATA_INPUT_NAME
-from .runtime import PRECISIONS, Target, TargetUnavailable, openvino_release, openvino_version
+from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, format_size, parse_size, printable_path
+from .runtime import PRECISIONS, Target, openvino_release, openvino_version
 
 # The fuzzer's --fuzz option and campaign item (a plugin module of its own).
 pytest_plugins = ["conformance.fuzzing.pytest_plugin"]
@@ -34,6 +33,7 @@ pytest_plugins = ["conformance.fuzzing.pytest_plugin"]
 _RECORD_KEY = "conformance_record"
 _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or overran its time limit
 _PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
+_PERF_KEY = "conformance_perf"  # perf.measure's record of a passed item (--perf)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +79,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repro-dir", metavar="DIR", default=None,
                     help="where repro bundles of failing items are written "
                          "(default: ini conformance_repro_dir, reports/repro)")
+    group.addoption("--perf", action="store_true", default=None,
+                    help="performance view: time every passed item on OpenVINO (its single-case model) and "
+                         "torch (float32), GFLOP/s, in the reports and result bundles (default: ini conformance_perf)")
+    group.addoption("--perf-threads", type=int, metavar="N", default=None,
+                    help="with --perf: INFERENCE_NUM_THREADS and torch threads while timing "
+                         "(default: ini conformance_perf_threads, 1)")
+    group.addoption("--perf-budget", type=float, metavar="SECONDS", default=None,
+                    help=f"with --perf: seconds of timed repeats per item and side, after at least "
+                         f"{perf.PerfSettings.min_repeats} (default {perf.PerfSettings.budget_seconds:g})")
+    parser.addini("conformance_perf", "performance view of passed items (as --perf)", type="bool", default=False)
+    parser.addini("conformance_perf_threads", "threads while timing with --perf", default="1")
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
     parser.addini("conformance_devices", "devices to test", type="args", default=["CPU"])
     parser.addini("conformance_precisions", "inference precision hints to test", type="args", default=["f32"])
@@ -148,7 +159,6 @@ class _Session:
         self.item_timeout = config.getoption("item_timeout") or float(config.getini("conformance_item_timeout"))
         self.records: dict[str, reporting.ItemRecord] = {}
         self.started = time.time()
-        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout)   # the oracle cache, check policy
         self.written: tuple[Path, Path, Path] | None = None
         self.totals: dict[str, int] = {}
         # Outputs go to a result bundle when asked (--save-results), and to a scratch one when
@@ -159,23 +169,28 @@ class _Session:
         if self.results_dir is not None and not hasattr(config, "workerinput"):
             bundles.start_bundle(self.results_dir, {"openvino_version": openvino_version(),
                                                     "targets": [target.id for target in self.targets]}, clear=True)
+        # The oracle cache, the check and the item's ending (repro and result bundles, record fields).
+        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout, repro_dir=self.repro_dir,
+                                  results_dir=self.results_dir, root=root, report_dir=self.report_path.parent,
+                                  perf_settings=_perf_settings(config))
         self.kinds: dict[str, dict[str, int]] = {}
 
     def relative(self, path: Path | str, start: Path | None = None, *, resolve: bool = True) -> str:
         """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout;
         ``resolve=False`` keeps a symlink's own name (a case file pointing elsewhere is named as written)."""
-        where = _resolved(path) if resolve else Path(os.path.abspath(path))
-        return Path(os.path.relpath(where, (start or self.root).resolve())).as_posix()
+        return api.relative_path(path, start or self.root, resolve=resolve)
 
-    def targets_for(self, case: Case) -> list[Target]:
-        """The session's targets, plus each of them under the hints the case declares (``precisions``)."""
-        targets = list(self.targets)
-        for target in self.targets:
-            for precision in case.precisions:
-                extra = dataclasses.replace(target, precision=precision)
-                if all(t.id != extra.id for t in targets):
-                    targets.append(extra)
-        return targets
+
+def _perf_settings(config: pytest.Config) -> perf.PerfSettings | None:
+    """--perf / ini conformance_perf with its thread count and time budget; None without it."""
+    if not (config.getoption("perf") or config.getini("conformance_perf")):
+        return None
+    threads = config.getoption("perf_threads") or config.getini("conformance_perf_threads")
+    budget = config.getoption("perf_budget")
+    if not str(threads).isdigit() or int(threads) < 1 or (budget is not None and budget < 0):
+        raise pytest.UsageError(f"--perf-threads / ini conformance_perf_threads must be a whole number of at least 1 "
+                                f"(got {threads!r}) and --perf-budget not negative (got {budget!r})")
+    return perf.PerfSettings(threads=int(threads), **({} if budget is None else {"budget_seconds": budget}))
 
 
 def _resolved(path: Path | str) -> Path:
@@ -281,28 +296,21 @@ class CaseFile(pytest.File):
         release = openvino_release()
         for case in cases:
             suffix = case.id.split("::", 1)[1][len(case.name):]
-            for target in state.targets_for(case):
+            for target in api.targets_for(state.targets, case):
                 item = CaseItem.from_parent(self, name=f"{case.name}{suffix}[{target.id}]", case=case, target=target)
                 if "slow" in case.marks:
                     item.add_marker(pytest.mark.slow)
-                if "slow" in case.marks and not state.run_slow:
-                    item.add_marker(pytest.mark.skip(reason="slow (full-size) case: run with --runslow"))
-                elif state.memory_budget is not None and footprint_bytes(case) > state.memory_budget:
-                    item.add_marker(pytest.mark.skip(
-                        reason=f"needs about {format_size(footprint_bytes(case))} (estimated: case.footprint_bytes), "
-                               f"over the memory budget of {format_size(state.memory_budget)} "
-                               f"(raise it with --memory-budget / ini conformance_memory_budget)"))
-                # Entries may depend on the CPU features the target's kernels may use: this
-                # CPU's, left by the target's ISA cap (conformance.cpu).
-                features = expectations.target_features(target.isa)
-                known = expectations.match(state.registry, case.id, target.id, release, features)
-                if known is not None:
+                policy = api.item_policy(case, target, state.registry, release, run_slow=state.run_slow,
+                                         memory_budget=state.memory_budget)
+                if policy.skip is not None:
+                    item.add_marker(pytest.mark.skip(reason=policy.skip))
+                if policy.expected is not None:
                     # Only the registered kind of failure counts as expected; anything else fails.
                     # "error": OpenVINO raised (DeviceRejected: compile/infer of a valid model failed);
-                    # "crashed"/"hung": the isolated worker did (told apart in runtest).
-                    item.registered_failure = known.fails
-                    item.add_marker(pytest.mark.xfail(reason=known.describe(features), strict=True,
-                                                      raises=_xfail_raises(known.fails)))
+                    # "crashed"/"hung": the isolated worker did (told apart by api.RunSession.run_item).
+                    item.registered_failure = policy.registered_failure
+                    item.add_marker(pytest.mark.xfail(reason=policy.reason, strict=True,
+                                                      raises=_xfail_raises(policy.registered_failure)))
                 yield item
 
 
@@ -361,20 +369,6 @@ def _xfail_raises(kind: str):
             "crashed": worker.WorkerFailed, "hung": worker.WorkerFailed}[kind]
 
 
-def describe_case(case: Case) -> str:
-    """One line of a case's shapes and attributes, as a failure needs them."""
-    attributes = " ".join(f"{key}={value}" for key, value in case.attributes().items())
-    shape = f" output_shape={','.join(map(str, case.output_shape))}" if case.output_shape else ""
-    note = f"\nspec note: {case.spec_note}" if case.spec_note else ""
-    numerics = "" if case.element_type == "f32" else f" element_type={case.element_type}"
-    numerics += "".join(f" {name}=parameter" for name in ("kernel_input", "output_shape_input")
-                        if getattr(case, name) == "parameter")
-    if case.dynamic:
-        numerics += f" data_dims={list(case.data_dims)} infer_shapes={[list(s) for s in case.infer_shapes]}"
-    return (f"{case.op} data={list(case.data_shape)} kernel={list(case.kernel_shape)} {attributes}{shape} "
-            f"fill={case.fill} seed={case.seed}{numerics}{note}")
-
-
 class CaseItem(pytest.Item):
     """One case on one target."""
 
@@ -382,114 +376,40 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         self.target = target
-        self.outcome: api.Outcome | None = None
-        self.repro: Path | None = None
+        self.result: api.ItemResult | None = None
         self.registered_failure: str | None = None   # the registry's 'fails' for this item, if registered
-        self.per_group: api.GroupCheck | None = None  # a failing grouped item re-run as its sibling op per group
         state = self.config.stash[_STATE]
         source = f"{state.relative(case.source.path)}:{case.source.line}"
         self.user_properties += [("case_id", case.id), ("target", target.id), ("op", case.op), ("source", source),
-                                 ("kinds", json.dumps(item_kinds(case, target)))]
+                                 ("kinds", json.dumps(api.item_kinds(case, target)))]
 
     def runtest(self) -> None:
+        """The item, checked by the session (``api.RunSession.run_item``), mapped onto pytest."""
         state = self.config.stash[_STATE]
         if state.registry_error is not None:
             raise state.registry_error
-        inputs, steps = state.run.prepared(self.case)
-        # The oracle's time is recorded on the item that computed it; later targets reuse it.
-        self.oracle_seconds = 0.0
-        if steps is not None and state.run.reference_owner is None:
-            state.run.reference_owner = self.nodeid
-            self.oracle_seconds = sum(step.reference.seconds for step in steps)
-        try:
-            # An item registered to crash or hang runs in a worker even with --no-isolate: run
-            # in-process, the known crash would take the whole run down.
-            self.outcome = state.run.check(self.case, self.target,
-                                           force_isolation=self.registered_failure in ("crashed", "hung"),
-                                           progress=self._progress_writer())
-        except TargetUnavailable as reason:
-            pytest.skip(str(reason))
-        except api.RuntimeRejected as error:
-            # A bundle all the same: its reproduce.py shows OpenVINO's error (the IR is cached by digest).
-            ir = api.render(self.case, inputs, state.ir_dir)
-            self._write_repro(inputs, steps, ir, outcome="rejected", message=str(error))
-            self._record_timing(error.seconds, ir)
-            self._check_per_group(inputs, steps)
-            raise DeviceRejected(str(error)) from None
-        except api.Untrustworthy as problem:
-            self._record_timing({})
-            raise UntrustworthyItem(str(problem)) from None
-        except worker.WorkerFailed as failed:
-            # The IR is cached by digest: rendering again returns the file the worker read.
-            ir = api.render(self.case, inputs, state.ir_dir)
-            self._write_repro(inputs, steps, ir, outcome=failed.failure.status, message=failed.failure.describe())
-            self.user_properties.append((_STATUS_KEY, failed.failure.status))
-            self.user_properties.append((_RECORD_KEY, json.dumps({
-                "repro": state.relative(self.repro, state.report_path.parent),
-                "run": {"ir": state.relative(ir.xml_path), "ir_digest": ir.digest,
-                        **({"isa_cap": self.target.isa} if self.target.isa else {})}, "verdict": {}})))
-            if self.registered_failure in ("crashed", "hung") and failed.failure.status != self.registered_failure:
-                raise OtherWorkerFailure(f"registered as '{self.registered_failure}', but the worker "
-                                         f"{failed.failure.status}: {failed.failure.describe()}") from None
-            raise
-        # The step shown (and bundled): the first failing inference, else the last (api.check);
-        # streamed items have no whole reference (None).
-        chosen = self.outcome.step_index
-        expected = steps[chosen].reference if steps else None
-        step_inputs = steps[chosen].inputs if steps else inputs
-        output = self.outcome.run.output if not steps or len(steps) == 1 else self.outcome.run.outputs[chosen]
-        if not self.outcome.verdict.passed:
-            verdict = self.outcome.verdict
-            self._write_repro(inputs, steps, self.outcome.ir, chosen, actual=output, message=self.outcome.describe(),
-                              tolerance=verdict.tolerance,
-                              verdict={"mismatches": verdict.mismatches, "total": verdict.total})
-        if state.results_dir is not None:
-            outcome = self.outcome
-            bundles.write_item(state.results_dir, case_id=self.case.id, op=self.case.op, target=self.target,
-                               inputs=step_inputs, ir_digest=outcome.ir.digest,
-                               run=dataclasses.replace(outcome.run, output=output),
-                               bound=None if expected is None else bundles.tolerance_bound(
-                                   expected.output, expected.magnitude, outcome.verdict.tolerance),
-                               passed=outcome.verdict.passed)
-        self.user_properties.append((_RECORD_KEY, json.dumps(self._record_fields())))
-        if not self.outcome.verdict.passed:
-            self._check_per_group(inputs, steps)
-            raise ConformanceFailure(self.outcome)
-
-    def _check_per_group(self, inputs, steps) -> None:
-        """A failing grouped item: the same computation as its ungrouped sibling op, one model per
-        group (``api.check_per_group``), for the failure message and the report record."""
-        self.per_group = self.config.stash[_STATE].run.check_per_group(self.case, self.target)
-        if self.per_group is not None:
-            self.user_properties.append((_PER_GROUP_KEY, json.dumps(self.per_group.record())))
-
-    def _write_repro(self, inputs, steps, ir, index: int = 0, **details) -> None:
-        """The repro bundle of this failing item: step ``index``'s inputs (every runtime input the IR
-        declares), its reference, and ``details`` (``repro.write_bundle``'s keywords)."""
-        state = self.config.stash[_STATE]
-        if steps:
-            step = steps[index]
-            case, step_inputs, expected = self.case.at_data_shape(step.data_shape), step.inputs, step.reference
-            feed = api.feeds(self.case, steps)[index]
-        else:   # streamed: no whole reference
-            case, step_inputs, expected = self.case, inputs, None
-            feed = api.feeds(self.case, (api.Step(self.case.data_shape, inputs, None),))[0]
-        self.repro = repro.write_bundle(state.repro_dir, case, step_inputs, expected, self.target, ir, feed=feed,
-                                        **details)
-
-    def _record_timing(self, seconds: dict, ir=None) -> None:
-        """An item that ended before a verdict still records the work it cost (for the overhead figures),
-        its IR and its repro bundle."""
-        state = self.config.stash[_STATE]
-        timing = {key: round(value, 6) for key, value in seconds.items()}
-        if self.target.isa:
-            timing["isa_cap"] = self.target.isa
-        if self.oracle_seconds:
-            timing["oracle_seconds"] = round(self.oracle_seconds, 6)
-        if ir is not None:
-            timing.update(ir=state.relative(ir.xml_path), ir_digest=ir.digest)
-        repro_path = state.relative(self.repro, state.report_path.parent) if self.repro else None
-        self.user_properties.append((_RECORD_KEY, json.dumps({"repro": repro_path, "run": timing, "verdict": {}})))
+        result = self.result = state.run.run_item(self.case, self.target, registered_failure=self.registered_failure,
+                                                  progress=self._progress_writer())
+        if result.status == "unavailable":
+            pytest.skip(result.message)
+        if result.failure is not None:
+            self.user_properties.append((_STATUS_KEY, result.status))
+        if result.record is not None:
+            self.user_properties.append((_RECORD_KEY, json.dumps(result.record)))
+        if result.perf is not None:
+            self.user_properties.append((_PERF_KEY, json.dumps(result.perf)))
+        if result.per_group is not None:
+            self.user_properties.append((_PER_GROUP_KEY, json.dumps(result.per_group.record())))
+        if result.registry_conflict is not None:
+            raise OtherWorkerFailure(result.registry_conflict)
+        if result.status == "failed":
+            raise ConformanceFailure(result.outcome)
+        if result.status == "rejected":
+            raise DeviceRejected(result.message)
+        if result.status == "untrustworthy":
+            raise UntrustworthyItem(result.message)
+        if result.failure is not None:
+            raise worker.WorkerFailed(result.failure)
 
     def _progress_writer(self):
         """Per-slab progress lines for streamed items with --progress or -v (not from xdist workers)."""
@@ -507,70 +427,16 @@ class CaseItem(pytest.Item):
                 reporter.write_line(f"  progress: {line}")
         return write
 
-    def _record_fields(self) -> dict:
-        state = self.config.stash[_STATE]
-        return reporting.outcome_fields(
-            self.outcome, self.target, expectations.target_features(self.target.isa),
-            repro=state.relative(self.repro, state.report_path.parent) if self.repro else None,
-            ir=state.relative(self.outcome.ir.xml_path), oracle_seconds=self.outcome.oracle_seconds or self.oracle_seconds)
-
     def repr_failure(self, excinfo, style=None) -> str:
-        if isinstance(excinfo.value, ConformanceFailure):
-            outcome = excinfo.value.outcome
-            run = outcome.run
-            return "\n".join([
-                f"{self.case.id} on {self.target.id}: OpenVINO's output differs from the spec",
-                f"case: {self.case.source}",
-                describe_case(self.case),
-                outcome.describe(),
-                f"ran: {run.device} precision={run.inference_precision} primitive={run.primitive_type} "
-                f"op runtimePrecision={run.runtime_precision} outputPrecisions={run.output_precision} "
-                f"OpenVINO {run.openvino_version}",
-                f"IR: {outcome.ir.xml_path}",
-                *self._per_group_lines(),
-                *self._repro_lines(),
-            ])
-        if isinstance(excinfo.value, worker.WorkerFailed):
-            failure = excinfo.value.failure
-            return "\n".join([
-                f"{self.case.id} on {self.target.id}: the OpenVINO worker {failure.status} "
-                f"(isolated run, time limit {self.config.stash[_STATE].item_timeout:g} s)",
-                f"case: {self.case.source}", describe_case(self.case), failure.describe(), *self._repro_lines()])
-        if isinstance(excinfo.value, OtherWorkerFailure):
-            return "\n".join([f"{self.case.id} on {self.target.id}: the OpenVINO worker failed otherwise than "
-                              f"registered", f"case: {self.case.source}", str(excinfo.value), *self._repro_lines()])
-        if isinstance(excinfo.value, (DeviceRejected, UntrustworthyItem)):
-            what = ("OpenVINO rejects a model the spec allows" if isinstance(excinfo.value, DeviceRejected)
-                    else "untrustworthy item: the reference cannot tell right from wrong")
-            return "\n".join([f"{self.case.id} on {self.target.id}: {what}", f"case: {self.case.source}",
-                              describe_case(self.case), str(excinfo.value), *self._per_group_lines(),
-                              *self._repro_lines()])
+        if isinstance(excinfo.value, (ConformanceFailure, worker.WorkerFailed, OtherWorkerFailure, DeviceRejected,
+                                      UntrustworthyItem)) and self.result is not None:
+            return self.result.explain()
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
-    def _per_group_lines(self) -> list[str]:
-        return [] if self.per_group is None else [self.per_group.describe()]
-
-    def _repro_lines(self) -> list[str]:
-        if self.repro is None:
-            return []
-        state = self.config.stash[_STATE]
-        bundle = Path(state.relative(self.repro, Path.cwd()))
-        environment = repro.kernel_environment(self.target)
-        return [f"repro bundle: {bundle}/", *(f"reproduce: {line}" for line in
-                                               repro.commands(bundle, self.target, DATA_INPUT_NAME, environment))]
-
     def reportinfo(self):
         return self.path, self.case.source.line - 1, f"{self.case.id} [{self.target.id}]"
-
-
-def item_kinds(case: Case, target: Target) -> list[str]:
-    """Report groups of one item: the case's kinds plus ``precision=<hint>`` for non-f32 hints."""
-    kinds = list(case.kinds)
-    if target.precision != "f32":
-        kinds.insert(0, f"precision={target.precision}")
-    return kinds
 
 
 def _item_outcome(test_report: pytest.TestReport) -> str:
@@ -649,6 +515,8 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
         record.run, record.verdict, record.repro = fields["run"], fields["verdict"], fields["repro"]
     if _PER_GROUP_KEY in properties:
         record.per_group = json.loads(properties[_PER_GROUP_KEY])
+    if _PERF_KEY in properties:
+        record.perf = json.loads(properties[_PERF_KEY])
 
 
 def _record_collection_error(state: _Session, report: pytest.CollectReport) -> None:
@@ -660,14 +528,7 @@ def _record_collection_error(state: _Session, report: pytest.CollectReport) -> N
 
 
 def _environment(state: _Session) -> dict:
-    # The build string the items recorded: the xdist controller never imports OpenVINO itself.
-    recorded = next((record.run["openvino_version"] for record in state.records.values()
-                     if record.run and record.run.get("openvino_version")), None)
-    this_cpu = cpu.this_cpu()
-    return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in state.targets],
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
-            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
+    return api.report_environment(state.records.values(), state.targets)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -633,7 +633,7 @@ def select_cases(case_ids: list[str], keyword: str | None, cases_root: Path, tar
     then those whose pytest test id matches ``keyword`` (pytest's ``-k`` grammar: case-insensitive
     substrings of the item name ``name[sweep][target]``, its file name and directories)."""
     from .case import load_paths
-    from .cli import select
+    from .case import select
     if case_ids:
         cases = []
         for spec in case_ids:

@@ -73,8 +73,20 @@ def _template(name: str) -> etree._Element:
 
 
 @dataclass(frozen=True)
+class RuntimeInput:
+    """One Parameter of a rendered IR, as rendered: what each inference must feed it."""
+
+    name: str                   # the Parameter's (and its port's) name
+    element_type: str           # its IR element type (element_types.py)
+    dims: tuple                 # as the IR declares them: ints, or "-1" / "low..high" for dynamic dims
+    # The value fed at every inference when the op's own (an output_shape Parameter); None for the
+    # data and the kernel, which come from the case's ``Inputs``.
+    value: tuple | None = None
+
+
+@dataclass(frozen=True)
 class RenderedIR:
-    """A rendered IR pair on disk and the names the runtime needs."""
+    """A rendered IR pair on disk, the names the runtime needs and its runtime inputs."""
 
     xml_path: Path
     bin_path: Path
@@ -82,13 +94,33 @@ class RenderedIR:
     input_name: str = DATA_INPUT_NAME
     output_name: str = OUTPUT_NAME
     element_type: str = "f32"
-    parameters: tuple[str, ...] = (DATA_INPUT_NAME,)   # inputs fed at inference time, in order
+    # The IR's Parameters in order (data first): built by ``render`` as it writes them.
+    runtime_inputs: tuple[RuntimeInput, ...] = (RuntimeInput(DATA_INPUT_NAME, "f32", ()),)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The names of the inputs fed at inference time, in order."""
+        return tuple(item.name for item in self.runtime_inputs)
+
+    @property
+    def input_types(self) -> tuple[tuple[str, str], ...]:
+        """(name, element type) of every runtime input: how the runtime makes its tensors."""
+        return tuple((item.name, item.element_type) for item in self.runtime_inputs)
+
+    def feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """What one inference is fed, by Parameter name in order: the data (and the kernel when it
+        is a Parameter) from ``inputs``, the op's own runtime inputs their rendered values."""
+        arrays = {DATA_INPUT_NAME: inputs.data, KERNEL_INPUT_NAME: inputs.kernel}
+        return {item.name: arrays[item.name] if item.value is None
+                else np.asarray(item.value, dtype=NUMPY_DTYPES[item.element_type])
+                for item in self.runtime_inputs}
 
 
 class _Graph:
     """Accumulates layers (from templates), weights and edges for one net."""
 
     def __init__(self, name: str):
+        self.runtime_inputs: list[RuntimeInput] = []   # every Parameter added, in order
         self.net = copy.deepcopy(_template("net"))
         self.net.set("name", name)
         self.layers = self.net.find("layers")
@@ -131,7 +163,10 @@ def _constant(graph: _Graph, name: str, array: np.ndarray, element_type: str) ->
     return layer
 
 
-def _parameter(graph: _Graph, name: str, element_type: str, dims) -> etree._Element:
+def _parameter(graph: _Graph, name: str, element_type: str, dims, value: np.ndarray | None = None) -> etree._Element:
+    """A Parameter layer, recorded as one of the graph's runtime inputs (``value``: what it is always fed)."""
+    graph.runtime_inputs.append(RuntimeInput(name, element_type, tuple(dims),
+                                             None if value is None else tuple(value.tolist())))
     layer = graph.add("Parameter", name, {"shape": _join(dims), "element_type": element_type})
     _set_port(layer.find("output/port"), element_type, dims)
     layer.find("output/port").set("names", name)
@@ -159,6 +194,12 @@ def output_dims(case: Case) -> tuple[str, ...]:
 
 def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     """The IR XML document and the weights blob for ``case``, without touching disk."""
+    xml, weights, _ = _render(case, inputs)
+    return xml, weights
+
+
+def _render(case: Case, inputs: Inputs) -> tuple[bytes, bytes, tuple[RuntimeInput, ...]]:
+    """``render_bytes`` and the runtime inputs (Parameters) the document declares."""
     graph = _Graph(case.id)
     element_type = case.element_type
     data_dims = case.data_dims if case.data_dims is not None else case.data_shape
@@ -172,7 +213,7 @@ def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     for name, value, fed in operation.extra_inputs(case):
         value_type = element_types.of_numpy(value.dtype)
         if fed:
-            extra = _parameter(graph, name, value_type, value.shape)
+            extra = _parameter(graph, name, value_type, value.shape, value)
         else:
             extra = _constant(graph, name, value, value_type)
         op_inputs.append((extra, value.shape, value_type))
@@ -195,12 +236,12 @@ def render_bytes(case: Case, inputs: Inputs) -> tuple[bytes, bytes]:
     _set_port(result.find("input/port"), element_type, output_shape)
     graph.connect(op, result, 0)
     xml = etree.tostring(graph.net, pretty_print=True, xml_declaration=True, encoding="utf-8")
-    return xml, bytes(graph.weights)
+    return xml, bytes(graph.weights), tuple(graph.runtime_inputs)
 
 
 def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
     """Write ``case``'s IR to ``directory`` as ``<digest>.xml``/``.bin`` (reused if present)."""
-    xml, weights = render_bytes(case, inputs)
+    xml, weights, runtime_inputs = _render(case, inputs)
     digest = hashlib.sha256(xml + b"\0" + weights).hexdigest()[:20]
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -211,21 +252,4 @@ def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
             temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
             temporary.write_bytes(content)
             os.replace(temporary, path)
-    return RenderedIR(xml_path, bin_path, digest, element_type=case.element_type,
-                      parameters=tuple(_parameter_names(case)))
-
-
-def runtime_inputs(case: Case, data: np.ndarray, kernel: np.ndarray) -> dict[str, np.ndarray]:
-    """What one inference of ``case``'s IR is fed, by Parameter name, in order: data, and the kernel
-    and the op's other inputs when they are Parameters."""
-    feed = {DATA_INPUT_NAME: data}
-    if case.kernel_input == "parameter":
-        feed[KERNEL_INPUT_NAME] = kernel
-    for name, value, fed in ops.get(case.op).extra_inputs(case):
-        if fed:
-            feed[name] = value
-    return feed
-
-
-def _parameter_names(case: Case) -> list[str]:
-    return list(runtime_inputs(case, None, None))
+    return RenderedIR(xml_path, bin_path, digest, element_type=case.element_type, runtime_inputs=runtime_inputs)

@@ -34,7 +34,7 @@ FAILING = ("failed", "xpassed", "crashed", "hung", "error")
 # may differ between two runs of the same cases on the same targets.
 TIMING_FIELDS = (("item", "duration_seconds"), ("run", "read_seconds"), ("run", "compile_seconds"),
                  ("run", "infer_seconds"),
-                 ("run", "oracle_seconds"), ("run", "compare_seconds"))
+                 ("run", "oracle_seconds"), ("run", "compare_seconds"), ("item", "perf"))
 
 
 @dataclass
@@ -56,6 +56,8 @@ class ItemRecord:
     # A failing grouped item re-run as its ungrouped sibling op per group (api.GroupCheck.record):
     # {sibling, groups, passed, mismatches/total or error or note}; None when not run.
     per_group: dict | None = None
+    # pytest --perf, a passed item: OpenVINO's and torch's latencies, GFLOP/s (perf.measure); None otherwise.
+    perf: dict | None = None
 
 
 _RECORD_FIELDS = tuple(item.name for item in fields(ItemRecord))
@@ -234,6 +236,31 @@ def headline(item: dict) -> str:
                 f"max abs error {verdict['max_abs_error']:.6g}")
     reason = (item.get("reason") or "").strip()
     return reason.splitlines()[0] if reason else ""
+
+
+def performance_groups(items: list[dict]) -> dict[str, list[dict]]:
+    """The performance view (``pytest --perf``) of a report's items: the timed ones, grouped by the
+    primitive that ran them (groups and rows sorted), each row ``{case_id, target_id, primitive, perf}``."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for item in items:
+        timing = item.get("perf") or {}
+        if "latency_ms" in timing:
+            primitive = (item.get("run") or {}).get("primitive_type") or "(unknown primitive)"
+            groups[primitive].append({"case_id": item["case_id"], "target_id": item["target_id"],
+                                      "primitive": primitive, "perf": timing})
+    return {primitive: sorted(rows, key=lambda row: (row["case_id"], row["target_id"]))
+            for primitive, rows in sorted(groups.items())}
+
+
+def geometric_mean(values: list[float]) -> float | None:
+    """The geometric mean of positive ``values`` (the typical latency ratio of a group), None if none."""
+    positive = [value for value in values if value and value > 0]
+    return math.exp(sum(math.log(value) for value in positive) / len(positive)) if positive else None
+
+
+def untimed_items(items: list[dict]) -> list[dict]:
+    """Items with a ``perf`` record but no timings (an error while timing, a streamed item)."""
+    return [item for item in items if item.get("perf") and "latency_ms" not in item["perf"]]
 
 
 def read_report(path: Path | str) -> dict:

@@ -38,7 +38,7 @@ from .case import Case
 from .compare import Tolerance, tolerance_bound, tolerance_for
 from .inputs import Inputs
 from .oracle import Reference
-from .render import DATA_INPUT_NAME, OUTPUT_SHAPE_INPUT_NAME, RenderedIR
+from .render import DATA_INPUT_NAME, RenderedIR
 from .report import json_safe
 from .runtime import Target, openvino_version
 
@@ -177,7 +177,7 @@ def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Re
     ``expected`` is None for streamed (full-size) cases: no expected.npy/bound.npy then;
     ``tolerance`` the verdict's (None when there was no verdict: ``assumed_tolerance``,
     said so in config.json); ``feed`` every input fed at inference time by name (default:
-    the data alone); ``verdict`` what the harness reported (``mismatches``, ``total``);
+    the IR's runtime inputs fed from ``inputs``, ``RenderedIR.feed``); ``verdict`` what the harness reported (``mismatches``, ``total``);
     ``message`` the failure text the harness reported.
     """
     bundle = Path(directory) / bundle_name(case.id, target.id)
@@ -186,12 +186,12 @@ def write_bundle(directory: Path | str, case: Case, inputs: Inputs, expected: Re
     bundle.mkdir(parents=True)
     shutil.copyfile(ir.xml_path, bundle / "model.xml")
     shutil.copyfile(ir.bin_path, bundle / "model.bin")
-    feed = dict(feed) if feed is not None else {DATA_INPUT_NAME: inputs.data}
+    feed = dict(feed) if feed is not None else ir.feed(inputs)
+    types = dict(ir.input_types)   # each runtime input's element type, as rendered
     feeds = {}
     for name, array in feed.items():
         np.save(bundle / f"{name}.npy", array)
-        feeds[name] = {"file": f"{name}.npy",
-                       "element_type": "i64" if name == OUTPUT_SHAPE_INPUT_NAME else ir.element_type}
+        feeds[name] = {"file": f"{name}.npy", "element_type": types[name]}
     if "kernel.npy" not in {entry["file"] for entry in feeds.values()}:
         np.save(bundle / "kernel.npy", inputs.kernel)   # a Const in the IR: for reading only
     np.asarray(feed[DATA_INPUT_NAME]).tofile(bundle / "data.bin")

@@ -262,14 +262,14 @@ def run(ir: RenderedIR, data, target: Target, op_name: str = "op") -> RunResult:
                                 f"(OpenVINO sees: {', '.join(_available_devices())})")
     compiled, info, precision, extra, read_seconds, compile_seconds = _compile(ir, target, op_name)
     compiled_at = time.perf_counter()
+    types = dict(ir.input_types)   # each runtime input's element type, as rendered
     # A fresh request per run: the returned output is a view of this request's output tensor.
     request = compiled.create_infer_request()
     outputs = []
     for feed in feeds:
         try:
             # share_inputs: no copy of the data (the spec's 3D examples feed ~1 GB).
-            request.infer({name: _as_tensor(np.ascontiguousarray(array),
-                                            ir.element_type if name != "output_shape" else "i64")
+            request.infer({name: _as_tensor(np.ascontiguousarray(array), types[name])
                            for name, array in feed.items()}, **_sharing_inputs(request))
         except RuntimeError as error:
             raise RuntimeRejected("infer", _last_line(str(error).strip()), {

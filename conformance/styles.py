@@ -30,6 +30,15 @@ from .ops import FieldError  # noqa: F401 (re-exported)
 
 STYLES = ("spec", "pytorch", "matlab")
 
+# The spec field each framework field becomes: errors found in the translated fields are reported
+# at the field the user wrote.
+ORIGIN = {
+    "pytorch": {"data": "input_shape", "kernel": "kernel_size", "strides": "stride", "dilations": "dilation",
+                "pads_begin": "padding", "pads_end": "padding"},
+    "matlab": {"data": "InputSize", "kernel": "FilterSize", "strides": "Stride",
+               "dilations": "DilationFactor", "pads_begin": "Padding", "pads_end": "Padding"},
+}
+
 
 def _per_axis(values: dict, name: str, rank: int, default: int) -> tuple[int, ...]:
     """An int (broadcast) or a list of ``rank`` ints, as torch and MATLAB both accept."""
@@ -109,23 +118,26 @@ def from_pytorch(values: dict[str, Any], op: str) -> dict[str, Any]:
 # --- MATLAB -------------------------------------------------------------------
 
 def from_matlab(values: dict[str, Any], op: str) -> dict[str, Any]:
-    """``groupedConvolution2dLayer`` properties -> spec fields (2D GroupConvolution only).
+    """MATLAB grouped 2D convolution layer properties -> spec fields (the ops whose ``styles`` have
+    matlab; the layer is the op's ``matlab_layer``, e.g. GroupConvolution's ``groupedConvolution2dLayer``).
 
-    ``InputSize`` is ``[H W C]`` as in ``imageInputLayer``; the batch is
-    ``BatchSize`` (default 1). MATLAB's weights ``FilterSize(1) x FilterSize(2) x
-    NumChannelsPerGroup x NumFiltersPerGroup x NumGroups`` are the spec kernel
-    ``[NumGroups, NumFiltersPerGroup, NumChannelsPerGroup, h, w]``.
+    ``InputSize`` is ``[H W C]`` as in ``imageInputLayer``; the batch is ``BatchSize`` (default 1);
+    ``NumGroups`` groups of ``NumFiltersPerGroup`` filters over ``C / NumGroups`` channels each make
+    the op's kernel (``kernel_shape_for``).
     """
-    if "matlab" not in ops.get(op).styles:
-        raise FieldError("style", f"matlab style describes groupedConvolution2dLayer, i.e. GroupConvolution; "
-                                  f"write {op} cases in spec or pytorch style")
+    operation = ops.get(op)
+    if "matlab" not in operation.styles:
+        having = [ops.get(name) for name in ops.names() if "matlab" in ops.get(name).styles]
+        raise FieldError("style", f"matlab style describes {' / '.join(o.matlab_layer for o in having)}, i.e. "
+                                  f"{' / '.join(o.name for o in having)}; write {op} cases in "
+                                  f"{' or '.join(operation.styles)} style")
     padding_value = values.get("PaddingValue", 0)
     if padding_value != 0:
-        raise FieldError("PaddingValue", f"{padding_value!r} cannot be expressed: GroupConvolution pads with "
+        raise FieldError("PaddingValue", f"{padding_value!r} cannot be expressed: {op} pads with "
                                          f"zeros only (allowed: 0)")
     if len(values["InputSize"]) != 3:
         raise FieldError("InputSize", f"has {len(values['InputSize'])} values; allowed: [H W C] "
-                                      f"(groupedConvolution2dLayer is 2D)")
+                                      f"({operation.matlab_layer} is 2D)")
     height, width, channels = values["InputSize"]
     groups = values["NumGroups"]
     if groups == "channelwise":
@@ -151,7 +163,7 @@ def from_matlab(values: dict[str, Any], op: str) -> dict[str, Any]:
         raise FieldError("Padding", f"has {len(padding)} values; allowed: p, [a b], [t b l r] or same")
     return {
         "data": (values.get("BatchSize", 1), channels, height, width),
-        "kernel": (groups, values["NumFiltersPerGroup"], channels // groups) + filter_size,
+        "kernel": operation.kernel_shape_for(groups, channels // groups, values["NumFiltersPerGroup"], filter_size),
         "strides": stride, "dilations": dilation, "pads_begin": pads_begin, "pads_end": pads_end,
         "auto_pad": "explicit",
     }

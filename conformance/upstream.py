@@ -227,10 +227,9 @@ def write_report(case: Case, target: Target, directory: Path | str, *, ir_dir: P
     main = run_case(case, target, Path(ir_dir), steps, timeout, isolate)
     step = steps[0]
     outcome = main.outcome
-    feed = api.feeds(case, steps)[0]
     bundle = repro.write_bundle(directory, case, step.inputs, step.reference, target, main.ir,
                                 actual=outcome.run.output if outcome is not None else None,
-                                outcome=main.status, message=main.message, feed=feed,
+                                outcome=main.status, message=main.message,
                                 tolerance=outcome.verdict.tolerance if outcome is not None else None,
                                 verdict=None if outcome is None else {"mismatches": outcome.verdict.mismatches,
                                                                       "total": outcome.verdict.total})

@@ -407,12 +407,13 @@ class IRFiles:
     digest: str
     input_name: str
     element_type: str
+    input_types: tuple[tuple[str, str], ...]   # (name, element type) of every runtime input
 
 
 def ir_files(ir: RenderedIR) -> IRFiles:
     """``ir`` as absolute paths and names, for a worker in another environment."""
     return IRFiles(str(Path(ir.xml_path).resolve()), str(Path(ir.bin_path).resolve()), ir.digest,
-                   ir.input_name, ir.element_type)
+                   ir.input_name, ir.element_type, ir.input_types)
 
 
 def run_rendered(ir: IRFiles, data, target: Target, op_name: str = "op") -> RunResult:

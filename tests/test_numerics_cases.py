@@ -121,7 +121,7 @@ def test_runtime_weights_are_fed_and_compared(tmp_path):
     fill: uniform
 """)
     steps = api.prepare(case)
-    assert set(api.feeds(case, steps)[0]) == {"data", "kernel"}
+    assert set(api.feeds(api.render(case, steps[0].inputs, tmp_path), steps)[0]) == {"data", "kernel"}
     outcome = api.check(case, api.Target("CPU", "f32"), tmp_path, steps=steps)
     assert outcome.verdict.passed, outcome.verdict.describe()
     assert np.array_equal(steps[0].inputs.kernel, make_inputs(case).kernel)

@@ -132,3 +132,38 @@ def test_the_rendered_ir_is_what_runs(tmp_path):
     compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     output = compiled({ir.input_name: inputs.data})[compiled.output(0)]
     assert np.array_equal(output, api.reference(CONV, inputs).output)
+
+
+RUNTIME_INPUTS = one_case("""\
+op: GroupConvolutionBackpropData
+cases:
+  - name: fed
+    data: [1, 4, '3..12', 6]
+    kernel: [2, 2, 3, 2, 2]
+    strides: 2
+    output_shape: [11, 13]
+    kernel_input: parameter
+    output_shape_input: parameter
+    infer_shapes: [[1, 4, 5, 6]]
+""")
+
+
+@pytest.mark.parametrize("case", [CONV, BACKPROP, RUNTIME_INPUTS], ids=["conv", "backprop", "fed"])
+def test_the_rendered_ir_records_its_runtime_inputs_as_written(case, tmp_path):
+    """RenderedIR.runtime_inputs are the document's Parameters (name, element type, dims), and
+    RenderedIR.feed feeds exactly them: nothing downstream works out which inputs an IR takes."""
+    inputs = api.make_inputs(case)
+    ir = api.render(case, inputs, tmp_path)
+    net = etree.parse(str(ir.xml_path)).getroot()
+    declared = [(layer.get("name"), layer.find("data").get("element_type"), layer.find("data").get("shape"))
+                for layer in net.iter("layer") if layer.get("type") == "Parameter"]
+    assert [(item.name, item.element_type, ",".join(map(str, item.dims))) for item in ir.runtime_inputs] == declared
+    feed = ir.feed(inputs)
+    assert list(feed) == [name for name, _, _ in declared] == list(ir.parameters)
+    assert feed["data"] is inputs.data
+    if case is RUNTIME_INPUTS:
+        assert ir.input_types == (("data", "f32"), ("kernel", "f32"), ("output_shape", "i64"))
+        assert feed["kernel"] is inputs.kernel
+        assert feed["output_shape"].dtype == np.int64 and feed["output_shape"].tolist() == [11, 13]
+    else:
+        assert ir.input_types == (("data", "f32"),)

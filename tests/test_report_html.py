@@ -80,3 +80,19 @@ def test_details_column_stays_in_the_window(html_report, tmp_path, width):
                                          probe.as_uri()).stdout)
     window, scroll, table_right = map(int, dom.find(".//body").get("data-widths").split(","))
     assert window == width and scroll <= window and table_right <= window, (window, scroll, table_right)
+
+
+def test_performance_plot_in_chromium(pytester, tmp_path):
+    """pytest --perf: the inline SVG plot (one bar per passed item, grouped by primitive) and the table."""
+    make_suite(pytester)
+    pytester.runpytest("--perf", "--perf-budget", "0.01").assert_outcomes(passed=5)
+    page = pytester.path / "reports" / "conformance.html"
+    dom = lxml_html.fromstring(_chromium(tmp_path, "--dump-dom", page.as_uri()).stdout)
+    plot = dom.get_element_by_id("perf-plot")
+    bars = [rect for rect in plot.iter("rect") if "perf-bar" in rect.get("class", "")]
+    assert len(bars) == 5 and all(float(bar.get("width")) > 0 and float(bar.get("data-ratio")) > 0 for bar in bars)
+    assert {bar.get("data-case").split(" [")[0].split("::")[1] for bar in bars} == {
+        "ok_a[strides=1x1]", "ok_a[strides=2x2]", "broken_b", "ok_c", "uniform_d"}
+    groups = [text.text_content() for text in plot.iter("text") if text.get("class") == "group"]
+    assert groups and all("items" in group for group in groups)   # one heading per primitive
+    assert len(dom.get_element_by_id("perf").findall(".//tbody/tr")) == 5

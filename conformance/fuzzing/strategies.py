@@ -91,7 +91,7 @@ def reaches_enough(case) -> bool:
     """True when, for every inference of a loaded case, kernel taps reach at least
     ``compare.MIN_REACHED_FRACTION`` of the output elements (``api.reached``, the geometry the trust
     check uses): otherwise the reference is mostly the pads' zeros and the check refuses the case."""
-    from ..api import reached
+    from ..taps import reached
     from ..compare import MIN_REACHED_FRACTION
     for shape in case.infer_shapes or (case.data_shape,):
         mask = reached(case.at_data_shape(shape))

@@ -34,6 +34,7 @@ class Op:
     transposed: bool = False             # a transposed (backprop-data) convolution
     fields: tuple[str, ...] = ()         # case fields only this op (and its kind) has
     styles: tuple[str, ...] = ("spec", "pytorch")
+    matlab_layer: str | None = None      # the MATLAB layer a ``style: matlab`` case of this op describes
     sibling: str | None = None           # the ungrouped op one group of this op is (grouped ops only)
     kernel_layout: str = ""              # e.g. "[GROUPS, C_OUT, C_IN, ...]"
     data_layout: str = "[N, GROUPS*C_IN, spatial...]"
@@ -124,6 +125,12 @@ class Op:
     def oracle_limit(self, case) -> tuple[str, str] | None:
         """(field, message) when the oracle cannot compute ``case`` (README 'Limits'), else None."""
         return None
+
+    def multiply_adds(self, case, geometry) -> int:
+        """Multiply-adds one inference does (the perf view's GFLOP are twice this): every output
+        element sums ``accumulation_length`` products (window taps in the padding included, as
+        benchdnn counts them)."""
+        return geometry.accumulation_length * math.prod(geometry.output_shape)
 
     # --- the oracle ------------------------------------------------------------------
     def extents(self, case) -> tuple[int, ...]:

@@ -131,6 +131,9 @@ class GroupConvolution(Op):
     sibling = "Convolution"
     kernel_layout = "[GROUPS, C_OUT, C_IN, ...]"
     styles = ("spec", "pytorch", "matlab")
+    # Its weights FilterSize(1) x FilterSize(2) x NumChannelsPerGroup x NumFiltersPerGroup x NumGroups
+    # are this op's kernel [NumGroups, NumFiltersPerGroup, NumChannelsPerGroup, h, w] (kernel_shape_for).
+    matlab_layer = "groupedConvolution2dLayer"
     scaffolds = {"spec": SPEC_SCAFFOLD, "pytorch": PYTORCH_SCAFFOLD, "matlab": MATLAB_SCAFFOLD}
 
     def channels(self, kernel_shape):

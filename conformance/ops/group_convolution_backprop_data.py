@@ -161,6 +161,13 @@ class GroupConvolutionBackpropData(Op):
             case.data_shape, self.grouped_shape(case.kernel_shape), case.strides, case.pads_begin, case.pads_end,
             case.dilations, case.auto_pad, case.output_padding, case.output_shape)
 
+    def multiply_adds(self, case, geometry) -> int:
+        """Every data element times every tap of its group's kernels (C_OUT per group x kernel
+        volume): the uncropped transposed convolution, the work of the forward convolution it is the
+        data gradient of (benchdnn's deconvolution count). ``accumulation_length`` is only an upper
+        bound per output element here (stride gaps, crops), so output elements x it would overcount."""
+        return math.prod(case.data_shape) * geometry.out_channels_per_group * geometry.kernel_volume
+
     def attributes(self, case) -> dict[str, str]:
         attrs = super().attributes(case)
         attrs["output_padding"] = _join(case.output_padding or (0,) * case.spatial_rank)
