@@ -40,8 +40,14 @@ Fields:
   failure of a registered item is a plain failure.
 - ``signature``: matches a ``FindingSignature`` (``match_signature``): ``op`` (exact),
   ``primitive`` (glob over the primitiveType that ran), ``attributes`` (attribute-class key ->
-  glob; each must be in the finding). The finding's failure kind, target, release and CPU are
-  matched by the entry's ``fails``, ``target``, ``openvino`` and ``cpu``.
+  glob; each must be in the finding), ``message`` (a glob, or a list of globs any of which
+  may match, over the finding's message class: the normalised failure of
+  ``releases.failure_signature``, e.g. ``error: compile: could not create primitive descriptor
+  for deconvolution*`` or ``crashed: SIGSEGV``; it must be able to match the entry's ``fails``
+  kind, so it starts with that kind or a wildcard). Without ``message`` any failure of the kind
+  matches: another compile error on the same attributes would be taken for this one. The
+  finding's failure kind, target, release and CPU are matched by the entry's ``fails``,
+  ``target``, ``openvino`` and ``cpu``.
 - ``origin``: where the entry comes from ("openvino issue #22343", "found by the suite",
   "fuzz campaign seed 1"); ``reason`` (required), ``spec_note``, ``id``: free text.
 
@@ -66,9 +72,12 @@ ENTRY_FIELDS = ("id", "case", "signature", "target", "openvino", "cpu", "fails",
 # isolated worker process dying (crashed) or overrunning its time limit (hung).
 FAILS = ("mismatch", "error", "crashed", "hung")
 CPU_CONDITION_FIELDS = ("has", "lacks")
-SIGNATURE_FIELDS = ("op", "primitive", "attributes")
+SIGNATURE_FIELDS = ("op", "primitive", "attributes", "message")
 _RANGE_OPERATORS = ("<", ">", "=", "!", "~")
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# What message classes (``releases.failure_signature``) of each failure kind look like (for errors).
+_MESSAGE_EXAMPLES = {"mismatch": "mismatch: output shape", "error": "error: compile: ...",
+                     "crashed": "crashed: SIGSEGV", "hung": "hung"}
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,7 @@ class FindingSignature:
     target: str                   # target id, e.g. CPU-f32-avx2
     primitive: str | None = None  # the primitiveType that ran, when known
     attributes: tuple = ()
+    message: str | None = None    # the message class (``releases.failure_signature``), e.g. "error: compile: ..."
 
     def __post_init__(self):
         pairs = self.attributes.items() if isinstance(self.attributes, dict) else self.attributes
@@ -151,17 +161,21 @@ class FindingSignature:
 
 @dataclass(frozen=True)
 class Signature:
-    """The ``signature`` field of an entry: op, primitive glob, attribute-class globs."""
+    """The ``signature`` field of an entry: op, primitive glob, attribute-class globs, message-class globs."""
 
     op: str | None = None
     primitive: str | None = None
     attributes: tuple = ()        # (key, glob) pairs
+    messages: tuple = ()          # globs over the message class; any may match (none given: any class)
 
     def matches(self, finding: FindingSignature) -> bool:
-        """True when ``finding``'s op, primitive and attributes fit (failure/target are the entry's)."""
+        """True when ``finding``'s op, primitive, attributes and message class fit (failure/target are
+        the entry's)."""
         if self.op is not None and finding.op != self.op:
             return False
         if self.primitive is not None and not fnmatchcase(finding.primitive or "", self.primitive):
+            return False
+        if self.messages and not any(fnmatchcase(finding.message or "", glob) for glob in self.messages):
             return False
         found = dict(finding.attributes)
         return all(key in found and fnmatchcase(found[key], pattern) for key, pattern in self.attributes)
@@ -267,7 +281,7 @@ def _entry(path: Path, raw) -> ExpectedFailure:
         case=raw.get("case"), target=str(raw.get("target", "*")), openvino=raw["openvino"], reason=raw["reason"],
         spec_note=raw.get("spec_note"), source=f"{path.name}:{line}", fails=fails,
         cpu=_cpu_condition(path, raw["cpu"], at("cpu")) if "cpu" in raw else None,
-        signature=_signature(path, raw["signature"], at("signature")) if "signature" in raw else None,
+        signature=_signature(path, raw["signature"], at("signature"), fails) if "signature" in raw else None,
         origin=raw.get("origin"), id=raw.get("id"), releases=releases)
 
 
@@ -297,7 +311,7 @@ def _cpu_condition(path: Path, raw, line: int) -> CpuCondition:
     return CpuCondition(lists.get("has", ()), lists.get("lacks", ()))
 
 
-def _signature(path: Path, raw, line: int) -> Signature:
+def _signature(path: Path, raw, line: int, fails: str) -> Signature:
     if not isinstance(raw, dict) or not raw:
         raise CaseError(path, line, "signature", f"expected a mapping with {', '.join(SIGNATURE_FIELDS)}, got {raw!r}")
     for key in raw:
@@ -324,9 +338,33 @@ def _signature(path: Path, raw, line: int) -> Signature:
             raise CaseError(path, where, f"signature.attributes.{key}",
                             f"must be a string glob or a number, got {value!r}")
         pairs.append((key, str(value).lower() if isinstance(value, bool) else str(value)))
-    if op is None and primitive is None and not pairs:
-        raise CaseError(path, line, "signature", "matches every finding: give op, primitive or attributes")
-    return Signature(op, primitive, tuple(sorted(pairs)))
+    messages = _message_globs(path, raw, fails) if "message" in raw else ()
+    if op is None and primitive is None and not pairs and not messages:
+        raise CaseError(path, line, "signature", "matches every finding: give op, primitive, attributes or message")
+    return Signature(op, primitive, tuple(sorted(pairs)), messages)
+
+
+def _message_globs(path: Path, raw, fails: str) -> tuple[str, ...]:
+    """``signature.message``: one glob or a list of globs over message classes of the ``fails`` kind."""
+    value, line = raw["message"], raw.key_lines["message"]
+    globs = value if isinstance(value, list) else [value]
+    if not globs:
+        raise CaseError(path, line, "signature.message", "expected a glob or a non-empty list of globs, got []")
+    checked = []
+    for index, glob in enumerate(globs):
+        where = value.item_lines[index] if isinstance(value, list) and hasattr(value, "item_lines") else line
+        if not isinstance(glob, str) or not glob.strip():
+            raise CaseError(path, where, "signature.message",
+                            f"must be a non-empty string glob over the message class, got {glob!r}")
+        # The literal start of the glob must agree with the kind: a class is "<fails>" or "<fails>: ...".
+        literal = re.split(r"[*?[]", glob, maxsplit=1)[0]
+        if not (literal.startswith(fails) or fails.startswith(literal)):
+            raise CaseError(path, where, "signature.message",
+                            f"{glob!r} never matches a {fails!r} finding: its message class starts with "
+                            f"'{fails}' (e.g. \"{_MESSAGE_EXAMPLES[fails]}\"); set fails: or start the glob "
+                            f"with '*'")
+        checked.append(glob)
+    return tuple(checked)
 
 
 def release_of(openvino_version: str) -> str:

@@ -57,7 +57,21 @@ def integer_range(case: Case) -> tuple[int, int]:
     """The inclusive integer fill range of ``case`` (``fill_range``, else by element type)."""
     if case.fill_range is not None:
         return case.fill_range
-    return (0, INTEGER_RANGE[1]) if case.element_type.startswith("u") else INTEGER_RANGE
+    return default_integer_range(case.element_type)
+
+
+def default_integer_range(element_type: str) -> tuple[int, int]:
+    """The default integer fill range of an element type (unsigned types start at 0)."""
+    return (0, INTEGER_RANGE[1]) if element_type.startswith("u") else INTEGER_RANGE
+
+
+def exact_taps_limit(fill_range: tuple[int, int], element_types) -> int | None:
+    """Nonzero kernel weights per output channel whose products of ``fill_range`` values still sum
+    exactly in every one of ``element_types`` (None: any number, the range is 0 only)."""
+    largest = max(abs(fill_range[0]), abs(fill_range[1]))
+    if largest == 0:
+        return None
+    return min(exact_limit(t) for t in element_types) // (largest * largest)
 
 
 def taps_per_output_channel(case: Case) -> int:
@@ -71,12 +85,8 @@ def max_nonzero_taps(case: Case) -> int:
     The limit is the narrowest of the element type and the inference precisions
     the case declares, so the fill stays exact under every one of them.
     """
-    low, high = integer_range(case)
-    largest = max(abs(low), abs(high))
-    if largest == 0:
-        return taps_per_output_channel(case)
-    limit = min(exact_limit(t) for t in (case.element_type, *case.precisions))
-    return limit // (largest * largest)
+    limit = exact_taps_limit(integer_range(case), (case.element_type, *case.precisions))
+    return taps_per_output_channel(case) if limit is None else limit
 
 
 # The default integer fill is redrawn (seeds (seed, 1), (seed, 2), ...) while its reference would be
@@ -123,8 +133,11 @@ def fill_cancels(case: Case, inputs: Inputs) -> bool:
     with torch.no_grad():
         output = apply_op(case, torch.from_numpy(inputs.data.astype(np.float64)),
                           torch.from_numpy(inputs.kernel.astype(np.float64))).numpy()
+    zeros = output == 0
+    if not zeros.any():   # the usual draw: no cancellation, no need for the reachability convolution
+        return False
     mask = np.broadcast_to(reached(case), output.shape)
-    return int(np.count_nonzero((output == 0) & mask)) > SPARSE_ZERO_FRACTION * int(np.count_nonzero(mask))
+    return int(np.count_nonzero(zeros & mask)) > SPARSE_ZERO_FRACTION * int(np.count_nonzero(mask))
 
 
 def _draw(case: Case, seed) -> Inputs:

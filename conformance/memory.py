@@ -25,7 +25,24 @@ DEFAULT_MEMORY_BUDGET = 16 * GIB  # the spec's full-size examples (224^3 3D) fit
 # output planes (oracle.reference_slabs + compare.StreamingComparison) instead of
 # whole: 32M elements = 512 MB of float64 output + magnitude.
 STREAM_THRESHOLD_ELEMENTS = 1 << 25
-SLAB_ELEMENTS = 1 << 24   # output elements per slab (~128 MB per float64 array)
+# Elements per slab: output planes plus the input rows they read (``slab_planes``). Each slab's
+# oracle holds several copies of its input halo (converted, padded, channels-last, |x|) beside
+# its output and magnitude, so counting the output alone let a GroupConvolution slab (input
+# planes 3x the output's) add ~1 GB on top of OpenVINO's output; 16M elements: ~0.3 GB.
+SLAB_ELEMENTS = 1 << 24
+
+
+def slab_planes(case: Case, elements: int = SLAB_ELEMENTS) -> int:
+    """Output planes per slab (along the first spatial axis) so that a slab's output plus the
+    input rows it reads come to about ``elements``: a convolution reads ``stride`` input rows per
+    output plane, a transposed one ``1 / stride``."""
+    op = ops.get(case.op)
+    output_shape = op.geometry(case).output_shape
+    output_plane = prod(output_shape[:2]) * prod(output_shape[3:])
+    input_plane = prod(case.data_shape[:2]) * prod(case.data_shape[3:])
+    stride = case.strides[0]
+    rows = 1 / stride if op.transposed else stride
+    return max(1, int(elements // max(1, output_plane + input_plane * rows)))
 
 
 def streamed(case: Case) -> bool:
@@ -51,7 +68,7 @@ def footprint_bytes(case: Case) -> int:
     intermediate = op.intermediate_elements(case, geometry)
     if streamed(case):
         depth = geometry.output_shape[2]
-        planes = max(1, SLAB_ELEMENTS // max(1, output // depth))
+        planes = slab_planes(case)
         # A slab reads about (planes * stride + kernel extent) input planes.
         extent = op.extents(case)[0]
         fraction = min(1.0, (planes * case.strides[0] + extent) / max(1, spatial[0]))

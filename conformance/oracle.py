@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -27,9 +28,9 @@ from .ops.group_convolution import convolution_input_index  # noqa: F401 (re-exp
 from .ops.group_convolution_backprop_data import transposed_output_index  # noqa: F401
 from .ops.torch_util import window_stride  # noqa: F401 (re-exported)
 from .case import Case
-from .memory import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, streamed  # noqa: F401 (re-exported)
+from .memory import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, slab_planes, streamed  # noqa: F401 (re-exported)
 from .inputs import Inputs
-from .taps import apply_op, torch_weight  # noqa: F401 (apply_op re-exported)
+from .taps import ONE_THREAD_WORK, apply_op, torch_weight  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # annotations only
     import torch
@@ -125,13 +126,6 @@ def oracle_dtype(case: Case, inputs: Inputs) -> torch.dtype:
         return torch.float64
     bound = data_max * kernel_max * case.geometry().accumulation_length
     return torch.float32 if bound < FLOAT32_EXACT_LIMIT else torch.float64
-
-
-def slab_planes(case: Case, elements: int = SLAB_ELEMENTS) -> int:
-    """Planes per slab so that one slab holds about ``elements`` output elements."""
-    shape = case.geometry().output_shape
-    per_plane = math.prod(shape[:2]) * math.prod(shape[3:])
-    return max(1, elements // max(per_plane, 1))
 
 
 def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,

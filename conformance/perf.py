@@ -118,7 +118,7 @@ def torch_latency(case, inputs, settings: PerfSettings) -> dict:
         with torch.no_grad():
             data = torch.from_numpy(np.ascontiguousarray(inputs.data, dtype=np.float32))
             kernel = torch.from_numpy(np.ascontiguousarray(inputs.kernel, dtype=np.float32))
-            timings = time_repeats(lambda: apply_op(case, data, kernel, geometry), settings)
+            timings = time_repeats(lambda: apply_op(case, data, kernel, geometry, keep_threads=True), settings)
     finally:
         torch.set_num_threads(previous)
     return timings.summary("torch_")

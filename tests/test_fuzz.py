@@ -20,14 +20,15 @@ CPU = Target("CPU", "f32")
 
 def stride_over_kernel_runtime(case, target, steps=None):
     """A fake runtime wrong only when some axis has stride > kernel (everything else passes)."""
-    kernel = case.kernel_shape[3:]
+    kernel = op_registry.get(case.op).kernel_spatial(case.kernel_shape)
     if any(s > k for s, k in zip(case.strides, kernel)):
         return campaign.RunOutcome("mismatch", "mismatch", "fake_primitive", "f32", "planted")
     return campaign.RunOutcome("pass", primitive="fake_primitive", precision="f32")
 
 
-def settings(seed=1, cases=40, registry=None):
-    return campaign.Settings(seed=seed, max_cases=cases, targets=(CPU,), registry=registry, shrink_checks=200)
+def settings(seed=1, cases=40, registry=None, ops=strategies.DEFAULT_OPS):
+    return campaign.Settings(seed=seed, max_cases=cases, targets=(CPU,), registry=registry, shrink_checks=200,
+                             ops=ops)
 
 
 def signature_of(op, params):
@@ -149,6 +150,108 @@ def test_generated_cases_are_valid_small_and_varied(op):
             assert wanted in classes, wanted
 
 
+def fake_jobs(tmp_path, seed, jobs, max_cases):
+    """What ``ov-conformance fuzz --jobs N`` does, on the fake runtime: one campaign per job seed, each
+    writing its findings and summary.json to jobs/job-i, then the command's merge of them."""
+    from argparse import Namespace
+    from conformance.fuzzing import cli as fuzz_cli
+    args = Namespace(seed=seed, jobs=jobs, max_cases=max_cases, time=None, targets=None, ops=None,
+                     expected_failures="expected_failures.yaml", item_timeout=60.0, shrink_checks=200)
+    job_dirs, results = [], []
+    for index, job_seed in enumerate(fuzz_cli.job_seeds(seed, jobs)):
+        command = fuzz_cli._job_command(args, index, tmp_path / f"job-{index}")
+        assert command[command.index("--seed") + 1] == str(job_seed)
+        per_job = int(command[command.index("--max-cases") + 1])
+        results.append(campaign.run_campaign(settings(seed=job_seed, cases=per_job, ops=("Convolution",)),
+                                             stride_over_kernel_runtime))
+        job_dirs.append(tmp_path / f"job-{index}")
+        campaign.write_findings(results[-1], job_dirs[-1])
+    merged, missing = fuzz_cli.merge_job_outputs(job_dirs)
+    assert missing == []
+    return merged, results
+
+
+def test_jobs_2_merges_the_jobs_dedups_across_them_and_repeats_per_seed(tmp_path, monkeypatch):
+    # one coarse attribute class, so both jobs surely hit the same signatures
+    monkeypatch.setattr(op_registry.get("Convolution"), "fuzz_classes", lambda params: {
+        "stride_gt_kernel": "yes" if any(s > k for s, k in zip(params["strides"], params["kernel"])) else "no",
+        "rank": str(len(params["spatial"]))})
+    merged, jobs = fake_jobs(tmp_path / "first", seed=4, jobs=2, max_cases=41)
+    assert [job.seed for job in jobs] == [4000, 4001] and [job.cases for job in jobs] == [21, 21]
+    assert merged.cases == 42 and merged.runs == sum(job.runs for job in jobs)
+    assert merged.statuses == jobs[0].statuses + jobs[1].statuses
+    # one finding per signature over both jobs; a signature both jobs hit has both jobs' hits,
+    # and the simpler of the two minimal cases
+    keys = [{json_key(f) for f in job.findings.values()} for job in jobs]
+    both = keys[0] & keys[1]
+    assert both, "the planted class is hit by both jobs"
+    assert {json_key(f) for f in merged.findings.values()} == keys[0] | keys[1]
+    assert len(merged.findings) == len(keys[0] | keys[1])
+    for finding in merged.findings.values():
+        hits = [job_finding.hits for job in jobs for job_finding in job.findings.values()
+                if json_key(job_finding) == json_key(finding)]
+        assert finding.hits == sum(hits)
+        if json_key(finding) in both:
+            sizes = [shrink.size_key(job_finding.params) for job in jobs for job_finding in job.findings.values()
+                     if json_key(job_finding) == json_key(finding)]
+            assert shrink.size_key(finding.params) == min(sizes)
+    # the same seed and --max-cases: the same merged findings; another seed: other job seeds
+    again, _ = fake_jobs(tmp_path / "again", seed=4, jobs=2, max_cases=41)
+    assert [(json_key(f), f.params, f.hits) for f in merged.findings.values()] == \
+        [(json_key(f), f.params, f.hits) for f in again.findings.values()]
+    _, other = fake_jobs(tmp_path / "other", seed=5, jobs=2, max_cases=41)
+    assert [job.seed for job in other] == [5000, 5001]
+
+
+def json_key(finding):
+    """A finding's dedup key as it survives summary.json (lists, not tuples)."""
+    import json
+    return json.dumps(finding.key)
+
+
+def test_every_op_draws_its_own_fuzz_cases_deterministically():
+    """Each op module holds its campaign generator (``Op.fuzz_fields``) and classes (``Op.fuzz_classes``)."""
+    import random
+    for name in op_registry.names():
+        op = op_registry.get(name)
+        first, second = ([op.fuzz_fields(rng, 64) for _ in range(20)] for rng in (random.Random(11),
+                                                                                   random.Random(11)))
+        assert first == second and first[0] != first[1]
+        assert all(params["groups"] == 1 for params in first) or op.grouped
+        assert ("output_padding" in first[0]) == op.transposed
+        assert set(op.fuzz_classes(first[0])) >= {"groups", "auto_pad", "element_type", "dynamic"}
+
+
+@pytest.mark.parametrize("element_type, limit", [("i8", 14), ("u8", 28), ("bf16", 28)])
+def test_narrow_element_types_get_kernels_the_fill_need_not_thin(element_type, limit):
+    """i8 / u8 / bf16: at most as many taps per output channel as can all be nonzero and still sum
+    exactly (the fill would zero the rest, and outputs reached by zeroed taps only are 0)."""
+    from math import prod
+    from conformance.ops import fuzz
+    params = {"c_in": 33, "kernel": [7, 5], "element_type": element_type}
+    fuzz.clamp_taps(params)
+    assert params["c_in"] * prod(params["kernel"]) <= limit and min(params["kernel"]) >= 1
+    unchanged = {"c_in": 33, "kernel": [7, 5], "element_type": "f32"}
+    fuzz.clamp_taps(unchanged)
+    assert unchanged == {"c_in": 33, "kernel": [7, 5], "element_type": "f32"}
+
+
+def test_campaign_cases_are_trustworthy():
+    """What the campaign draws passes the trust check (api.trust_problem: reached outputs, not mostly
+    zeros, integer results in range): before the generators knew, 7% of seed 6000's cases did not."""
+    fuzzer = campaign.Campaign(settings(seed=6000))
+    problems = []
+    types = set()
+    for _ in range(80):
+        op, params, case = fuzzer.next_case()
+        types.add(case.element_type)
+        problem = api.trust_problem(case, api.prepare(case))
+        if problem:
+            problems.append((params, problem))
+    assert problems == []
+    assert {"i8", "bf16"} & types   # the narrow types were drawn
+
+
 def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_report(pytester):
     """``pytest --fuzz N``: one item, on OpenVINO; findings (if any) beside the report."""
     from pathlib import Path
@@ -165,11 +268,44 @@ def test_pytest_fuzz_option_runs_a_campaign_item_and_writes_findings_beside_the_
 
 BPD = "GroupConvolutionBackpropData"
 AVX2_ONLY = ("sse41", "avx", "avx2")
+GROUPS_1_MESSAGE = "error: compile: could not create primitive descriptor for deconvolution forward propagation primitive"
+
+
+def groups_1_compile_error(message):
+    """A fake runtime where BackpropData with GROUPS = 1 fails to compile with ``message`` (OpenVINO's
+    words, normalised by ``releases.failure_signature``); everything else passes."""
+    from conformance.releases import failure_signature
+
+    def runner(case, target, steps=None):
+        if case.op == BPD and case.kernel_shape[0] == 1:
+            return campaign.RunOutcome("error", failure_signature("error", message), message=message)
+        return campaign.RunOutcome("pass", primitive="fake_primitive", precision="f32")
+    return runner
+
+
+@pytest.mark.parametrize("message, known", [
+    ("compile: could not create a primitive descriptor for a deconvolution forward propagation primitive", True),
+    ("compile: Unexpected: Cannot calculate order from undefined dims or strides at dims.cpp:12", False),
+])
+def test_only_the_registered_message_class_makes_a_groups_1_error_known(message, known):
+    """The GROUPS=1 BackpropData entry matches its own compile error; another error class on the
+    same attributes is a new finding, not attributed to it."""
+    from pathlib import Path
+    registry = Path(__file__).resolve().parents[1] / "expected_failures.yaml"
+    fuzzer = campaign.Campaign(campaign.Settings(seed=2, max_cases=40, targets=(CPU,), registry=registry,
+                                                 ops=(BPD,), shrink_checks=0), groups_1_compile_error(message))
+    fuzzer.result.openvino_version = "2026.4.1"   # the registry entry's range, whatever is installed
+    result = fuzzer.run()
+    errors = [finding for finding in result.findings.values() if finding.failure == "error"]
+    assert errors and all(finding.attributes["groups"] == "1" for finding in errors)
+    for finding in errors:
+        assert (finding.failure_class == GROUPS_1_MESSAGE) is known
+        assert (finding.known is not None) is known, (finding.failure_class, finding.known)
 
 
 @pytest.mark.parametrize("finding, features, entry_id_or_case", [
-    (FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "1", "auto_pad": "valid"}), AVX2_ONLY,
-     "group_convolution_backprop_data/groups.yaml::single_group[[]*"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"groups": "1", "auto_pad": "valid"}, GROUPS_1_MESSAGE),
+     AVX2_ONLY, "group_convolution_backprop_data/groups.yaml::single_group[[]*"),
     (FindingSignature(BPD, "mismatch", "CPU-f32", "jit_gemm_f32", {"output_shape": "const", "auto_pad": "valid",
                                                                     "output_shape_size": "smaller"}), AVX2_ONLY,
      "group_convolution_backprop_data/output_shape.yaml::*_begin_crop*auto_pad=valid*"),
@@ -177,8 +313,18 @@ AVX2_ONLY = ("sse41", "avx", "avx2")
                                                                     "auto_pad": "same_lower",
                                                                     "output_shape_size": "larger"}), AVX2_ONLY,
      "spec_notes/output_shape_beyond_full.yaml::beyond_full_by_[23][[]*"),
-    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"}), AVX2_ONLY,
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "parameter", "dynamic": "no"},
+                      "error: compile: Destination memory is undefined"), AVX2_ONLY,
      "runtime_inputs/group_convolution_backprop_data.yaml::output_shape_parameter[[]auto_pad=*"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "const", "dynamic": "yes", "groups": "1",
+                                                      "output_shape_lt_kernel": "yes"},
+                      "error: compile: Can not clone DnnlBlockedMemoryDesc with dims: {N, N, N, N, N}"), AVX2_ONLY,
+     "fuzz-backprop-dynamic-output-shape-below-kernel-3d"),
+    (FindingSignature(BPD, "error", "CPU-f32", None, {"output_shape": "const", "dynamic": "yes", "groups": "depthwise",
+                                                      "output_shape_lt_kernel": "yes"}, GROUPS_1_MESSAGE), AVX2_ONLY,
+     "fuzz-backprop-dynamic-output-shape-below-kernel"),   # seed 7: the GROUPS=1 words, another cause
+    (FindingSignature(BPD, "crashed", "CPU-bf16", None, {"element_type": "bf16", "groups": "depthwise"},
+                      "crashed: SIGSEGV"), AVX2_ONLY, "fuzz-backprop-bf16-depthwise-crash"),
     (FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_i8", {"element_type": "i8"}),
      AVX2_ONLY, "i8-group-convolution-without-vnni"),
     (FindingSignature("GroupConvolution", "mismatch", "CPU-f32", "jit_avx2_f32",

@@ -102,6 +102,18 @@ def test_description_says_how_to_update_the_registry(registry):
      "expected_failures.yaml:6: signature.attributes.groups: must be a string glob or a number"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  signature: {primitive: ''}\n",
      "expected_failures.yaml:4: signature.primitive: must be a non-empty string"),
+    # signature.message: globs over the message class, of the entry's failure kind
+    ("- case: a\n  openvino: '1'\n  reason: r\n  fails: error\n  signature:\n    message: ''\n",
+     "expected_failures.yaml:6: signature.message: must be a non-empty string glob"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  fails: error\n  signature:\n    message: []\n",
+     "expected_failures.yaml:6: signature.message: expected a glob or a non-empty list of globs"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  fails: error\n  signature:\n    message:\n      - 'error: *'\n"
+     "      - 3\n", "expected_failures.yaml:8: signature.message: must be a non-empty string glob"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  signature:\n    op: GroupConvolution\n"
+     "    message: 'error: compile: *'\n",   # fails defaults to mismatch: the glob can never match
+     "expected_failures.yaml:6: signature.message: 'error: compile: *' never matches a 'mismatch' finding"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  fails: crashed\n  signature: {message: SIGSEGV}\n",
+     "expected_failures.yaml:5: signature.message: 'SIGSEGV' never matches a 'crashed' finding"),
     ("- id: x\n  case: a\n  openvino: '1'\n  reason: r\n- id: x\n  case: b\n  openvino: '1'\n  reason: r\n",
      "expected_failures.yaml:5: id: 'x' is already the id of the entry on line 1"),
     ("case: a\n", "expected_failures.yaml:1: expected a list of entries"),
@@ -290,6 +302,49 @@ def test_findings_without_a_case_id_match_by_signature(tmp_path, finding, featur
     assert found is (None if expected is None else entries[expected])
     # A signature-only entry never matches a case item.
     assert expectations.match(entries, "y.yaml::a", "CPU-f32", "2026.4.1", None) is None
+
+
+MESSAGE_REGISTRY = """\
+- signature:
+    op: GroupConvolutionBackpropData
+    attributes: {groups: 1}
+    message: "error: compile: could not create primitive descriptor for deconvolution*"
+  openvino: "*"
+  fails: error
+  reason: "GROUPS=1 does not compile"
+- signature:
+    attributes: {dynamic: "yes"}
+    message: ["error: compile: Cannot calculate order*", "*dims are undefined*"]
+  openvino: "*"
+  fails: error
+  reason: "dynamic shapes do not compile"
+- signature: {message: "*"}
+  openvino: "*"
+  fails: crashed
+  reason: "any crash"
+"""
+
+
+@pytest.mark.parametrize("failure, message, attributes, expected", [
+    ("error", "error: compile: could not create primitive descriptor for deconvolution forward propagation primitive",
+     {"groups": "1"}, 0),
+    # another compile error with the same attributes is not the GROUPS=1 family: a new finding
+    ("error", "error: compile: Destination memory is undefined", {"groups": "1"}, None),
+    ("error", None, {"groups": "1"}, None),                         # no message class known: no message matched
+    ("error", "error: compile: Cannot calculate order from undefined dims or strides", {"dynamic": "yes"}, 1),
+    ("error", "error: compile: Can't clone desc if new dims are undefined", {"dynamic": "yes"}, 1),  # 2nd glob
+    ("error", "error: compile: Can not clone DnnlBlockedMemoryDesc", {"dynamic": "yes"}, None),
+    ("crashed", "crashed: SIGFPE", {}, 2),
+])
+def test_a_signature_message_tells_error_classes_apart(tmp_path, failure, message, attributes, expected):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(MESSAGE_REGISTRY)
+    entries = expectations.load_registry(path)
+    assert entries[1].signature.messages == ("error: compile: Cannot calculate order*", "*dims are undefined*")
+    finding = expectations.FindingSignature("GroupConvolutionBackpropData", failure, "CPU-f32", None, attributes,
+                                            message)
+    found = expectations.match_signature(entries, finding, "2026.4.1")
+    assert found is (None if expected is None else entries[expected])
 
 
 def test_a_finding_signature_names_a_known_failure_kind():

@@ -126,8 +126,9 @@ class Finding:
                 tuple(sorted(self.attributes.items())))
 
     def signature(self) -> FindingSignature:
-        """The registry's view of this finding."""
-        return FindingSignature(self.op, self.failure, self.target, self.primitive, self.attributes)
+        """The registry's view of this finding (its message class is the failure class)."""
+        return FindingSignature(self.op, self.failure, self.target, self.primitive, self.attributes,
+                                self.failure_class)
 
     def slug(self) -> str:
         """A short, stable file name: op, failure kind, target and a digest of the signature."""
@@ -225,11 +226,18 @@ class Campaign:
                    for target in self.settings.targets for key, value in classes.items())
 
     def next_case(self):
-        """The least covered of a few drawn candidates: (op, params, case)."""
+        """The least covered of a few drawn candidates whose outputs kernel taps reach enough of for
+        the trust check (``strategies.reaches_enough``; a case it refuses would run for nothing) and
+        whose ReLU/Clamp post-ops leave the op visible (``strategies.post_ops_keep_the_op_visible``),
+        else the next trustworthy single draw: (op, params, case)."""
         op = self.rng.choice(self.settings.ops)
         drawn = [draw_case(self.rng, op) for _ in range(CANDIDATES_PER_DRAW)]
-        params, case = min(drawn, key=lambda pair: self._score(op, pair[0]))   # first of equals: stable
-        return op, params, case
+        drawn.sort(key=lambda pair: self._score(op, pair[0]))   # stable: the first of equals first
+        while True:
+            for params, case in drawn:   # only the chosen one is checked, as a rule (the check costs)
+                if strategies.reaches_enough(case) and strategies.post_ops_keep_the_op_visible(case):
+                    return op, params, case
+            drawn = [draw_case(self.rng, op)]
 
     def _prepare(self, case):
         if not self.uses_oracle:

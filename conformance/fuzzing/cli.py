@@ -53,14 +53,39 @@ def _settings(args, seed: int):
                              timeout=args.item_timeout, progress=lambda line: print(line, flush=True))
 
 
+def job_seeds(seed: int, jobs: int) -> list[int]:
+    """The seeds of ``--jobs`` parallel campaigns: SEED*1000 + i (the same seed, the same jobs)."""
+    return [seed * 1000 + index for index in range(jobs)]
+
+
+def job_max_cases(max_cases: int | None, jobs: int) -> int | None:
+    """Each job's share of ``--max-cases`` (rounded up)."""
+    return None if max_cases is None else -(-max_cases // jobs)
+
+
+def merge_job_outputs(job_dirs) -> tuple:
+    """The merged ``CampaignResult`` of the jobs' ``summary.json`` files (``campaign.merge``: findings
+    deduped by signature across jobs, hits added, the simplest parameters kept), and the job
+    directories that wrote no summary (a job that died)."""
+    from . import campaign
+    summaries, missing = [], []
+    for job_dir in job_dirs:
+        summary = Path(job_dir) / "summary.json"
+        if summary.exists():
+            summaries.append(json.loads(summary.read_text(encoding="utf-8")))
+        else:
+            missing.append(job_dir)
+    return campaign.merge(summaries), missing
+
+
 def _job_command(args, index: int, out: Path) -> list[str]:
-    command = [sys.executable, "-m", "conformance.cli", "fuzz", "--seed", str(args.seed * 1000 + index),
+    command = [sys.executable, "-m", "conformance.cli", "fuzz", "--seed", str(job_seeds(args.seed, args.jobs)[index]),
                "--out", str(out), "--expected-failures", args.expected_failures,
                "--item-timeout", str(args.item_timeout), "--shrink-checks", str(args.shrink_checks)]
     if args.time is not None:
         command += ["--time", str(args.time)]
     if args.max_cases is not None:
-        command += ["--max-cases", str(-(-args.max_cases // args.jobs))]
+        command += ["--max-cases", str(job_max_cases(args.max_cases, args.jobs))]
     for target in args.targets or DEFAULT_TARGETS:
         command += ["--target", target]
     for op in args.ops or ():
@@ -90,17 +115,14 @@ def cmd_fuzz(args) -> int:
             env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
             processes.append((subprocess.Popen(_job_command(args, index, job_out), stdout=log,
                                                stderr=subprocess.STDOUT, env=env), job_out, log))
-            print(f"[fuzz] job {index}: seed {args.seed * 1000 + index}, log {job_out / 'log.txt'}", flush=True)
-        summaries = []
+            print(f"[fuzz] job {index}: seed {job_seeds(args.seed, args.jobs)[index]}, log {job_out / 'log.txt'}",
+                  flush=True)
         for process, job_out, log in processes:
             process.wait()
             log.close()
-            summary = job_out / "summary.json"
-            if summary.exists():
-                summaries.append(json.loads(summary.read_text(encoding="utf-8")))
-            else:
-                print(f"[fuzz] {job_out}: no summary (exit {process.returncode})", file=sys.stderr)
-        result = campaign.merge(summaries)
+        result, missing = merge_job_outputs([job_out for _, job_out, _ in processes])
+        for job_out in missing:
+            print(f"[fuzz] {job_out}: no summary (the job died: see its log.txt)", file=sys.stderr)
         result.seed = args.seed
         result.seconds = time.monotonic() - started
     else:

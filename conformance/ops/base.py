@@ -179,6 +179,16 @@ class Op:
         """A hypothesis strategy of ``(op name, fields)`` for random valid cases of this op."""
         raise NotImplementedError
 
+    def fuzz_fields(self, rng, max_channels: int) -> dict:
+        """A random fuzz parameter dict (``ops.fuzz``) of this op drawn from ``rng`` (a seeded
+        ``random.Random``: the same state gives the same dict); may still be invalid (the loader decides)."""
+        raise NotImplementedError
+
+    def fuzz_classes(self, params: dict) -> dict[str, str]:
+        """The attribute classes of a fuzz parameter dict: the keys of a finding's signature, the
+        registry's ``signature.attributes`` and the campaign's coverage steering."""
+        raise NotImplementedError
+
 
 def _transposed_names() -> list[str]:
     from . import REGISTRY

@@ -184,5 +184,11 @@ class GroupConvolution(Op):
     def edge_strategy(self, huge_strides: bool = True):
         return fuzz.edge_configs(self, fuzz.convolution_edge_fields, huge_strides=huge_strides)
 
+    def fuzz_fields(self, rng, max_channels):
+        return fuzz.convolution_draw(rng, self, max_channels)
+
+    def fuzz_classes(self, params):
+        return fuzz.convolution_classes(params)
+
 
 OP = GroupConvolution()

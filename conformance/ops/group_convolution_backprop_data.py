@@ -255,5 +255,11 @@ class GroupConvolutionBackpropData(Op):
     def edge_strategy(self, huge_strides: bool = True):
         return fuzz.edge_configs(self, fuzz.backprop_edge_fields, huge_strides=huge_strides)
 
+    def fuzz_fields(self, rng, max_channels):
+        return fuzz.backprop_draw(rng, self, max_channels)
+
+    def fuzz_classes(self, params):
+        return fuzz.backprop_classes(params)
+
 
 OP = GroupConvolutionBackpropData()
