@@ -69,7 +69,7 @@ def batch_key(case, target: Target) -> tuple | None:
     """Cases with equal keys can share one model on ``target``; None: the case runs alone
     (dynamic shapes or a runtime output_shape, post-ops, streamed, or larger than ``MAX_MEMBER_ELEMENTS``)."""
     from .oracle import streamed
-    # Post-op layers are named without a member prefix (post_ops.render_nodes): such cases run alone.
+    # Post-op layers are named without a member prefix (render.add_post_ops): such cases run alone.
     if case.dynamic or case.output_shape_input == "parameter" or streamed(case) or case.post_ops:
         return None
     output = math.prod(case.geometry().output_shape)

@@ -46,3 +46,49 @@ def of_numpy(dtype) -> str:
     """The element type a numpy integer array of ``dtype`` is (an op's extra input, e.g. int64 output_shape)."""
     dtype = np.dtype(dtype)
     return next(name for name, t in TABLE.items() if t.significand_bits is None and np.dtype(t.numpy) == dtype)
+
+
+# --- integer fills and exactness (inputs.py fills with these; post-ops and fuzzing ask them too) ---
+
+INTEGER_RANGE = (-3, 3)  # inclusive; unsigned element types use (0, 3)
+
+
+def exact_limit(element_type: str) -> int:
+    """Largest integer magnitude L such that every integer in [-L, L] is exact in ``element_type``."""
+    if element_type in SIGNIFICAND_BITS:
+        return 2 ** SIGNIFICAND_BITS[element_type]
+    info = np.iinfo(NUMPY_DTYPES[element_type])
+    return int(info.max) if info.min == 0 else int(min(-int(info.min), int(info.max)))
+
+
+def default_integer_range(element_type: str) -> tuple[int, int]:
+    """The default integer fill range of an element type (unsigned types start at 0)."""
+    return (0, INTEGER_RANGE[1]) if element_type.startswith("u") else INTEGER_RANGE
+
+
+def fill_integer_range(fill_range: tuple[int, int] | None, element_type: str) -> tuple[int, int]:
+    """The inclusive integer fill range: a case's ``fill_range``, else the element type's default."""
+    return fill_range if fill_range is not None else default_integer_range(element_type)
+
+
+def exact_taps_limit(fill_range: tuple[int, int], element_types) -> int | None:
+    """Nonzero kernel weights per output channel whose products of ``fill_range`` values still sum
+    exactly in every one of ``element_types`` (None: any number, the range is 0 only)."""
+    largest = max(abs(fill_range[0]), abs(fill_range[1]))
+    if largest == 0:
+        return None
+    return min(exact_limit(t) for t in element_types) // (largest * largest)
+
+
+def to_element_type(values: np.ndarray, element_type: str) -> np.ndarray:
+    """Round float ``values`` to ``element_type`` (nearest even), in its numpy holder."""
+    if element_type == "bf16":
+        return round_to_bf16(values)
+    return np.asarray(values).astype(NUMPY_DTYPES[element_type])
+
+
+def round_to_bf16(values: np.ndarray) -> np.ndarray:
+    """float32 array of ``values`` rounded to bfloat16 (round to nearest even)."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return rounded.astype(np.uint32).view(np.float32)

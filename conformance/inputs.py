@@ -30,7 +30,8 @@ from . import ops
 from .case import Case
 # numpy holder per IR element type (element_types.TABLE); bf16 has no numpy dtype: float32 arrays
 # whose values are all bf16 numbers (render.py writes the upper 16 bits).
-from .element_types import NUMPY_DTYPES, SIGNIFICAND_BITS  # noqa: F401 (re-exported)
+from .element_types import (INTEGER_RANGE, NUMPY_DTYPES, SIGNIFICAND_BITS, default_integer_range,  # noqa: F401
+                            exact_limit, exact_taps_limit, fill_integer_range, round_to_bf16, to_element_type)  # (re-exported)
 
 
 
@@ -42,36 +43,11 @@ class Inputs:
     kernel: np.ndarray
 
 
-INTEGER_RANGE = (-3, 3)  # inclusive; unsigned element types use (0, 3)
-
-
-def exact_limit(element_type: str) -> int:
-    """Largest integer magnitude L such that every integer in [-L, L] is exact in ``element_type``."""
-    if element_type in SIGNIFICAND_BITS:
-        return 2 ** SIGNIFICAND_BITS[element_type]
-    info = np.iinfo(NUMPY_DTYPES[element_type])
-    return int(info.max) if info.min == 0 else int(min(-int(info.min), int(info.max)))
 
 
 def integer_range(case: Case) -> tuple[int, int]:
     """The inclusive integer fill range of ``case`` (``fill_range``, else by element type)."""
-    if case.fill_range is not None:
-        return case.fill_range
-    return default_integer_range(case.element_type)
-
-
-def default_integer_range(element_type: str) -> tuple[int, int]:
-    """The default integer fill range of an element type (unsigned types start at 0)."""
-    return (0, INTEGER_RANGE[1]) if element_type.startswith("u") else INTEGER_RANGE
-
-
-def exact_taps_limit(fill_range: tuple[int, int], element_types) -> int | None:
-    """Nonzero kernel weights per output channel whose products of ``fill_range`` values still sum
-    exactly in every one of ``element_types`` (None: any number, the range is 0 only)."""
-    largest = max(abs(fill_range[0]), abs(fill_range[1]))
-    if largest == 0:
-        return None
-    return min(exact_limit(t) for t in element_types) // (largest * largest)
+    return fill_integer_range(case.fill_range, case.element_type)
 
 
 def taps_per_output_channel(case: Case) -> int:
@@ -184,15 +160,3 @@ def _sparsify(case: Case, kernel: np.ndarray, rng: np.random.Generator) -> np.nd
     return ops.get(case.op).per_output_channel(kernel, sparsify)
 
 
-def to_element_type(values: np.ndarray, element_type: str) -> np.ndarray:
-    """Round float ``values`` to ``element_type`` (nearest even), in its numpy holder."""
-    if element_type == "bf16":
-        return round_to_bf16(values)
-    return np.asarray(values).astype(NUMPY_DTYPES[element_type])
-
-
-def round_to_bf16(values: np.ndarray) -> np.ndarray:
-    """float32 array of ``values`` rounded to bfloat16 (round to nearest even)."""
-    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return rounded.astype(np.uint32).view(np.float32)

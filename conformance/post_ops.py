@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .element_types import fill_integer_range, to_element_type
+
 KINDS = ("bias", "batch_norm", "relu", "clamp", "sum")
 FLOAT_TYPES = ("f32", "f16", "bf16", "f64")
 NODE_PREFIX = "post_op"     # IR layer names: post_op.<index>.<kind>[.<part>]
@@ -225,16 +227,14 @@ def values(case) -> tuple[dict[str, np.ndarray], ...]:
 
 
 def _element(array: np.ndarray, element_type: str) -> np.ndarray:
-    from .inputs import to_element_type
     return to_element_type(array, element_type)
 
 
 def _draw(case, seed, shape) -> np.ndarray:
     """The case's fill (as ``inputs.py`` draws data) for one post-op tensor."""
-    from .inputs import integer_range
     rng = np.random.default_rng(seed)
     if case.fill == "integers":
-        low, high = integer_range(case)
+        low, high = fill_integer_range(case.fill_range, case.element_type)
         if case.fill_range is None:   # the default fill: nonzero values only
             choices = np.array([v for v in range(low, high + 1) if v != 0], dtype=np.float64)
             return _element(choices[rng.integers(0, len(choices), size=shape)], case.element_type)
@@ -252,55 +252,6 @@ def channel_slice(case, start: int, stop: int) -> tuple[PostOp, ...]:
                     for part, array in tensors.items()}
         sliced.append(PostOp(post_op.kind, minimum=post_op.minimum, maximum=post_op.maximum, **explicit))
     return tuple(sliced)
-
-
-# --- rendering -----------------------------------------------------------------------------
-
-def render_nodes(graph, case, source, dims):
-    """Add ``case``'s post-op layers after ``source`` (the op's layer, output ``dims``) to ``graph``
-    (``render._Graph``); returns the last layer, which the Result takes."""
-    if not case.post_ops:
-        return source
-    from . import render
-    element_type = case.element_type
-    channel_dims = (1, case.geometry().output_shape[1]) + (1,) * case.spatial_rank
-
-    def binary(template, name, left, right, right_dims):
-        layer = graph.add(template, name, {"auto_broadcast": "numpy"})
-        ports = layer.find("input").findall("port")
-        render._set_port(ports[0], element_type, dims)
-        render._set_port(ports[1], element_type, right_dims)
-        render._set_port(layer.find("output/port"), element_type, dims)
-        graph.connect(left, layer, 0)
-        graph.connect(right, layer, 1)
-        return layer
-
-    def channel_constant(name, array):
-        return render._constant(graph, name, array.reshape(channel_dims), element_type)
-
-    last = source
-    for index, (post_op, tensors) in enumerate(zip(case.post_ops, values(case))):
-        names = post_op.layers(index)
-        if post_op.kind == "bias":
-            last = binary("Add", names[0], last, channel_constant(f"{names[0]}.values", tensors["shift"]),
-                          channel_dims)
-        elif post_op.kind == "batch_norm":
-            last = binary("Multiply", names[0], last, channel_constant(f"{names[0]}.values", tensors["scale"]),
-                          channel_dims)
-            last = binary("Add", names[1], last, channel_constant(f"{names[1]}.values", tensors["shift"]),
-                          channel_dims)
-        elif post_op.kind == "sum":
-            shape = tensors["addend"].shape
-            addend = render._parameter(graph, f"{names[0]}.input", element_type, shape, value=tensors["addend"])
-            last = binary("Add", names[0], last, addend, shape)
-        else:
-            attributes = {"min": repr(post_op.minimum), "max": repr(post_op.maximum)} if post_op.kind == "clamp" else {}
-            layer = graph.add({"relu": "ReLU", "clamp": "Clamp"}[post_op.kind], names[0], attributes)
-            render._set_port(layer.find("input/port"), element_type, dims)
-            render._set_port(layer.find("output/port"), element_type, dims)
-            graph.connect(last, layer, 0)
-            last = layer
-    return last
 
 
 # --- the oracle ----------------------------------------------------------------------------

@@ -262,11 +262,58 @@ def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> Sub
     for index, (source, _, _) in enumerate(op_inputs):
         graph.connect(source, op, index)
 
-    last = post_ops.render_nodes(graph, case, op, output_shape)   # the op itself without post-ops
+    last = add_post_ops(graph, case, op, output_shape)   # the op itself without post-ops
     result = graph.add("Result", prefix + "result")
     _set_port(result.find("input/port"), element_type, output_shape)
     graph.connect(last, result, 0)
     return Subgraph(prefix, prefix + "op", prefix + OUTPUT_NAME, tuple(graph.runtime_inputs[first_input:]))
+
+
+def add_post_ops(graph: _Graph, case: Case, source: etree._Element, dims) -> etree._Element:
+    """Add ``case``'s post-op layers (conformance/post_ops.py: their kinds, values and layer names)
+    after ``source`` (the op's layer, output ``dims``) to ``graph``; returns the last layer, which
+    the Result takes (``source`` itself without post-ops)."""
+    if not case.post_ops:
+        return source
+    element_type = case.element_type
+    channel_dims = (1, case.geometry().output_shape[1]) + (1,) * case.spatial_rank
+
+    def binary(template, name, left, right, right_dims):
+        layer = graph.add(template, name, {"auto_broadcast": "numpy"})
+        ports = layer.find("input").findall("port")
+        _set_port(ports[0], element_type, dims)
+        _set_port(ports[1], element_type, right_dims)
+        _set_port(layer.find("output/port"), element_type, dims)
+        graph.connect(left, layer, 0)
+        graph.connect(right, layer, 1)
+        return layer
+
+    def channel_constant(name, array):
+        return _constant(graph, name, array.reshape(channel_dims), element_type)
+
+    last = source
+    for index, (post_op, tensors) in enumerate(zip(case.post_ops, post_ops.values(case))):
+        names = post_op.layers(index)
+        if post_op.kind == "bias":
+            last = binary("Add", names[0], last, channel_constant(f"{names[0]}.values", tensors["shift"]),
+                          channel_dims)
+        elif post_op.kind == "batch_norm":
+            last = binary("Multiply", names[0], last, channel_constant(f"{names[0]}.values", tensors["scale"]),
+                          channel_dims)
+            last = binary("Add", names[1], last, channel_constant(f"{names[1]}.values", tensors["shift"]),
+                          channel_dims)
+        elif post_op.kind == "sum":
+            shape = tensors["addend"].shape
+            addend = _parameter(graph, f"{names[0]}.input", element_type, shape, value=tensors["addend"])
+            last = binary("Add", names[0], last, addend, shape)
+        else:
+            attributes = {"min": repr(post_op.minimum), "max": repr(post_op.maximum)} if post_op.kind == "clamp" else {}
+            layer = graph.add({"relu": "ReLU", "clamp": "Clamp"}[post_op.kind], names[0], attributes)
+            _set_port(layer.find("input/port"), element_type, dims)
+            _set_port(layer.find("output/port"), element_type, dims)
+            graph.connect(last, layer, 0)
+            last = layer
+    return last
 
 
 def _serialize(graph: _Graph) -> tuple[bytes, bytes, tuple[RuntimeInput, ...]]:

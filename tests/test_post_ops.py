@@ -113,7 +113,7 @@ def test_a_case_without_post_ops_renders_as_before():
     xml, _ = render.render_bytes(plain, api.make_inputs(plain))
     assert [layer.get("type") for layer in etree.fromstring(xml).iter("layer")] == [
         "Parameter", "Const", "GroupConvolution", "Result"]
-    assert post_ops.render_nodes(None, plain, "the op", ()) == "the op" and case.post_ops
+    assert render.add_post_ops(None, plain, "the op", ()) == "the op" and case.post_ops
 
 
 # --- the oracle: by hand -------------------------------------------------------------------

@@ -211,7 +211,7 @@ def clamp_taps(params: dict) -> None:
     (``inputs.exact_taps_limit``: i8 14, u8 and bf16 28 taps). Beyond it the fill zeroes weights
     (``inputs.max_nonzero_taps``), and outputs reached only by zeroed taps make the reference mostly
     zeros: a case the trust check refuses. The largest factor shrinks first."""
-    from ..inputs import default_integer_range, exact_taps_limit
+    from ..element_types import default_integer_range, exact_taps_limit
     limit = exact_taps_limit(default_integer_range(params["element_type"]), (params["element_type"],))
     if limit is None:
         return
