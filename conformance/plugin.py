@@ -319,7 +319,7 @@ class CaseFile(pytest.File):
                     # "error": OpenVINO raised (DeviceRejected: compile/infer of a valid model failed);
                     # "crashed"/"hung": the isolated worker did (told apart by api.RunSession.run_item).
                     item.registered_failure = policy.registered_failure
-                    item.add_marker(pytest.mark.xfail(reason=policy.reason, strict=True,
+                    item.add_marker(pytest.mark.xfail(reason=policy.reason, strict=policy.strict,
                                                       raises=_xfail_raises(policy.registered_failure)))
                 yield item
 
@@ -492,7 +492,9 @@ def _xdist_queue(config: pytest.Config) -> list:
 def _item_outcome(test_report: pytest.TestReport) -> str:
     if test_report.when == "call":
         if hasattr(test_report, "wasxfail"):
-            return "xfailed" if test_report.skipped else "xpassed"
+            # Not skipped: a non-strict XPASS, i.e. an item registered ``intermittent`` that passed this
+            # time: a pass (pytest does not fail the run either); its record keeps the registry's reason.
+            return "xfailed" if test_report.skipped else "passed"
         if test_report.failed and "XPASS(strict)" in str(test_report.longrepr):
             return "xpassed"
         return test_report.outcome
@@ -554,7 +556,7 @@ def _record(state: _Session, report: pytest.TestReport) -> None:
     record.outcome = properties.get(_STATUS_KEY) if report.failed and _STATUS_KEY in properties \
         else _item_outcome(report)
     record.duration_seconds = round(record.duration_seconds + report.duration, 6)
-    if record.outcome != "passed":
+    if record.outcome != "passed" or hasattr(report, "wasxfail"):
         reason = getattr(report, "wasxfail", None) or (report.longreprtext or "")
         if report.skipped and isinstance(report.longrepr, tuple):
             reason = report.longrepr[2]

@@ -126,11 +126,20 @@ def _result(status: str, **fields) -> api.ItemResult:
 ])
 def test_item_ending_counts_only_the_registered_kind_of_failure(registered, status, conflict, expected):
     """api.item_ending: how pytest's strict xfail (raises= the registered kind) ends an item."""
-    policy = api.ItemPolicy(expected=SimpleNamespace(fails=registered) if registered else None, reason="known")
+    policy = api.ItemPolicy(expected=SimpleNamespace(fails=registered, intermittent=False) if registered else None,
+                            reason="known")
     failure = api.WorkerFailure(status, "detail") if status in ("crashed", "hung") else None
     outcome, reason = api.item_ending(_result(status, failure=failure, registry_conflict=conflict), policy)
     assert outcome == expected
     assert (reason == "known") == (outcome == "xfailed")
+
+
+def test_item_ending_of_an_intermittent_entry_is_non_strict():
+    """An entry registered ``intermittent``: its pass is a pass (with the reason), its failure xfailed."""
+    policy = api.ItemPolicy(expected=SimpleNamespace(fails="mismatch", intermittent=True), reason="flaky")
+    assert api.item_ending(_result("passed"), policy) == ("passed", "flaky")
+    assert api.item_ending(_result("failed"), policy) == ("xfailed", "flaky")
+    assert api.item_ending(_result("rejected"), policy)[0] == "failed"
 
 
 def test_item_policy_skips_slow_and_over_budget_items():
