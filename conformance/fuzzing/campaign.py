@@ -24,7 +24,7 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +37,8 @@ from . import shrink as shrinking
 from . import strategies
 
 CANDIDATES_PER_DRAW = 3
+DEFAULT_IR_DIR = ".conformance/fuzz-ir"
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class RunOutcome:
     primitive: str | None = None
     precision: str | None = None
     message: str = ""
+    batch_size: int = 0              # > 1: ran in one model with batch_size - 1 other cases; 0: alone
 
     @property
     def failed(self) -> bool:
@@ -55,12 +58,32 @@ class RunOutcome:
         return self.status in ("mismatch", "error", "crashed", "hung")
 
 
-def run_with_openvino(case, target, steps=None, ir_dir: str | Path = ".conformance/fuzz-ir",
+def run_with_openvino(case, target, steps=None, ir_dir: str | Path = DEFAULT_IR_DIR,
                       timeout: float = 60.0) -> RunOutcome:
     """``api.check`` of ``case`` on ``target`` in an isolated worker, reduced to a ``RunOutcome``."""
     from .. import api
+    return _outcome_of(lambda: api.check(case, target, ir_dir, steps=steps, isolate=True, timeout=timeout))
+
+
+def run_batch_with_openvino(members: list, target, ir_dir: str | Path = DEFAULT_IR_DIR,
+                            timeout: float = 60.0) -> list[RunOutcome]:
+    """``members`` ((case, steps) pairs of equal ``batch.batch_key``, one step each) as one model on
+    ``target`` (``batch.run_batch`` in an isolated worker: a crash, hang or rejection is bisected
+    to its culprit, which runs alone), each member compared with its own reference as
+    ``api.check`` does; one ``RunOutcome`` per member, in order (``batch_size`` > 1 when the
+    member's output came from the batch model, 0 when it ran alone)."""
+    from .. import api, batch
+    results = batch.run_batch([batch.member(case, steps[0].inputs) for case, steps in members], target, ir_dir,
+                              isolate=True, timeout=timeout)
+    return [_outcome_of(lambda: api.check(case, target, ir_dir, steps=steps, runner=api.given_result(result)))
+            for (case, steps), result in zip(members, results)]
+
+
+def _outcome_of(check: Callable) -> RunOutcome:
+    """What ``check()`` (an ``api.check`` call) ended with, as a ``RunOutcome``."""
+    from .. import api
     try:
-        outcome = api.check(case, target, ir_dir, steps=steps, isolate=True, timeout=timeout)
+        outcome = check()
     except api.TargetUnavailable as reason:
         return RunOutcome("unavailable", message=str(reason))
     except api.Untrustworthy as problem:
@@ -73,13 +96,16 @@ def run_with_openvino(case, target, steps=None, ir_dir: str | Path = ".conforman
         message = f"{error.stage}: {error.message}"
         return RunOutcome("error", failure_signature("error", message), message=message)
     run = outcome.run
+    size = run.extra.get("batch", {}).get("size", 0)
     if outcome.verdict.passed:
-        return RunOutcome("pass", primitive=run.primitive_type, precision=run.compute_precision)
+        return RunOutcome("pass", primitive=run.primitive_type, precision=run.compute_precision, batch_size=size)
     kind = "mismatch" if outcome.verdict.shape_ok else "mismatch: output shape"
-    return RunOutcome("mismatch", kind, run.primitive_type, run.compute_precision, outcome.describe())
+    return RunOutcome("mismatch", kind, run.primitive_type, run.compute_precision, outcome.describe(), size)
 
 
 Runner = Callable[..., RunOutcome]   # (case, target, steps=None) -> RunOutcome
+BatchRunner = Callable[..., list]    # ([(case, steps), ...], target) -> [RunOutcome, ...]
+BATCH_ONLY = "batch-only"            # the failure kind of a case that fails inside a batch and passes alone
 
 
 @dataclass
@@ -95,6 +121,7 @@ class Settings:
     shrink_checks: int = 60            # runs per finding at most while shrinking
     shrink_share: float = 0.3          # of time_budget kept for shrinking
     timeout: float = 60.0
+    batch_size: int = DEFAULT_BATCH_SIZE   # cases drawn and run together per target; 1: one model per case
     progress: Callable[[str], None] | None = None
     progress_every: float = 15.0
 
@@ -118,6 +145,13 @@ class Finding:
     shrunk: bool = False
     shrink_checks: int = 0
     seed: int = 0
+    batch_members: list | None = None   # batch-only: [op, params] of every case of the batch it failed in
+    batch_position: int = 0             # batch-only: this case's place in batch_members
+
+    @property
+    def batch_only(self) -> bool:
+        """True when the case fails only inside a batch (alone it passes)."""
+        return self.batch_members is not None
 
     @property
     def key(self) -> tuple:
@@ -133,7 +167,7 @@ class Finding:
         """A short, stable file name: op, failure kind, target and a digest of the signature."""
         digest = hashlib.sha256(json.dumps(self.key).encode()).hexdigest()[:10]
         op = "".join(letter for letter in self.op if letter.isupper()).lower()   # GroupConvolution -> gc
-        return f"{op}-{self.failure}-{self.target.lower()}-{digest}"
+        return f"{op}-{BATCH_ONLY if self.batch_only else self.failure}-{self.target.lower()}-{digest}"
 
     def to_json(self) -> dict:
         """All fields, JSON-ready."""
@@ -199,13 +233,20 @@ def draw_case(rng: random.Random, op: str, attempts: int = 50):
 class Campaign:
     """The state of one campaign: coverage, findings, and the runner it uses."""
 
-    def __init__(self, settings: Settings, runner: Runner | None = None):
+    def __init__(self, settings: Settings, runner: Runner | None = None, batch_runner: BatchRunner | None = None):
+        """``runner`` / ``batch_runner``: OpenVINO by default (``run_with_openvino``,
+        ``run_batch_with_openvino``); a given ``runner`` (a fake runtime in tests) without a
+        ``batch_runner`` runs a batch as its members one by one, each marked as batched."""
         self.settings = settings
         # The oracle is computed once per case for every target (OpenVINO runner); a given runner
         # (a fake runtime in tests) is called with steps=None and does what it needs.
         self.uses_oracle = runner is None
         self.runner = runner or (lambda case, target, steps=None: run_with_openvino(
             case, target, steps, timeout=settings.timeout))
+        if batch_runner is None and runner is None:
+            batch_runner = lambda members, target: run_batch_with_openvino(members, target, timeout=settings.timeout)
+        self.batch_runner = batch_runner or (lambda members, target: [
+            replace(runner(case, target, steps=steps), batch_size=len(members)) for case, steps in members])
         self.rng = random.Random(settings.seed)
         self.coverage: Counter = Counter()
         self.result = CampaignResult(settings.seed, targets=tuple(target.id for target in settings.targets))
@@ -225,11 +266,25 @@ class Campaign:
                    for target in self.settings.targets for key, value in classes.items())
 
     def next_case(self):
-        """The least covered of a few drawn candidates: (op, params, case)."""
+        """The least covered of a few drawn candidates that loads and is small: (op, params, case).
+        Its classes count as covered on every target at once, so the sequence of cases depends on
+        the seed alone, never on outcomes or on how cases are grouped into batches."""
         op = self.rng.choice(self.settings.ops)
-        drawn = [draw_case(self.rng, op) for _ in range(CANDIDATES_PER_DRAW)]
-        params, case = min(drawn, key=lambda pair: self._score(op, pair[0]))   # first of equals: stable
-        return op, params, case
+        generate = strategies.GENERATORS[op]
+        for _ in range(50):
+            drawn = [generate(self.rng) for _ in range(CANDIDATES_PER_DRAW)]
+            # Only the chosen candidate is loaded (loading costs more than drawing); first of equals: stable.
+            for params in sorted(drawn, key=lambda params: self._score(op, params)):
+                try:
+                    case, _ = load_params(op, params)
+                except CaseError:
+                    continue
+                if strategies.size_ok(case):
+                    for target in self.settings.targets:
+                        for key, value in strategies.attribute_class(op, params).items():
+                            self.coverage[(op, target.id, key, value)] += 1
+                    return op, params, case
+        raise RuntimeError(f"no valid {op} case in 50 draws")
 
     def _prepare(self, case):
         if not self.uses_oracle:
@@ -237,34 +292,92 @@ class Campaign:
         from ..api import prepare
         return prepare(case)
 
-    def run_one(self, op: str, params: dict, case, index: int) -> None:
-        """Run one case on every target; record coverage, primitives and findings."""
-        steps = self._prepare(case)
-        classes = strategies.attribute_class(op, params)
+    def run_group(self, group: list, first: int) -> None:
+        """Run ``group`` ((op, params, case) triples; the first is campaign case ``first``) on every
+        target: the batchable cases of a target (equal ``batch.batch_key``) as one model, the others
+        one by one; record primitives and findings per case, in case order."""
+        from ..batch import batch_key
+        steps = [self._prepare(case) for _, _, case in group]
+        outcomes: dict[tuple[int, str], RunOutcome] = {}
+        batch_of: dict[tuple[int, str], list[int]] = {}   # batch-only failures: the positions of their batch
         for target in self.settings.targets:
-            outcome = self.runner(case, target, steps=steps)
-            self.result.runs += 1
-            self.result.statuses[outcome.status] += 1
-            if outcome.status in ("unavailable", "untrustworthy"):
-                continue
-            for key, value in classes.items():
-                self.coverage[(op, target.id, key, value)] += 1
-                if outcome.primitive:
-                    self.result.class_primitives[f"{op} {target.id} {key}={value}"].add(outcome.primitive)
-            self.result.primitives[f"{op} x {target.id}"][outcome.primitive or f"({outcome.status})"] += 1
-            if outcome.failed:
-                self._record(op, params, target, outcome, classes, index)
+            batches = defaultdict(list)
+            for position, ((_, _, case), case_steps) in enumerate(zip(group, steps)):
+                problem = self._trust_problem(case, case_steps)
+                if problem:
+                    outcomes[position, target.id] = RunOutcome("untrustworthy", message=problem)
+                    continue
+                key = batch_key(case, target) if case_steps is None or len(case_steps) == 1 else None
+                if key is None or self.settings.batch_size <= 1:
+                    outcomes[position, target.id] = self.runner(case, target, steps=case_steps)
+                else:
+                    batches[key].append(position)
+            for positions in batches.values():
+                if len(positions) == 1:
+                    outcomes[positions[0], target.id] = self.runner(group[positions[0]][2], target,
+                                                                    steps=steps[positions[0]])
+                    continue
+                results = self.batch_runner([(group[p][2], steps[p]) for p in positions], target)
+                for position, outcome in zip(positions, results):
+                    if outcome.failed and outcome.batch_size > 1:
+                        outcome = self._alone(group[position][2], target, steps[position], outcome)
+                        if outcome.status == BATCH_ONLY:
+                            batch_of[position, target.id] = positions
+                    outcomes[position, target.id] = outcome
+        for position, (op, params, case) in enumerate(group):
+            for target in self.settings.targets:
+                positions = batch_of.get((position, target.id))
+                context = None if positions is None else \
+                    ([[group[p][0], group[p][1]] for p in positions], positions.index(position))
+                self._account(op, params, target, outcomes[position, target.id], first + position, context)
 
-    def _record(self, op, params, target, outcome: RunOutcome, classes, index) -> None:
-        finding = Finding(op, target.id, outcome.status, outcome.failure_class, outcome.primitive, dict(classes),
+    def _trust_problem(self, case, steps) -> str | None:
+        if steps is None:   # a fake runner: it says itself what it makes of the case
+            return None
+        from ..api import trust_problem
+        return trust_problem(case, steps)
+
+    def _alone(self, case, target, steps, in_batch: RunOutcome) -> RunOutcome:
+        """A case that failed inside a batch, run again alone (its own IR): the alone outcome stands
+        when it fails too (findings, signatures and shrinking stay per case); when it passes, the
+        case fails only inside a batch, a finding of its own kind (``BATCH_ONLY``) that keeps the
+        batch's members so both IRs can be rebuilt."""
+        alone = self.runner(case, target, steps=steps)
+        if alone.failed:
+            return alone
+        return replace(in_batch, status=BATCH_ONLY, failure_class=f"fails only inside a batch: {in_batch.failure_class}",
+                       message=f"in one model with {in_batch.batch_size - 1} other case(s): {in_batch.message}; "
+                               f"run alone it passes (context-dependent behaviour)")
+
+    def _account(self, op, params, target, outcome: RunOutcome, index: int, batch: tuple | None = None) -> None:
+        """Record one case's outcome on one target: statuses, primitives reached, findings
+        (``batch``: a batch-only failure's batch members as [op, params] and its place among them)."""
+        self.result.runs += 1
+        self.result.statuses[outcome.status] += 1
+        if outcome.status in ("unavailable", "untrustworthy"):
+            return
+        classes = strategies.attribute_class(op, params)
+        if outcome.primitive:
+            for key, value in classes.items():
+                self.result.class_primitives[f"{op} {target.id} {key}={value}"].add(outcome.primitive)
+        self.result.primitives[f"{op} x {target.id}"][outcome.primitive or f"({outcome.status})"] += 1
+        if outcome.failed or outcome.status == BATCH_ONLY:
+            self._record(op, params, target, outcome, classes, index, batch)
+
+    def _record(self, op, params, target, outcome: RunOutcome, classes, index, batch=None) -> None:
+        # a batch-only failure is a mismatch the registry cannot know (alone the case passes)
+        failure = "mismatch" if outcome.status == BATCH_ONLY else outcome.status
+        finding = Finding(op, target.id, failure, outcome.failure_class, outcome.primitive, dict(classes),
                           params, first_case=index, message=outcome.message, precision=outcome.precision,
                           seed=self.settings.seed)
+        if batch is not None:
+            finding.batch_members, finding.batch_position = batch
         existing = self.result.findings.get(finding.key)
         if existing is not None:
             existing.hits += 1
             return
-        known = match_signature(self.entries, finding.signature(), self.result.openvino_version,
-                                self.features.get(target.id))
+        known = None if finding.batch_only else match_signature(
+            self.entries, finding.signature(), self.result.openvino_version, self.features.get(target.id))
         finding.known = known.source if known else None
         self.result.findings[finding.key] = finding
 
@@ -283,7 +396,10 @@ class Campaign:
                 tuple(sorted(strategies.attribute_class(op, params).items())))
 
     def shrink_finding(self, finding: Finding, deadline: Callable[[], bool] | None = None) -> None:
-        """Minimise ``finding.params`` keeping its signature (the dedup key)."""
+        """Minimise ``finding.params`` keeping its signature (the dedup key). A finding that fails
+        only inside a batch is left as it is: alone it passes, so there is nothing to shrink against."""
+        if finding.batch_only:
+            return
         target = next(target for target in self.settings.targets if target.id == finding.target)
         params, checks = shrinking.shrink(
             finding.params, lambda candidate: self.signature_of(finding.op, candidate, target) == finding.key,
@@ -295,7 +411,21 @@ class Campaign:
             finding.message, finding.precision = outcome.message, outcome.precision
 
     def run(self) -> CampaignResult:
-        """Explore until ``max_cases`` or the time budget, then shrink every finding."""
+        """Explore until ``max_cases`` or the time budget, then shrink every finding. The oracle runs
+        on one torch thread meanwhile: on these small cases more threads cost more than they give
+        (a campaign's oracle took 20 ms a case with 2 threads, 1.7 ms with one), and OpenVINO's
+        worker needs the cores."""
+        if not self.uses_oracle:
+            return self._run()
+        import torch
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> CampaignResult:
         settings, started = self.settings, time.monotonic()
         explore_until = (started + settings.time_budget * (1 - settings.shrink_share)
                          if settings.time_budget else None)
@@ -304,9 +434,12 @@ class Campaign:
         while settings.max_cases is None or index < settings.max_cases:
             if explore_until is not None and time.monotonic() >= explore_until:
                 break
-            op, params, case = self.next_case()
-            self.run_one(op, params, case, index)
-            index += 1
+            size = max(1, settings.batch_size)
+            if settings.max_cases is not None:
+                size = min(size, settings.max_cases - index)
+            group = [self.next_case() for _ in range(size)]
+            self.run_group(group, index)
+            index += len(group)
             self.result.cases = index
             now = time.monotonic()
             if settings.progress and now - last_progress >= settings.progress_every:
@@ -330,9 +463,10 @@ class Campaign:
                                f"{result.cases / seconds:.2f} cases/s")
 
 
-def run_campaign(settings: Settings, runner: Runner | None = None) -> CampaignResult:
+def run_campaign(settings: Settings, runner: Runner | None = None,
+                 batch_runner: BatchRunner | None = None) -> CampaignResult:
     """Run one campaign (see ``Campaign``)."""
-    return Campaign(settings, runner).run()
+    return Campaign(settings, runner, batch_runner).run()
 
 
 def family(finding: Finding) -> str:
@@ -359,7 +493,33 @@ def finding_text(finding: Finding, openvino_version: str, cpu: str) -> str:
     ]
     first = (finding.message or "").strip().splitlines()[:3]
     lines += [f"# first message: {line[:200]}" for line in first]
+    if finding.batch_only:
+        lines.append(f"# fails only inside a batch of {len(finding.batch_members)} cases (member "
+                     f"{finding.batch_position}); run alone it passes, so it is not minimised. Both IRs: "
+                     f"{finding.slug()}/case.xml (alone) and {finding.slug()}/batch.xml (the batch)")
     return "\n".join(lines) + "\n" + text
+
+
+def write_batch_irs(finding: Finding, directory: Path | str) -> tuple[Path, Path]:
+    """A batch-only finding's two IRs in ``directory``: ``case.xml``/``.bin`` (the case alone, as the
+    per-case run renders it) and ``batch.xml``/``.bin`` (the batch it failed in, as ``batch.run_batch``
+    renders it; the case is subgraph ``render.batch_prefix(finding.batch_position)``)."""
+    from ..inputs import make_inputs
+    from ..render import render_batch, render_bytes
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    members = [load_params(op, params, f"member_{index}")[0] for index, (op, params) in
+               enumerate(finding.batch_members)]
+    # Inputs come from each case's own seed field, as the campaign made them.
+    member_inputs = [make_inputs(case) for case in members]
+    position = finding.batch_position
+    paths = []
+    for name, (xml, weights) in (("case", render_bytes(members[position], member_inputs[position])),
+                                 ("batch", render_batch(list(zip(members, member_inputs)))[:2])):
+        (directory / f"{name}.xml").write_bytes(xml)
+        (directory / f"{name}.bin").write_bytes(weights)
+        paths.append(directory / f"{name}.xml")
+    return paths[0], paths[1]
 
 
 def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
@@ -371,6 +531,8 @@ def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
         path = out / f"{finding.slug()}.yaml"
         path.write_text(finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
         paths.append(path)
+        if finding.batch_only:
+            write_batch_irs(finding, out / finding.slug())
     (out / "summary.json").write_text(json.dumps(result.to_json(), indent=1, default=str), encoding="utf-8")
     return paths
 
