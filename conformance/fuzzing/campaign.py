@@ -30,7 +30,7 @@ from typing import Callable
 
 import yaml
 
-from ..case import CaseError, load_cases_text
+from ..case import CaseError, load_cases_document, load_cases_text
 from ..expectations import FindingSignature, load_registry, match_signature, target_features
 from ..releases import failure_signature
 from . import shrink as shrinking
@@ -105,6 +105,8 @@ def _outcome_of(check: Callable) -> RunOutcome:
 
 Runner = Callable[..., RunOutcome]   # (case, target, steps=None) -> RunOutcome
 BatchRunner = Callable[..., list]    # ([(case, steps), ...], target) -> [RunOutcome, ...]
+REJECTED = ("error", "crashed", "hung")
+REJECTED_AT_LEAST = 3
 BATCH_ONLY = "batch-only"            # the failure kind of a case that fails inside a batch and passes alone
 
 
@@ -182,6 +184,7 @@ class CampaignResult:
     cases: int = 0
     runs: int = 0
     seconds: float = 0.0
+    explore_seconds: float = 0.0     # of seconds, before shrinking began
     statuses: Counter = field(default_factory=Counter)
     primitives: dict = field(default_factory=lambda: defaultdict(Counter))     # "op x target" -> primitive counts
     class_primitives: dict = field(default_factory=lambda: defaultdict(set))   # "op target k=v" -> primitives
@@ -195,6 +198,17 @@ class CampaignResult:
         """Cases per second over the whole campaign."""
         return self.cases / self.seconds if self.seconds else 0.0
 
+    @property
+    def explore_rate(self) -> float:
+        """Cases per second while exploring (drawing, running, comparing; shrinking left out)."""
+        return self.cases / self.explore_seconds if self.explore_seconds else 0.0
+
+    def rate_line(self) -> str:
+        """The final line: cases, seconds and the rate, with exploration and shrinking apart."""
+        return (f"{self.cases} cases in {self.seconds:.1f} s: {self.rate:.2f} cases/s (exploring "
+                f"{self.explore_seconds:.1f} s: {self.explore_rate:.2f} cases/s; shrinking "
+                f"{len(self.findings)} findings: {self.seconds - self.explore_seconds:.1f} s)")
+
     def new_findings(self) -> list[Finding]:
         """Findings no registry entry's signature covers."""
         return [finding for finding in self.findings.values() if finding.known is None]
@@ -202,6 +216,7 @@ class CampaignResult:
     def to_json(self) -> dict:
         """Summary and findings, JSON-ready (``merge`` reads it back)."""
         return {"seed": self.seed, "cases": self.cases, "runs": self.runs, "seconds": self.seconds,
+                "explore_seconds": self.explore_seconds,
                 "rate": self.rate, "statuses": dict(self.statuses), "openvino_version": self.openvino_version,
                 "cpu": self.cpu, "targets": list(self.targets),
                 "primitives": {key: dict(value) for key, value in sorted(self.primitives.items())},
@@ -212,8 +227,19 @@ class CampaignResult:
 def load_params(op: str, params: dict, name: str = "fuzz_case"):
     """The ``Case`` for ``params`` (``CaseError`` when the loader refuses it), and its YAML text."""
     text = yaml.safe_dump(strategies.document(op, params, name), sort_keys=False, default_flow_style=None)
-    [case] = load_cases_text(text, f"fuzz/{name}.yaml", memory_budget="1GiB")
+    [case] = load_cases_text(text, _document_path(name), memory_budget="1GiB")
     return case, text
+
+
+def load_case(op: str, params: dict, name: str = "fuzz_case"):
+    """The ``Case`` ``load_params`` gives, without the YAML text (writing and parsing it cost ~10 ms a
+    case, most of what drawing a case costs); ``CaseError`` when the loader refuses it."""
+    [case] = load_cases_document(strategies.document(op, params, name), _document_path(name), memory_budget="1GiB")
+    return case
+
+
+def _document_path(name: str) -> str:
+    return f"fuzz/{name}.yaml"
 
 
 def draw_case(rng: random.Random, op: str, attempts: int = 50):
@@ -222,7 +248,7 @@ def draw_case(rng: random.Random, op: str, attempts: int = 50):
     for _ in range(attempts):
         params = generate(rng)
         try:
-            case, _ = load_params(op, params)
+            case = load_case(op, params)
         except CaseError:
             continue
         if strategies.size_ok(case):
@@ -249,6 +275,10 @@ class Campaign:
             replace(runner(case, target, steps=steps), batch_size=len(members)) for case, steps in members])
         self.rng = random.Random(settings.seed)
         self.coverage: Counter = Counter()
+        # Runs and rejections (error, crash, hang) per (op, target, class key, value): a case of a class
+        # that is mostly rejected runs alone, since in a batch it would only cost a bisection.
+        self.class_runs: Counter = Counter()
+        self.class_rejections: Counter = Counter()
         self.result = CampaignResult(settings.seed, targets=tuple(target.id for target in settings.targets))
         self.entries = load_registry(settings.registry) if settings.registry else []
         self.features = {target.id: target_features(target.isa) for target in settings.targets}
@@ -276,7 +306,7 @@ class Campaign:
             # Only the chosen candidate is loaded (loading costs more than drawing); first of equals: stable.
             for params in sorted(drawn, key=lambda params: self._score(op, params)):
                 try:
-                    case, _ = load_params(op, params)
+                    case = load_case(op, params)
                 except CaseError:
                     continue
                 if strategies.size_ok(case):
@@ -302,13 +332,13 @@ class Campaign:
         batch_of: dict[tuple[int, str], list[int]] = {}   # batch-only failures: the positions of their batch
         for target in self.settings.targets:
             batches = defaultdict(list)
-            for position, ((_, _, case), case_steps) in enumerate(zip(group, steps)):
+            for position, ((op, params, case), case_steps) in enumerate(zip(group, steps)):
                 problem = self._trust_problem(case, case_steps)
                 if problem:
                     outcomes[position, target.id] = RunOutcome("untrustworthy", message=problem)
                     continue
                 key = batch_key(case, target) if case_steps is None or len(case_steps) == 1 else None
-                if key is None or self.settings.batch_size <= 1:
+                if key is None or self.settings.batch_size <= 1 or self.likely_rejected(op, params, target):
                     outcomes[position, target.id] = self.runner(case, target, steps=case_steps)
                 else:
                     batches[key].append(position)
@@ -330,6 +360,18 @@ class Campaign:
                 context = None if positions is None else \
                     ([[group[p][0], group[p][1]] for p in positions], positions.index(position))
                 self._account(op, params, target, outcomes[position, target.id], first + position, context)
+
+    def likely_rejected(self, op: str, params: dict, target) -> bool:
+        """True when one of the case's attribute classes was rejected (error, crash, hang) on ``target``
+        at least ``REJECTED_AT_LEAST`` times and in at least half its runs so far: such a case runs
+        alone. (A rejected member costs its batch a bisection: ~2 log2(size) more compiles.) Its
+        outcome is the same either way (a bisected member ends as a lone per-case run); only the
+        chance to see it fail inside a batch is given up."""
+        for key, value in strategies.attribute_class(op, params).items():
+            rejected = self.class_rejections[op, target.id, key, value]
+            if rejected >= REJECTED_AT_LEAST and 2 * rejected >= self.class_runs[op, target.id, key, value]:
+                return True
+        return False
 
     def _trust_problem(self, case, steps) -> str | None:
         if steps is None:   # a fake runner: it says itself what it makes of the case
@@ -357,6 +399,9 @@ class Campaign:
         if outcome.status in ("unavailable", "untrustworthy"):
             return
         classes = strategies.attribute_class(op, params)
+        for key, value in classes.items():
+            self.class_runs[op, target.id, key, value] += 1
+            self.class_rejections[op, target.id, key, value] += outcome.status in REJECTED
         if outcome.primitive:
             for key, value in classes.items():
                 self.result.class_primitives[f"{op} {target.id} {key}={value}"].add(outcome.primitive)
@@ -384,7 +429,7 @@ class Campaign:
     def signature_of(self, op: str, params: dict, target) -> tuple | None:
         """The dedup key ``params`` fails with on ``target``, or None (passes, invalid, too big)."""
         try:
-            case, _ = load_params(op, params)
+            case = load_case(op, params)
         except CaseError:
             return None
         if not strategies.size_ok(case):
@@ -406,7 +451,7 @@ class Campaign:
             max_checks=self.settings.shrink_checks, deadline=deadline)
         finding.params, finding.shrink_checks, finding.shrunk = params, checks, True
         if checks:   # the message of the minimal case, not of the first hit
-            case, _ = load_params(finding.op, params)
+            case = load_case(finding.op, params)
             outcome = self.runner(case, target, steps=self._prepare(case))
             finding.message, finding.precision = outcome.message, outcome.precision
 
@@ -445,6 +490,7 @@ class Campaign:
             if settings.progress and now - last_progress >= settings.progress_every:
                 last_progress = now
                 self._progress(now - started)
+        self.result.explore_seconds = time.monotonic() - started
         end = started + settings.time_budget if settings.time_budget else None
         deadline = (lambda: time.monotonic() >= end) if end else None
         # New findings first: when the budget runs out, what is left unminimised is already known.
@@ -545,6 +591,7 @@ def merge(results: list[dict]) -> CampaignResult:
         merged.cases += data["cases"]
         merged.runs += data["runs"]
         merged.seconds = max(merged.seconds, data["seconds"])
+        merged.explore_seconds = max(merged.explore_seconds, data.get("explore_seconds", 0.0))
         merged.statuses.update(data["statuses"])
         merged.openvino_version = data["openvino_version"]
         merged.cpu = data["cpu"]
@@ -580,6 +627,5 @@ def summary_lines(result: CampaignResult) -> list[str]:
         hits = sum(member.hits for member in members)
         lines.append(f"  {name}: {len(members)} signatures, {hits} raw hits, {new} new")
     lines.append(f"statuses: " + ", ".join(f"{key} {value}" for key, value in sorted(result.statuses.items())))
-    lines.append(f"{result.cases} cases, {result.runs} runs in {result.seconds:.1f} s: "
-                 f"{result.rate:.2f} cases/s")
+    lines.append(f"{result.runs} runs; " + result.rate_line())
     return lines

@@ -121,7 +121,7 @@ def cmd_fuzz(args) -> int:
         status = f"known ({finding.known})" if finding.known else "NEW"
         print(f"  {status}: {out / (finding.slug() + '.yaml')}  [{finding.hits} hits] {campaign.family(finding)}")
     print(f"{len(paths)} finding file(s) in {out}; {len(result.new_findings())} new")
-    print(f"{result.cases} cases in {result.seconds:.1f} s: {result.rate:.2f} cases/s")
+    print(result.rate_line())
     return 1 if result.new_findings() else 0
 
 
