@@ -253,8 +253,8 @@ def test_batched_and_per_case_campaigns_give_the_same_findings():
                                      counting_batch_runner(unused := []))
     assert calls and max(calls) > 1 and not unused        # batches ran; --batch-size 1 never batches
     assert in_batches.findings and in_batches.statuses == per_case.statuses
-    assert [(f.key, f.params, f.hits, f.shrunk) for f in in_batches.findings.values()] == \
-        [(f.key, f.params, f.hits, f.shrunk) for f in per_case.findings.values()]
+    assert [(f.key, f.params, f.hits, f.shrunk, f.shrink_checks) for f in in_batches.findings.values()] == \
+        [(f.key, f.params, f.hits, f.shrunk, f.shrink_checks) for f in per_case.findings.values()]
     for finding in in_batches.findings.values():
         assert finding.attributes["stride_gt_kernel"] == "yes" and finding.shrunk and not finding.batch_only
 
@@ -300,3 +300,26 @@ def test_a_real_small_batched_campaign_matches_the_per_case_one():
     assert in_batches.statuses == per_case.statuses
     assert in_batches.primitives == per_case.primitives
     assert set(in_batches.findings) == set(per_case.findings)
+
+
+def test_a_case_loads_from_its_document_as_from_its_yaml_text():
+    """``load_case`` (no YAML round trip) gives the case ``load_params`` gives (its source line aside),
+    and refuses what that refuses with the same message."""
+    import dataclasses
+    import random
+    rng = random.Random(4)
+    refused = 0
+    for _ in range(300):
+        op = rng.choice(list(strategies.GENERATORS))
+        params = strategies.GENERATORS[op](rng)
+        try:
+            from_text = campaign.load_params(op, params)[0]
+        except api.CaseError as error:
+            refused += 1
+            with pytest.raises(api.CaseError) as again:
+                campaign.load_case(op, params)
+            assert again.value.message == error.message
+            continue
+        from_document = campaign.load_case(op, params)
+        assert dataclasses.replace(from_text, source=from_document.source) == from_document
+    assert refused   # the generators draw some invalid combinations: both refuse them

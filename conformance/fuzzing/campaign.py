@@ -324,42 +324,44 @@ class Campaign:
 
     def run_group(self, group: list, first: int) -> None:
         """Run ``group`` ((op, params, case) triples; the first is campaign case ``first``) on every
-        target: the batchable cases of a target (equal ``batch.batch_key``) as one model, the others
-        one by one; record primitives and findings per case, in case order."""
-        from ..batch import batch_key
+        target (``outcomes_on``); record primitives and findings per case, in case order."""
         steps = [self._prepare(case) for _, _, case in group]
-        outcomes: dict[tuple[int, str], RunOutcome] = {}
-        batch_of: dict[tuple[int, str], list[int]] = {}   # batch-only failures: the positions of their batch
-        for target in self.settings.targets:
-            batches = defaultdict(list)
-            for position, ((op, params, case), case_steps) in enumerate(zip(group, steps)):
-                problem = self._trust_problem(case, case_steps)
-                if problem:
-                    outcomes[position, target.id] = RunOutcome("untrustworthy", message=problem)
-                    continue
-                key = batch_key(case, target) if case_steps is None or len(case_steps) == 1 else None
-                if key is None or self.settings.batch_size <= 1 or self.likely_rejected(op, params, target):
-                    outcomes[position, target.id] = self.runner(case, target, steps=case_steps)
-                else:
-                    batches[key].append(position)
-            for positions in batches.values():
-                if len(positions) == 1:
-                    outcomes[positions[0], target.id] = self.runner(group[positions[0]][2], target,
-                                                                    steps=steps[positions[0]])
-                    continue
-                results = self.batch_runner([(group[p][2], steps[p]) for p in positions], target)
-                for position, outcome in zip(positions, results):
-                    if outcome.failed and outcome.batch_size > 1:
-                        outcome = self._alone(group[position][2], target, steps[position], outcome)
-                        if outcome.status == BATCH_ONLY:
-                            batch_of[position, target.id] = positions
-                    outcomes[position, target.id] = outcome
+        outcomes = {target.id: self.outcomes_on(target, group, steps) for target in self.settings.targets}
         for position, (op, params, case) in enumerate(group):
             for target in self.settings.targets:
-                positions = batch_of.get((position, target.id))
+                outcome, positions = outcomes[target.id][position]
                 context = None if positions is None else \
                     ([[group[p][0], group[p][1]] for p in positions], positions.index(position))
-                self._account(op, params, target, outcomes[position, target.id], first + position, context)
+                self._account(op, params, target, outcome, first + position, context)
+
+    def outcomes_on(self, target, group: list, steps: list) -> list[tuple[RunOutcome, list[int] | None]]:
+        """Each case of ``group`` ((op, params, case) triples, ``steps`` their ``_prepare``) on
+        ``target``: the batchable ones (equal ``batch.batch_key``, not ``likely_rejected``) as one
+        model, the others one by one; a case failing in a batch is re-run alone (``_alone``). One
+        (outcome, positions of its batch when it fails only inside that batch, else None) per case."""
+        from ..batch import batch_key
+        outcomes: list = [None] * len(group)
+        batches = defaultdict(list)
+        for position, ((op, params, case), case_steps) in enumerate(zip(group, steps)):
+            problem = self._trust_problem(case, case_steps)
+            if problem:
+                outcomes[position] = (RunOutcome("untrustworthy", message=problem), None)
+                continue
+            key = batch_key(case, target) if case_steps is None or len(case_steps) == 1 else None
+            if key is None or self.settings.batch_size <= 1 or self.likely_rejected(op, params, target):
+                outcomes[position] = (self.runner(case, target, steps=case_steps), None)
+            else:
+                batches[key].append(position)
+        for positions in batches.values():
+            if len(positions) == 1:
+                outcomes[positions[0]] = (self.runner(group[positions[0]][2], target, steps=steps[positions[0]]), None)
+                continue
+            results = self.batch_runner([(group[p][2], steps[p]) for p in positions], target)
+            for position, outcome in zip(positions, results):
+                if outcome.failed and outcome.batch_size > 1:
+                    outcome = self._alone(group[position][2], target, steps[position], outcome)
+                outcomes[position] = (outcome, positions if outcome.status == BATCH_ONLY else None)
+        return outcomes
 
     def likely_rejected(self, op: str, params: dict, target) -> bool:
         """True when one of the case's attribute classes was rejected (error, crash, hang) on ``target``
@@ -428,17 +430,26 @@ class Campaign:
 
     def signature_of(self, op: str, params: dict, target) -> tuple | None:
         """The dedup key ``params`` fails with on ``target``, or None (passes, invalid, too big)."""
-        try:
-            case = load_case(op, params)
-        except CaseError:
-            return None
-        if not strategies.size_ok(case):
-            return None
-        outcome = self.runner(case, target, steps=self._prepare(case))
-        if not outcome.failed:
-            return None
-        return (op, target.id, outcome.failure_class, outcome.primitive or "",
-                tuple(sorted(strategies.attribute_class(op, params).items())))
+        return self.signatures_of(op, [params], target)[0]
+
+    def signatures_of(self, op: str, candidates: list[dict], target) -> list[tuple | None]:
+        """``signature_of`` for each of ``candidates``, the batchable ones run as one model (``outcomes_on``)."""
+        group = []
+        for index, params in enumerate(candidates):
+            try:
+                case = load_case(op, params)
+            except CaseError:
+                continue
+            if strategies.size_ok(case):
+                group.append((index, params, case))
+        outcomes = self.outcomes_on(target, [(op, params, case) for _, params, case in group],
+                                    [self._prepare(case) for _, _, case in group])
+        signatures: list[tuple | None] = [None] * len(candidates)
+        for (index, params, _), (outcome, _) in zip(group, outcomes):
+            if outcome.failed:
+                signatures[index] = (op, target.id, outcome.failure_class, outcome.primitive or "",
+                                     tuple(sorted(strategies.attribute_class(op, params).items())))
+        return signatures
 
     def shrink_finding(self, finding: Finding, deadline: Callable[[], bool] | None = None) -> None:
         """Minimise ``finding.params`` keeping its signature (the dedup key). A finding that fails
@@ -448,7 +459,9 @@ class Campaign:
         target = next(target for target in self.settings.targets if target.id == finding.target)
         params, checks = shrinking.shrink(
             finding.params, lambda candidate: self.signature_of(finding.op, candidate, target) == finding.key,
-            max_checks=self.settings.shrink_checks, deadline=deadline)
+            max_checks=self.settings.shrink_checks, deadline=deadline, batch=self.settings.batch_size,
+            all_still_fail=lambda chunk: [signature == finding.key
+                                          for signature in self.signatures_of(finding.op, chunk, target)])
         finding.params, finding.shrink_checks, finding.shrunk = params, checks, True
         if checks:   # the message of the minimal case, not of the first hit
             case = load_case(finding.op, params)
