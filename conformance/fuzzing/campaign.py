@@ -5,8 +5,14 @@
     campaign.write_findings(result, "findings/")
 
 Each case is a case-file document (``strategies.document``) loaded with
-``load_cases_text``, and runs on each target through ``api.check`` (isolated in a
-worker process: a crash is ``crashed``, an overrun ``hung``). A failure's signature is
+``load_cases_document`` (the finding files are its YAML dump, ``load_params``). Cases are
+drawn in groups of ``Settings.batch_size``; per target, a group's batchable cases (equal
+``batch.batch_key``, not ``likely_rejected``) run as one model (``run_batch_with_openvino``:
+``batch.run_batch`` in a worker, each member compared as ``api.check`` does), the others
+alone through ``api.check`` (``run_with_openvino``; isolated in a worker process: a crash is
+``crashed``, an overrun ``hung``). A case failing inside a batch runs again alone and that
+outcome stands; if it passes alone, the case fails only inside a batch (``BATCH_ONLY``), a
+finding of its own kind kept with its batch's members. A failure's signature is
 (op, target, failure class, primitive, attribute classes): the failure class is
 ``mismatch`` (``mismatch: output shape``), OpenVINO's normalised error
 (``releases.failure_signature``), ``crashed: SIGNAL`` or ``hung``. Findings are deduped by
@@ -14,8 +20,9 @@ signature, looked up in the registry (``expectations.match_signature``: known me
 matched by an entry's signature), and minimised by ``shrink.shrink`` keeping the signature.
 
 Generation is steered: each case is the least covered of a few candidates drawn from the
-seeded ``random.Random``, where coverage counts the runs per (op, target, attribute class
-key=value); the summary lists the primitives reached per op x target and per class.
+seeded ``random.Random``, where coverage counts the cases drawn per (op, target, attribute
+class key=value) (never outcomes: the sequence is the seed's alone, batched or not); the
+summary lists the primitives reached per op x target and per class.
 """
 from __future__ import annotations
 
