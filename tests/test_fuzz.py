@@ -5,6 +5,7 @@ with stride > kernel), so what the campaign finds and how it shrinks is known ex
 """
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import pytest
@@ -233,7 +234,7 @@ def counting_batch_runner(calls, wrong_in_batch=lambda case: False):
             outcome = stride_over_kernel_runtime(case, target, steps)
             if wrong_in_batch(case):
                 outcome = campaign.RunOutcome("mismatch", "mismatch", "fake_primitive", "f32", "planted in batch")
-            outcomes.append(campaign.replace(outcome, batch_size=len(members)))
+            outcomes.append(dataclasses.replace(outcome, batch_size=len(members)))
         return outcomes
     return run
 
@@ -305,7 +306,6 @@ def test_a_real_small_batched_campaign_matches_the_per_case_one():
 def test_a_case_loads_from_its_document_as_from_its_yaml_text():
     """``load_case`` (no YAML round trip) gives the case ``load_params`` gives (its source line aside),
     and refuses what that refuses with the same message."""
-    import dataclasses
     import random
     rng = random.Random(4)
     refused = 0
