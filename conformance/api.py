@@ -247,7 +247,7 @@ def check(case: Case, target: Target, ir_dir: Path | str = DEFAULT_IR_DIR,
                    time.perf_counter() - started, steps=steps, verdicts=tuple(verdicts), step_index=chosen)
 
 
-def _given(result) -> Callable[..., RunResult]:
+def given_result(result) -> Callable[..., RunResult]:
     """A ``check`` runner that returns (or raises) a result obtained beforehand (``batch.run_batch``)."""
     def runner(ir, sequence, target, **settings):
         if isinstance(result, WorkerFailure):
@@ -567,7 +567,7 @@ class RunSession:
             batched = self._batched_result(case, target, inputs, steps, upcoming)
         if batched is None:
             return check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
-        outcome = check(case, target, self.ir_dir, inputs=inputs, steps=steps, runner=_given(batched))
+        outcome = check(case, target, self.ir_dir, inputs=inputs, steps=steps, runner=given_result(batched))
         if outcome.verdict.passed or "batch" not in outcome.run.extra:   # passed, or already ran alone
             return outcome
         size = outcome.run.extra["batch"]["size"]

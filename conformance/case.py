@@ -41,7 +41,8 @@ from .schema import (ALL, ENTRY_ONLY, FILE_FIELDS, INT64_MAX, MAX_CASES_PER_FILE
                      MAX_SWEEP_COMBINATIONS, MAX_TOLERANCE_SCALE, REQUIRED, SCHEMA, _CASE_ATTRIBUTES, Case, Field, Source,
                      _check_keys, _dynamic, _text, _unknown_key, fields_for)
 from .yaml_loader import (_NOT_IN_TEXT, MAX_FILE_BYTES, CaseError, CaseFileErrors,  # noqa: F401 (re-exported)
-                          _describe_character, _Mapping, _printable, _show, parse_yaml, printable_path)
+                          _describe_character, _Mapping, _printable, _show, located, parse_yaml,
+                          printable_path)
 
 def _build_case(entry: Entry, op: str, case_id: str, name: str, sweep, memory_budget: int | None) -> Case:
     """Parse, translate and relate one combination's fields into a ``Case``."""
@@ -214,12 +215,25 @@ def load_cases_text(text: str, path: Path | str = "<text>", file_id: str | None 
                         ) from error
 
 
+def load_cases_document(document: dict, path: Path | str = "<document>", *,
+                        memory_budget: int | str | None = DEFAULT_MEMORY_BUDGET) -> list[Case]:
+    """The cases of a case-file document built in Python (plain dicts, lists, strings, numbers), as
+    ``load_cases_text`` of its YAML dump gives them, without writing and parsing the text (the
+    fuzzer loads thousands); errors carry no line numbers. Raises ``CaseError`` as that does."""
+    budget = parse_size(memory_budget) if memory_budget is not None else None
+    return _load_document(located(document), str(path), None, budget)
+
+
 def _load_text(text: str, path: str, file_id: str | None, budget: int | None) -> list[Case]:
     """``load_cases_text`` without its last-resort handler."""
     if len(text) > MAX_FILE_BYTES:
         raise CaseError(path, None, None, f"{len(text)} characters: a case file may be at most "
                                           f"{format_size(MAX_FILE_BYTES)} (README 'Limits'); split it")
-    document = parse_yaml(text, path)
+    return _load_document(parse_yaml(text, path), path, file_id, budget)
+
+
+def _load_document(document, path: str, file_id: str | None, budget: int | None) -> list[Case]:
+    """The cases of a parsed document (``parse_yaml``: mappings and lists that know their lines)."""
     if document is None:
         raise CaseError(path, 1, None, "the file is empty: expected 'op:' and 'cases:'")
     if not isinstance(document, dict):

@@ -216,6 +216,21 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
+def located(value) -> Any:
+    """``value`` (plain dicts, lists, scalars) as ``parse_yaml`` returns a document: mappings and
+    lists that know their lines, here all 0 (unknown: the document was built in Python)."""
+    if isinstance(value, dict):
+        mapping = _Mapping((key, located(item)) for key, item in value.items())
+        mapping.key_lines = dict.fromkeys(value, 0)
+        mapping.value_lines = dict.fromkeys(value, 0)
+        return mapping
+    if isinstance(value, (list, tuple)):
+        sequence = _Sequence(located(item) for item in value)
+        sequence.item_lines = [0] * len(sequence)
+        return sequence
+    return value
+
+
 def parse_yaml(text: str, path: Path | str) -> Any:
     """Parse YAML safely; syntax errors become a ``CaseError`` at the offending line."""
     bad = _NOT_IN_FILE.search(text)

@@ -5,6 +5,7 @@ with stride > kernel), so what the campaign finds and how it shrinks is known ex
 """
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import pytest
@@ -74,7 +75,10 @@ def test_a_planted_deviation_is_found_and_shrunk_to_its_class():
         # each axis at its simplest for the class: stride > kernel as kernel 1, stride 2; other axes
         # (kept only when another class needs them, e.g. output_padding > 0) stride 1
         assert params["batch"] == 1 and params["c_in"] * params["c_out"] <= 2   # grouped needs one of them 2
-        assert params["kernel"] == [1] * len(params["spatial"])
+        if finding.attributes.get("output_shape_lt_kernel") == "yes":   # the class needs a kernel > output_shape
+            assert max(params["kernel"]) <= 2 and min(params["kernel"]) == 1, params
+        else:
+            assert params["kernel"] == [1] * len(params["spatial"])
         assert set(params["strides"]) <= {1, 2} and set(params["dilations"]) == {1}, params
         assert max(params["spatial"]) <= 2, params
     # passing cases were run too, and never reported
@@ -82,7 +86,9 @@ def test_a_planted_deviation_is_found_and_shrunk_to_its_class():
 
 
 def test_dedup_merges_repeats():
-    result = campaign.run_campaign(settings(cases=60), stride_over_kernel_runtime)
+    wide = settings(cases=300)   # one op: repeats of a whole attribute-class signature within a few hundred cases
+    wide.ops, wide.shrink_checks = ("GroupConvolution",), 0
+    result = campaign.run_campaign(wide, stride_over_kernel_runtime)
     hits = sum(finding.hits for finding in result.findings.values())
     assert hits == result.statuses["mismatch"]          # every failing run is in exactly one finding
     assert any(finding.hits > 1 for finding in result.findings.values())
@@ -156,7 +162,8 @@ def fake_jobs(tmp_path, seed, jobs, max_cases):
     from argparse import Namespace
     from conformance.fuzzing import cli as fuzz_cli
     args = Namespace(seed=seed, jobs=jobs, max_cases=max_cases, time=None, targets=None, ops=None,
-                     expected_failures="expected_failures.yaml", item_timeout=60.0, shrink_checks=200)
+                     expected_failures="expected_failures.yaml", item_timeout=60.0, shrink_checks=200,
+                     batch_size=None)
     job_dirs, results = [], []
     for index, job_seed in enumerate(fuzz_cli.job_seeds(seed, jobs)):
         command = fuzz_cli._job_command(args, index, tmp_path / f"job-{index}")
@@ -360,3 +367,106 @@ def test_the_fuzz_command_runs_a_small_campaign_and_writes_its_summary(tmp_path,
     assert "cases/s" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary
+
+
+# ---- batched campaigns (batch.run_batch): same findings as one model per case --------------------------------
+
+def counting_batch_runner(calls, wrong_in_batch=lambda case: False):
+    """A fake batch runner: each member as ``stride_over_kernel_runtime`` says, marked as batched; a
+    member for which ``wrong_in_batch(case)`` holds fails inside the batch whatever it does alone."""
+    def run(members, target):
+        calls.append(len(members))
+        outcomes = []
+        for case, steps in members:
+            outcome = stride_over_kernel_runtime(case, target, steps)
+            if wrong_in_batch(case):
+                outcome = campaign.RunOutcome("mismatch", "mismatch", "fake_primitive", "f32", "planted in batch")
+            outcomes.append(dataclasses.replace(outcome, batch_size=len(members)))
+        return outcomes
+    return run
+
+
+def batched(seed=1, cases=40, batch_size=16, registry=None):
+    chosen = settings(seed=seed, cases=cases, registry=registry)
+    chosen.batch_size = batch_size
+    return chosen
+
+
+def test_batched_and_per_case_campaigns_give_the_same_findings():
+    """The planted deviation is found inside batches, shrunk per case, and the findings (keys,
+    minimal parameters, hits) and statuses are those of the one-model-per-case campaign."""
+    calls = []
+    in_batches = campaign.run_campaign(batched(seed=5), stride_over_kernel_runtime, counting_batch_runner(calls))
+    per_case = campaign.run_campaign(batched(seed=5, batch_size=1), stride_over_kernel_runtime,
+                                     counting_batch_runner(unused := []))
+    assert calls and max(calls) > 1 and not unused        # batches ran; --batch-size 1 never batches
+    assert in_batches.findings and in_batches.statuses == per_case.statuses
+    assert [(f.key, f.params, f.hits, f.shrunk, f.shrink_checks) for f in in_batches.findings.values()] == \
+        [(f.key, f.params, f.hits, f.shrunk, f.shrink_checks) for f in per_case.findings.values()]
+    for finding in in_batches.findings.values():
+        assert finding.attributes["stride_gt_kernel"] == "yes" and finding.shrunk and not finding.batch_only
+
+
+def test_a_case_failing_only_inside_a_batch_is_a_finding_of_its_own_kind(tmp_path):
+    """Alone it passes (the per-case runner), in a batch it fails: reported as batch-only with the
+    members of its batch, never matched by the registry, not shrunk, both IRs written."""
+    def depthwise(case):   # grouped ops only (the default): kernel [GROUPS, 1, 1, ...]
+        return case.kernel_shape[0] > 1 and case.kernel_shape[1] == case.kernel_shape[2] == 1 \
+            and not any(s > k for s, k in zip(case.strides, case.kernel_shape[3:]))
+    registry = tmp_path / "expected_failures.yaml"
+    registry.write_text("".join(f'- signature: {{op: {op}, attributes: {{groups: depthwise}}}}\n  openvino: "*"\n'
+                                f'  reason: matches the class, yet a batch-only failure is not this entry\n'
+                                for op in strategies.DEFAULT_OPS))
+    result = campaign.run_campaign(batched(cases=60, registry=registry), stride_over_kernel_runtime,
+                                   counting_batch_runner([], depthwise))
+    only = [finding for finding in result.findings.values() if finding.batch_only]
+    assert only and result.statuses[campaign.BATCH_ONLY] == sum(finding.hits for finding in only)
+    for finding in only:
+        assert finding.failure_class == "fails only inside a batch: mismatch" and finding.failure == "mismatch"
+        assert finding.attributes["groups"] == "depthwise" and finding.known is None and not finding.shrunk
+        op, params = finding.batch_members[finding.batch_position]
+        assert (op, params) == (finding.op, finding.params) and len(finding.batch_members) > 1
+    paths = campaign.write_findings(result, tmp_path / "findings")
+    cases, problems = api.validate([tmp_path / "findings"])
+    assert problems == [] and len(cases) == len(paths)
+    directory = tmp_path / "findings" / only[0].slug()
+    alone, batch = (directory / "case.xml").read_text(), (directory / "batch.xml").read_text()
+    assert batch.count('type="Result"') == len(only[0].batch_members) and alone.count('type="Result"') == 1
+    assert "fails only inside a batch" in (tmp_path / "findings" / f"{only[0].slug()}.yaml").read_text()
+
+
+def test_a_real_small_batched_campaign_matches_the_per_case_one():
+    """On OpenVINO: a few cases batched (isolated worker) end as they do one model per case."""
+    from conformance.targets import parse_target
+    results = []
+    for batch_size in (8, 1):
+        chosen = campaign.Settings(seed=2, max_cases=8, targets=(parse_target("CPU:f32"),), shrink_checks=0,
+                                   ops=("GroupConvolution",), batch_size=batch_size)
+        results.append(campaign.run_campaign(chosen))
+    in_batches, per_case = results
+    assert in_batches.cases == per_case.cases == 8
+    assert in_batches.statuses == per_case.statuses
+    assert in_batches.primitives == per_case.primitives
+    assert set(in_batches.findings) == set(per_case.findings)
+
+
+def test_a_case_loads_from_its_document_as_from_its_yaml_text():
+    """``load_case`` (no YAML round trip) gives the case ``load_params`` gives (its source line aside),
+    and refuses what that refuses with the same message."""
+    import random
+    rng = random.Random(4)
+    refused = 0
+    for _ in range(300):
+        op = rng.choice(list(strategies.GENERATORS))
+        params = strategies.GENERATORS[op](rng)
+        try:
+            from_text = campaign.load_params(op, params)[0]
+        except api.CaseError as error:
+            refused += 1
+            with pytest.raises(api.CaseError) as again:
+                campaign.load_case(op, params)
+            assert again.value.message == error.message
+            continue
+        from_document = campaign.load_case(op, params)
+        assert dataclasses.replace(from_text, source=from_document.source) == from_document
+    assert refused   # the generators draw some invalid combinations: both refuse them

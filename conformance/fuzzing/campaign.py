@@ -5,8 +5,14 @@
     campaign.write_findings(result, "findings/")
 
 Each case is a case-file document (``strategies.document``) loaded with
-``load_cases_text``, and runs on each target through ``api.check`` (isolated in a
-worker process: a crash is ``crashed``, an overrun ``hung``). A failure's signature is
+``load_cases_document`` (the finding files are its YAML dump, ``load_params``). Cases are
+drawn in groups of ``Settings.batch_size``; per target, a group's batchable cases (equal
+``batch.batch_key``, not ``likely_rejected``) run as one model (``run_batch_with_openvino``:
+``batch.run_batch`` in a worker, each member compared as ``api.check`` does), the others
+alone through ``api.check`` (``run_with_openvino``; isolated in a worker process: a crash is
+``crashed``, an overrun ``hung``). A case failing inside a batch runs again alone and that
+outcome stands; if it passes alone, the case fails only inside a batch (``BATCH_ONLY``), a
+finding of its own kind kept with its batch's members. A failure's signature is
 (op, target, failure class, primitive, attribute classes): the failure class is
 ``mismatch`` (``mismatch: output shape``), OpenVINO's normalised error
 (``releases.failure_signature``), ``crashed: SIGNAL`` or ``hung``. Findings are deduped by
@@ -14,8 +20,9 @@ signature, looked up in the registry (``expectations.match_signature``: known me
 matched by an entry's signature), and minimised by ``shrink.shrink`` keeping the signature.
 
 Generation is steered: each case is the least covered of a few candidates drawn from the
-seeded ``random.Random``, where coverage counts the runs per (op, target, attribute class
-key=value); the summary lists the primitives reached per op x target and per class.
+seeded ``random.Random``, where coverage counts the cases drawn per (op, target, attribute
+class key=value) (never outcomes: the sequence is the seed's alone, batched or not); the
+summary lists the primitives reached per op x target and per class.
 """
 from __future__ import annotations
 
@@ -24,19 +31,21 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from ..case import CaseError, load_cases_text
+from ..case import CaseError, load_cases_document, load_cases_text
 from ..expectations import FindingSignature, load_registry, match_signature, target_features
 from ..releases import failure_signature
 from . import shrink as shrinking
 from . import strategies
 
 CANDIDATES_PER_DRAW = 3
+DEFAULT_IR_DIR = ".conformance/fuzz-ir"
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class RunOutcome:
     primitive: str | None = None
     precision: str | None = None
     message: str = ""
+    batch_size: int = 0              # > 1: ran in one model with batch_size - 1 other cases; 0: alone
 
     @property
     def failed(self) -> bool:
@@ -55,12 +65,32 @@ class RunOutcome:
         return self.status in ("mismatch", "error", "crashed", "hung")
 
 
-def run_with_openvino(case, target, steps=None, ir_dir: str | Path = ".conformance/fuzz-ir",
+def run_with_openvino(case, target, steps=None, ir_dir: str | Path = DEFAULT_IR_DIR,
                       timeout: float = 60.0) -> RunOutcome:
     """``api.check`` of ``case`` on ``target`` in an isolated worker, reduced to a ``RunOutcome``."""
     from .. import api
+    return _outcome_of(lambda: api.check(case, target, ir_dir, steps=steps, isolate=True, timeout=timeout))
+
+
+def run_batch_with_openvino(members: list, target, ir_dir: str | Path = DEFAULT_IR_DIR,
+                            timeout: float = 60.0) -> list[RunOutcome]:
+    """``members`` ((case, steps) pairs of equal ``batch.batch_key``, one step each) as one model on
+    ``target`` (``batch.run_batch`` in an isolated worker: a crash, hang or rejection is bisected
+    to its culprit, which runs alone), each member compared with its own reference as
+    ``api.check`` does; one ``RunOutcome`` per member, in order (``batch_size`` > 1 when the
+    member's output came from the batch model, 0 when it ran alone)."""
+    from .. import api, batch
+    results = batch.run_batch([batch.member(case, steps[0].inputs) for case, steps in members], target, ir_dir,
+                              isolate=True, timeout=timeout)
+    return [_outcome_of(lambda: api.check(case, target, ir_dir, steps=steps, runner=api.given_result(result)))
+            for (case, steps), result in zip(members, results)]
+
+
+def _outcome_of(check: Callable) -> RunOutcome:
+    """What ``check()`` (an ``api.check`` call) ended with, as a ``RunOutcome``."""
+    from .. import api
     try:
-        outcome = api.check(case, target, ir_dir, steps=steps, isolate=True, timeout=timeout)
+        outcome = check()
     except api.TargetUnavailable as reason:
         return RunOutcome("unavailable", message=str(reason))
     except api.Untrustworthy as problem:
@@ -73,13 +103,18 @@ def run_with_openvino(case, target, steps=None, ir_dir: str | Path = ".conforman
         message = f"{error.stage}: {error.message}"
         return RunOutcome("error", failure_signature("error", message), message=message)
     run = outcome.run
+    size = run.extra.get("batch", {}).get("size", 0)
     if outcome.verdict.passed:
-        return RunOutcome("pass", primitive=run.primitive_type, precision=run.compute_precision)
+        return RunOutcome("pass", primitive=run.primitive_type, precision=run.compute_precision, batch_size=size)
     kind = "mismatch" if outcome.verdict.shape_ok else "mismatch: output shape"
-    return RunOutcome("mismatch", kind, run.primitive_type, run.compute_precision, outcome.describe())
+    return RunOutcome("mismatch", kind, run.primitive_type, run.compute_precision, outcome.describe(), size)
 
 
 Runner = Callable[..., RunOutcome]   # (case, target, steps=None) -> RunOutcome
+BatchRunner = Callable[..., list]    # ([(case, steps), ...], target) -> [RunOutcome, ...]
+REJECTED = ("error", "crashed", "hung")
+REJECTED_AT_LEAST = 3
+BATCH_ONLY = "batch-only"            # the failure kind of a case that fails inside a batch and passes alone
 
 
 @dataclass
@@ -95,6 +130,7 @@ class Settings:
     shrink_checks: int = 60            # runs per finding at most while shrinking
     shrink_share: float = 0.3          # of time_budget kept for shrinking
     timeout: float = 60.0
+    batch_size: int = DEFAULT_BATCH_SIZE   # cases drawn and run together per target; 1: one model per case
     progress: Callable[[str], None] | None = None
     progress_every: float = 15.0
 
@@ -118,6 +154,13 @@ class Finding:
     shrunk: bool = False
     shrink_checks: int = 0
     seed: int = 0
+    batch_members: list | None = None   # batch-only: [op, params] of every case of the batch it failed in
+    batch_position: int = 0             # batch-only: this case's place in batch_members
+
+    @property
+    def batch_only(self) -> bool:
+        """True when the case fails only inside a batch (alone it passes)."""
+        return self.batch_members is not None
 
     @property
     def key(self) -> tuple:
@@ -134,7 +177,7 @@ class Finding:
         """A short, stable file name: op, failure kind, target and a digest of the signature."""
         digest = hashlib.sha256(json.dumps(self.key).encode()).hexdigest()[:10]
         op = "".join(letter for letter in self.op if letter.isupper()).lower()   # GroupConvolution -> gc
-        return f"{op}-{self.failure}-{self.target.lower()}-{digest}"
+        return f"{op}-{BATCH_ONLY if self.batch_only else self.failure}-{self.target.lower()}-{digest}"
 
     def to_json(self) -> dict:
         """All fields, JSON-ready."""
@@ -149,6 +192,7 @@ class CampaignResult:
     cases: int = 0
     runs: int = 0
     seconds: float = 0.0
+    explore_seconds: float = 0.0     # of seconds, before shrinking began
     statuses: Counter = field(default_factory=Counter)
     primitives: dict = field(default_factory=lambda: defaultdict(Counter))     # "op x target" -> primitive counts
     class_primitives: dict = field(default_factory=lambda: defaultdict(set))   # "op target k=v" -> primitives
@@ -162,6 +206,17 @@ class CampaignResult:
         """Cases per second over the whole campaign."""
         return self.cases / self.seconds if self.seconds else 0.0
 
+    @property
+    def explore_rate(self) -> float:
+        """Cases per second while exploring (drawing, running, comparing; shrinking left out)."""
+        return self.cases / self.explore_seconds if self.explore_seconds else 0.0
+
+    def rate_line(self) -> str:
+        """The final line: cases, seconds and the rate, with exploration and shrinking apart."""
+        return (f"{self.cases} cases in {self.seconds:.1f} s: {self.rate:.2f} cases/s (exploring "
+                f"{self.explore_seconds:.1f} s: {self.explore_rate:.2f} cases/s; shrinking "
+                f"{len(self.findings)} findings: {self.seconds - self.explore_seconds:.1f} s)")
+
     def new_findings(self) -> list[Finding]:
         """Findings no registry entry's signature covers."""
         return [finding for finding in self.findings.values() if finding.known is None]
@@ -169,6 +224,7 @@ class CampaignResult:
     def to_json(self) -> dict:
         """Summary and findings, JSON-ready (``merge`` reads it back)."""
         return {"seed": self.seed, "cases": self.cases, "runs": self.runs, "seconds": self.seconds,
+                "explore_seconds": self.explore_seconds,
                 "rate": self.rate, "statuses": dict(self.statuses), "openvino_version": self.openvino_version,
                 "cpu": self.cpu, "targets": list(self.targets),
                 "primitives": {key: dict(value) for key, value in sorted(self.primitives.items())},
@@ -179,8 +235,19 @@ class CampaignResult:
 def load_params(op: str, params: dict, name: str = "fuzz_case"):
     """The ``Case`` for ``params`` (``CaseError`` when the loader refuses it), and its YAML text."""
     text = yaml.safe_dump(strategies.document(op, params, name), sort_keys=False, default_flow_style=None)
-    [case] = load_cases_text(text, f"fuzz/{name}.yaml", memory_budget="1GiB")
+    [case] = load_cases_text(text, _document_path(name), memory_budget="1GiB")
     return case, text
+
+
+def load_case(op: str, params: dict, name: str = "fuzz_case"):
+    """The ``Case`` ``load_params`` gives, without the YAML text (writing and parsing it cost ~10 ms a
+    case, most of what drawing a case costs); ``CaseError`` when the loader refuses it."""
+    [case] = load_cases_document(strategies.document(op, params, name), _document_path(name), memory_budget="1GiB")
+    return case
+
+
+def _document_path(name: str) -> str:
+    return f"fuzz/{name}.yaml"
 
 
 def draw_case(rng: random.Random, op: str, attempts: int = 50):
@@ -189,7 +256,7 @@ def draw_case(rng: random.Random, op: str, attempts: int = 50):
     for _ in range(attempts):
         params = generate(rng)
         try:
-            case, _ = load_params(op, params)
+            case = load_case(op, params)
         except CaseError:
             continue
         if strategies.size_ok(case):
@@ -200,15 +267,26 @@ def draw_case(rng: random.Random, op: str, attempts: int = 50):
 class Campaign:
     """The state of one campaign: coverage, findings, and the runner it uses."""
 
-    def __init__(self, settings: Settings, runner: Runner | None = None):
+    def __init__(self, settings: Settings, runner: Runner | None = None, batch_runner: BatchRunner | None = None):
+        """``runner`` / ``batch_runner``: OpenVINO by default (``run_with_openvino``,
+        ``run_batch_with_openvino``); a given ``runner`` (a fake runtime in tests) without a
+        ``batch_runner`` runs a batch as its members one by one, each marked as batched."""
         self.settings = settings
         # The oracle is computed once per case for every target (OpenVINO runner); a given runner
         # (a fake runtime in tests) is called with steps=None and does what it needs.
         self.uses_oracle = runner is None
         self.runner = runner or (lambda case, target, steps=None: run_with_openvino(
             case, target, steps, timeout=settings.timeout))
+        if batch_runner is None and runner is None:
+            batch_runner = lambda members, target: run_batch_with_openvino(members, target, timeout=settings.timeout)
+        self.batch_runner = batch_runner or (lambda members, target: [
+            replace(runner(case, target, steps=steps), batch_size=len(members)) for case, steps in members])
         self.rng = random.Random(settings.seed)
         self.coverage: Counter = Counter()
+        # Runs and rejections (error, crash, hang) per (op, target, class key, value): a case of a class
+        # that is mostly rejected runs alone, since in a batch it would only cost a bisection.
+        self.class_runs: Counter = Counter()
+        self.class_rejections: Counter = Counter()
         self.result = CampaignResult(settings.seed, targets=tuple(target.id for target in settings.targets))
         self.entries = load_registry(settings.registry) if settings.registry else []
         self.features = {target.id: target_features(target.isa) for target in settings.targets}
@@ -226,18 +304,30 @@ class Campaign:
                    for target in self.settings.targets for key, value in classes.items())
 
     def next_case(self):
-        """The least covered of a few drawn candidates whose outputs kernel taps reach enough of for
-        the trust check (``strategies.reaches_enough``; a case it refuses would run for nothing) and
-        whose ReLU/Clamp post-ops leave the op visible (``strategies.post_ops_keep_the_op_visible``),
-        else the next trustworthy single draw: (op, params, case)."""
+        """The least covered of a few drawn candidates that loads, is small, has outputs kernel taps
+        reach enough of for the trust check (``strategies.reaches_enough``: a case it refuses would run
+        for nothing) and ReLU/Clamp post-ops that leave the op visible
+        (``strategies.post_ops_keep_the_op_visible``): (op, params, case). Its classes count as covered
+        on every target at once, so the sequence of cases depends on the seed alone, never on outcomes
+        or on how cases are grouped into batches."""
         op = self.rng.choice(self.settings.ops)
-        drawn = [draw_case(self.rng, op) for _ in range(CANDIDATES_PER_DRAW)]
-        drawn.sort(key=lambda pair: self._score(op, pair[0]))   # stable: the first of equals first
-        while True:
-            for params, case in drawn:   # only the chosen one is checked, as a rule (the check costs)
-                if strategies.reaches_enough(case) and strategies.post_ops_keep_the_op_visible(case):
+        generate = strategies.GENERATORS[op]
+        for _ in range(50):
+            drawn = [generate(self.rng) for _ in range(CANDIDATES_PER_DRAW)]
+            # Only the chosen candidate is loaded and checked (both cost more than drawing); the next
+            # one only when it fails; first of equals first: stable.
+            for params in sorted(drawn, key=lambda params: self._score(op, params)):
+                try:
+                    case = load_case(op, params)
+                except CaseError:
+                    continue
+                if (strategies.size_ok(case) and strategies.reaches_enough(case)
+                        and strategies.post_ops_keep_the_op_visible(case)):
+                    for target in self.settings.targets:
+                        for key, value in strategies.attribute_class(op, params).items():
+                            self.coverage[(op, target.id, key, value)] += 1
                     return op, params, case
-            drawn = [draw_case(self.rng, op)]
+        raise RuntimeError(f"no valid {op} case in 50 draws")
 
     def _prepare(self, case):
         if not self.uses_oracle:
@@ -245,65 +335,168 @@ class Campaign:
         from ..api import prepare
         return prepare(case)
 
-    def run_one(self, op: str, params: dict, case, index: int) -> None:
-        """Run one case on every target; record coverage, primitives and findings."""
-        steps = self._prepare(case)
-        classes = strategies.attribute_class(op, params)
-        for target in self.settings.targets:
-            outcome = self.runner(case, target, steps=steps)
-            self.result.runs += 1
-            self.result.statuses[outcome.status] += 1
-            if outcome.status in ("unavailable", "untrustworthy"):
-                continue
-            for key, value in classes.items():
-                self.coverage[(op, target.id, key, value)] += 1
-                if outcome.primitive:
-                    self.result.class_primitives[f"{op} {target.id} {key}={value}"].add(outcome.primitive)
-            self.result.primitives[f"{op} x {target.id}"][outcome.primitive or f"({outcome.status})"] += 1
-            if outcome.failed:
-                self._record(op, params, target, outcome, classes, index)
+    def run_group(self, group: list, first: int) -> None:
+        """Run ``group`` ((op, params, case) triples; the first is campaign case ``first``) on every
+        target (``outcomes_on``); record primitives and findings per case, in case order."""
+        steps = [self._prepare(case) for _, _, case in group]
+        outcomes = {target.id: self.outcomes_on(target, group, steps) for target in self.settings.targets}
+        for position, (op, params, case) in enumerate(group):
+            for target in self.settings.targets:
+                outcome, positions = outcomes[target.id][position]
+                context = None if positions is None else \
+                    ([[group[p][0], group[p][1]] for p in positions], positions.index(position))
+                self._account(op, params, target, outcome, first + position, context)
 
-    def _record(self, op, params, target, outcome: RunOutcome, classes, index) -> None:
-        finding = Finding(op, target.id, outcome.status, outcome.failure_class, outcome.primitive, dict(classes),
+    def outcomes_on(self, target, group: list, steps: list) -> list[tuple[RunOutcome, list[int] | None]]:
+        """Each case of ``group`` ((op, params, case) triples, ``steps`` their ``_prepare``) on
+        ``target``: the batchable ones (equal ``batch.batch_key``, not ``likely_rejected``) as one
+        model, the others one by one; a case failing in a batch is re-run alone (``_alone``). One
+        (outcome, positions of its batch when it fails only inside that batch, else None) per case."""
+        from ..batch import batch_key
+        outcomes: list = [None] * len(group)
+        batches = defaultdict(list)
+        for position, ((op, params, case), case_steps) in enumerate(zip(group, steps)):
+            problem = self._trust_problem(case, case_steps)
+            if problem:
+                outcomes[position] = (RunOutcome("untrustworthy", message=problem), None)
+                continue
+            key = batch_key(case, target) if case_steps is None or len(case_steps) == 1 else None
+            if key is None or self.settings.batch_size <= 1 or self.likely_rejected(op, params, target):
+                outcomes[position] = (self.runner(case, target, steps=case_steps), None)
+            else:
+                batches[key].append(position)
+        for positions in batches.values():
+            if len(positions) == 1:
+                outcomes[positions[0]] = (self.runner(group[positions[0]][2], target, steps=steps[positions[0]]), None)
+                continue
+            results = self.batch_runner([(group[p][2], steps[p]) for p in positions], target)
+            for position, outcome in zip(positions, results):
+                if outcome.failed and outcome.batch_size > 1:
+                    outcome = self._alone(group[position][2], target, steps[position], outcome)
+                outcomes[position] = (outcome, positions if outcome.status == BATCH_ONLY else None)
+        return outcomes
+
+    def likely_rejected(self, op: str, params: dict, target) -> bool:
+        """True when one of the case's attribute classes was rejected (error, crash, hang) on ``target``
+        at least ``REJECTED_AT_LEAST`` times and in at least half its runs so far: such a case runs
+        alone. (A rejected member costs its batch a bisection: ~2 log2(size) more compiles.) Its
+        outcome is the same either way (a bisected member ends as a lone per-case run); only the
+        chance to see it fail inside a batch is given up."""
+        for key, value in strategies.attribute_class(op, params).items():
+            rejected = self.class_rejections[op, target.id, key, value]
+            if rejected >= REJECTED_AT_LEAST and 2 * rejected >= self.class_runs[op, target.id, key, value]:
+                return True
+        return False
+
+    def _trust_problem(self, case, steps) -> str | None:
+        if steps is None:   # a fake runner: it says itself what it makes of the case
+            return None
+        from ..api import trust_problem
+        return trust_problem(case, steps)
+
+    def _alone(self, case, target, steps, in_batch: RunOutcome) -> RunOutcome:
+        """A case that failed inside a batch, run again alone (its own IR): the alone outcome stands
+        when it fails too (findings, signatures and shrinking stay per case); when it passes, the
+        case fails only inside a batch, a finding of its own kind (``BATCH_ONLY``) that keeps the
+        batch's members so both IRs can be rebuilt."""
+        alone = self.runner(case, target, steps=steps)
+        if alone.failed:
+            return alone
+        return replace(in_batch, status=BATCH_ONLY, failure_class=f"fails only inside a batch: {in_batch.failure_class}",
+                       message=f"in one model with {in_batch.batch_size - 1} other case(s): {in_batch.message}; "
+                               f"run alone it passes (context-dependent behaviour)")
+
+    def _account(self, op, params, target, outcome: RunOutcome, index: int, batch: tuple | None = None) -> None:
+        """Record one case's outcome on one target: statuses, primitives reached, findings
+        (``batch``: a batch-only failure's batch members as [op, params] and its place among them)."""
+        self.result.runs += 1
+        self.result.statuses[outcome.status] += 1
+        if outcome.status in ("unavailable", "untrustworthy"):
+            return
+        classes = strategies.attribute_class(op, params)
+        for key, value in classes.items():
+            self.class_runs[op, target.id, key, value] += 1
+            self.class_rejections[op, target.id, key, value] += outcome.status in REJECTED
+        if outcome.primitive:
+            for key, value in classes.items():
+                self.result.class_primitives[f"{op} {target.id} {key}={value}"].add(outcome.primitive)
+        self.result.primitives[f"{op} x {target.id}"][outcome.primitive or f"({outcome.status})"] += 1
+        if outcome.failed or outcome.status == BATCH_ONLY:
+            self._record(op, params, target, outcome, classes, index, batch)
+
+    def _record(self, op, params, target, outcome: RunOutcome, classes, index, batch=None) -> None:
+        # a batch-only failure is a mismatch the registry cannot know (alone the case passes)
+        failure = "mismatch" if outcome.status == BATCH_ONLY else outcome.status
+        finding = Finding(op, target.id, failure, outcome.failure_class, outcome.primitive, dict(classes),
                           params, first_case=index, message=outcome.message, precision=outcome.precision,
                           seed=self.settings.seed)
+        if batch is not None:
+            finding.batch_members, finding.batch_position = batch
         existing = self.result.findings.get(finding.key)
         if existing is not None:
             existing.hits += 1
             return
-        known = match_signature(self.entries, finding.signature(), self.result.openvino_version,
-                                self.features.get(target.id))
+        known = None if finding.batch_only else match_signature(
+            self.entries, finding.signature(), self.result.openvino_version, self.features.get(target.id))
         finding.known = known.source if known else None
         self.result.findings[finding.key] = finding
 
     def signature_of(self, op: str, params: dict, target) -> tuple | None:
         """The dedup key ``params`` fails with on ``target``, or None (passes, invalid, too big)."""
-        try:
-            case, _ = load_params(op, params)
-        except CaseError:
-            return None
-        if not strategies.size_ok(case):
-            return None
-        outcome = self.runner(case, target, steps=self._prepare(case))
-        if not outcome.failed:
-            return None
-        return (op, target.id, outcome.failure_class, outcome.primitive or "",
-                tuple(sorted(strategies.attribute_class(op, params).items())))
+        return self.signatures_of(op, [params], target)[0]
+
+    def signatures_of(self, op: str, candidates: list[dict], target) -> list[tuple | None]:
+        """``signature_of`` for each of ``candidates``, the batchable ones run as one model (``outcomes_on``)."""
+        group = []
+        for index, params in enumerate(candidates):
+            try:
+                case = load_case(op, params)
+            except CaseError:
+                continue
+            if strategies.size_ok(case):
+                group.append((index, params, case))
+        outcomes = self.outcomes_on(target, [(op, params, case) for _, params, case in group],
+                                    [self._prepare(case) for _, _, case in group])
+        signatures: list[tuple | None] = [None] * len(candidates)
+        for (index, params, _), (outcome, _) in zip(group, outcomes):
+            if outcome.failed:
+                signatures[index] = (op, target.id, outcome.failure_class, outcome.primitive or "",
+                                     tuple(sorted(strategies.attribute_class(op, params).items())))
+        return signatures
 
     def shrink_finding(self, finding: Finding, deadline: Callable[[], bool] | None = None) -> None:
-        """Minimise ``finding.params`` keeping its signature (the dedup key)."""
+        """Minimise ``finding.params`` keeping its signature (the dedup key). A finding that fails
+        only inside a batch is left as it is: alone it passes, so there is nothing to shrink against."""
+        if finding.batch_only:
+            return
         target = next(target for target in self.settings.targets if target.id == finding.target)
         params, checks = shrinking.shrink(
             finding.params, lambda candidate: self.signature_of(finding.op, candidate, target) == finding.key,
-            max_checks=self.settings.shrink_checks, deadline=deadline)
+            max_checks=self.settings.shrink_checks, deadline=deadline, batch=self.settings.batch_size,
+            all_still_fail=lambda chunk: [signature == finding.key
+                                          for signature in self.signatures_of(finding.op, chunk, target)])
         finding.params, finding.shrink_checks, finding.shrunk = params, checks, True
         if checks:   # the message of the minimal case, not of the first hit
-            case, _ = load_params(finding.op, params)
+            case = load_case(finding.op, params)
             outcome = self.runner(case, target, steps=self._prepare(case))
             finding.message, finding.precision = outcome.message, outcome.precision
 
     def run(self) -> CampaignResult:
-        """Explore until ``max_cases`` or the time budget, then shrink every finding."""
+        """Explore until ``max_cases`` or the time budget, then shrink every finding. The oracle runs
+        on one torch thread meanwhile: on these small cases more threads cost more than they give
+        (a campaign's oracle took 20 ms a case with 2 threads, 1.7 ms with one), and OpenVINO's
+        worker needs the cores."""
+        if not self.uses_oracle:
+            return self._run()
+        import torch
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> CampaignResult:
         settings, started = self.settings, time.monotonic()
         explore_until = (started + settings.time_budget * (1 - settings.shrink_share)
                          if settings.time_budget else None)
@@ -312,14 +505,18 @@ class Campaign:
         while settings.max_cases is None or index < settings.max_cases:
             if explore_until is not None and time.monotonic() >= explore_until:
                 break
-            op, params, case = self.next_case()
-            self.run_one(op, params, case, index)
-            index += 1
+            size = max(1, settings.batch_size)
+            if settings.max_cases is not None:
+                size = min(size, settings.max_cases - index)
+            group = [self.next_case() for _ in range(size)]
+            self.run_group(group, index)
+            index += len(group)
             self.result.cases = index
             now = time.monotonic()
             if settings.progress and now - last_progress >= settings.progress_every:
                 last_progress = now
                 self._progress(now - started)
+        self.result.explore_seconds = time.monotonic() - started
         end = started + settings.time_budget if settings.time_budget else None
         deadline = (lambda: time.monotonic() >= end) if end else None
         # New findings first: when the budget runs out, what is left unminimised is already known.
@@ -338,9 +535,10 @@ class Campaign:
                                f"{result.cases / seconds:.2f} cases/s")
 
 
-def run_campaign(settings: Settings, runner: Runner | None = None) -> CampaignResult:
+def run_campaign(settings: Settings, runner: Runner | None = None,
+                 batch_runner: BatchRunner | None = None) -> CampaignResult:
     """Run one campaign (see ``Campaign``)."""
-    return Campaign(settings, runner).run()
+    return Campaign(settings, runner, batch_runner).run()
 
 
 def family(finding: Finding) -> str:
@@ -367,7 +565,33 @@ def finding_text(finding: Finding, openvino_version: str, cpu: str) -> str:
     ]
     first = (finding.message or "").strip().splitlines()[:3]
     lines += [f"# first message: {line[:200]}" for line in first]
+    if finding.batch_only:
+        lines.append(f"# fails only inside a batch of {len(finding.batch_members)} cases (member "
+                     f"{finding.batch_position}); run alone it passes, so it is not minimised. Both IRs: "
+                     f"{finding.slug()}/case.xml (alone) and {finding.slug()}/batch.xml (the batch)")
     return "\n".join(lines) + "\n" + text
+
+
+def write_batch_irs(finding: Finding, directory: Path | str) -> tuple[Path, Path]:
+    """A batch-only finding's two IRs in ``directory``: ``case.xml``/``.bin`` (the case alone, as the
+    per-case run renders it) and ``batch.xml``/``.bin`` (the batch it failed in, as ``batch.run_batch``
+    renders it; the case is subgraph ``render.batch_prefix(finding.batch_position)``)."""
+    from ..inputs import make_inputs
+    from ..render import render_batch, render_bytes
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    members = [load_params(op, params, f"member_{index}")[0] for index, (op, params) in
+               enumerate(finding.batch_members)]
+    # Inputs come from each case's own seed field, as the campaign made them.
+    member_inputs = [make_inputs(case) for case in members]
+    position = finding.batch_position
+    paths = []
+    for name, (xml, weights) in (("case", render_bytes(members[position], member_inputs[position])),
+                                 ("batch", render_batch(list(zip(members, member_inputs)))[:2])):
+        (directory / f"{name}.xml").write_bytes(xml)
+        (directory / f"{name}.bin").write_bytes(weights)
+        paths.append(directory / f"{name}.xml")
+    return paths[0], paths[1]
 
 
 def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
@@ -379,6 +603,8 @@ def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
         path = out / f"{finding.slug()}.yaml"
         path.write_text(finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
         paths.append(path)
+        if finding.batch_only:
+            write_batch_irs(finding, out / finding.slug())
     (out / "summary.json").write_text(json.dumps(result.to_json(), indent=1, default=str), encoding="utf-8")
     return paths
 
@@ -391,6 +617,7 @@ def merge(results: list[dict]) -> CampaignResult:
         merged.cases += data["cases"]
         merged.runs += data["runs"]
         merged.seconds = max(merged.seconds, data["seconds"])
+        merged.explore_seconds = max(merged.explore_seconds, data.get("explore_seconds", 0.0))
         merged.statuses.update(data["statuses"])
         merged.openvino_version = data["openvino_version"]
         merged.cpu = data["cpu"]
@@ -426,6 +653,5 @@ def summary_lines(result: CampaignResult) -> list[str]:
         hits = sum(member.hits for member in members)
         lines.append(f"  {name}: {len(members)} signatures, {hits} raw hits, {new} new")
     lines.append(f"statuses: " + ", ".join(f"{key} {value}" for key, value in sorted(result.statuses.items())))
-    lines.append(f"{result.cases} cases, {result.runs} runs in {result.seconds:.1f} s: "
-                 f"{result.rate:.2f} cases/s")
+    lines.append(f"{result.runs} runs; " + result.rate_line())
     return lines

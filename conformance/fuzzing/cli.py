@@ -35,6 +35,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--out", default="findings", metavar="DIR")
     fuzz.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH")
     fuzz.add_argument("--item-timeout", type=float, default=60.0, metavar="SECONDS")
+    fuzz.add_argument("--batch-size", type=int, default=None, metavar="N",
+                      help="cases drawn at a time and run per target as one model (batched compilation; "
+                           "a case failing in a batch is re-run alone); 1: one model per case; default "
+                           "campaign.DEFAULT_BATCH_SIZE (32)")
     fuzz.add_argument("--shrink-checks", type=int, default=60, metavar="N", help="runs per finding while shrinking")
     fuzz.add_argument("--reshrink", metavar="SUMMARY.json", default=None,
                       help="no exploration: shrink the new findings of an earlier campaign's summary.json "
@@ -50,7 +54,8 @@ def _settings(args, seed: int):
     targets = tuple(parse_target(text) for text in (args.targets or DEFAULT_TARGETS))
     return campaign.Settings(seed=seed, max_cases=args.max_cases, time_budget=args.time, ops=ops, targets=targets,
                              registry=args.expected_failures, shrink_checks=args.shrink_checks,
-                             timeout=args.item_timeout, progress=lambda line: print(line, flush=True))
+                             timeout=args.item_timeout, progress=lambda line: print(line, flush=True),
+                             batch_size=args.batch_size or campaign.DEFAULT_BATCH_SIZE)
 
 
 def job_seeds(seed: int, jobs: int) -> list[int]:
@@ -84,6 +89,8 @@ def _job_command(args, index: int, out: Path) -> list[str]:
                "--item-timeout", str(args.item_timeout), "--shrink-checks", str(args.shrink_checks)]
     if args.time is not None:
         command += ["--time", str(args.time)]
+    if args.batch_size is not None:
+        command += ["--batch-size", str(args.batch_size)]
     if args.max_cases is not None:
         command += ["--max-cases", str(job_max_cases(args.max_cases, args.jobs))]
     for target in args.targets or DEFAULT_TARGETS:
@@ -136,7 +143,7 @@ def cmd_fuzz(args) -> int:
         status = f"known ({finding.known})" if finding.known else "NEW"
         print(f"  {status}: {out / (finding.slug() + '.yaml')}  [{finding.hits} hits] {campaign.family(finding)}")
     print(f"{len(paths)} finding file(s) in {out}; {len(result.new_findings())} new")
-    print(f"{result.cases} cases in {result.seconds:.1f} s: {result.rate:.2f} cases/s")
+    print(result.rate_line())
     return 1 if result.new_findings() else 0
 
 

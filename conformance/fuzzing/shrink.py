@@ -10,6 +10,7 @@ shrinks or the budget of checks is spent.
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Callable, Iterator
 
 PER_AXIS = ("spatial", "kernel", "strides", "dilations", "pads_begin", "pads_end", "output_padding",
@@ -110,23 +111,33 @@ def candidates(params: dict) -> Iterator[dict]:
 
 
 def shrink(params: dict, still_fails: Callable[[dict], bool], max_checks: int = 80,
-           deadline: Callable[[], bool] | None = None) -> tuple[dict, int]:
+           deadline: Callable[[], bool] | None = None, batch: int = 1,
+           all_still_fail: Callable[[list[dict]], list[bool]] | None = None) -> tuple[dict, int]:
     """The simplest parameters reachable greedily for which ``still_fails`` holds, and the checks spent.
 
     ``still_fails`` must return True only for a valid candidate that fails with the same
     signature as ``params``; ``deadline()`` True stops early (what was reached is returned).
+    ``all_still_fail`` (``still_fails`` of each of a list) with ``batch`` > 1: the next ``batch``
+    candidates are judged at once (one model for their batchable ones) and the first that still
+    fails is kept: the same result and the same count of checks (up to the kept one) as one at a time.
     """
+    size = batch if all_still_fail is not None else 1
+    judge = all_still_fail if size > 1 else (lambda chunk: [still_fails(candidate) for candidate in chunk])
     current, checks = params, 0
     improved = True
     while improved and checks < max_checks:
         improved = False
-        for candidate in candidates(current):
-            if checks >= max_checks or (deadline is not None and deadline()):
+        simpler = (candidate for candidate in candidates(current)
+                   if size_key(candidate) <= size_key(current) and candidate != current)
+        while not improved and checks < max_checks:
+            if deadline is not None and deadline():
                 return current, checks
-            if size_key(candidate) > size_key(current) or candidate == current:
-                continue
-            checks += 1
-            if still_fails(candidate):
-                current, improved = candidate, True
+            chunk = list(itertools.islice(simpler, min(size, max_checks - checks)))
+            if not chunk:
                 break
+            for candidate, fails in zip(chunk, judge(chunk)):
+                checks += 1
+                if fails:
+                    current, improved = candidate, True
+                    break
     return current, checks
