@@ -27,9 +27,9 @@ def stride_over_kernel_runtime(case, target, steps=None):
     return campaign.RunOutcome("pass", primitive="fake_primitive", precision="f32")
 
 
-def settings(seed=1, cases=40, registry=None, ops=strategies.DEFAULT_OPS):
+def settings(seed=1, cases=40, registry=None, ops=strategies.DEFAULT_OPS, shrink_known=False):
     return campaign.Settings(seed=seed, max_cases=cases, targets=(CPU,), registry=registry, shrink_checks=200,
-                             ops=ops)
+                             ops=ops, shrink_known=shrink_known)
 
 
 def signature_of(op, params):
@@ -132,6 +132,13 @@ def test_a_registry_signature_makes_a_finding_known(tmp_path):
     assert ops.get("GroupConvolution", "").startswith("expected_failures.yaml:")
     assert ops.get("GroupConvolutionBackpropData", "x") is None   # op differs: new
     assert all(f.known is None for f in result.new_findings())
+    # only new findings are shrunk unless asked (the registry's case is a known one's repro)
+    assert all(f.shrunk for f in result.new_findings())
+    known = [f for f in result.findings.values() if f.known]
+    assert known and not any(f.shrunk or f.shrink_checks for f in known)
+    assert "NOT minimised (known" in campaign.finding_text(known[0], "2026.4.1", "cpu")
+    again = campaign.run_campaign(settings(cases=30, registry=registry, shrink_known=True), stride_over_kernel_runtime)
+    assert all(f.shrunk for f in again.findings.values())
 
 
 @pytest.mark.parametrize("op", list(strategies.GENERATORS))

@@ -129,6 +129,9 @@ class Settings:
     registry: str | Path | None = "expected_failures.yaml"
     shrink_checks: int = 60            # runs per finding at most while shrinking
     shrink_share: float = 0.3          # of time_budget kept for shrinking
+    # Known findings (a registry entry matches) are not shrunk unless asked: the registry's case is
+    # their minimal repro already, and shrinking hundreds of known signatures is most of a campaign.
+    shrink_known: bool = False
     timeout: float = 60.0
     batch_size: int = DEFAULT_BATCH_SIZE   # cases drawn and run together per target; 1: one model per case
     progress: Callable[[str], None] | None = None
@@ -521,7 +524,7 @@ class Campaign:
         deadline = (lambda: time.monotonic() >= end) if end else None
         # New findings first: when the budget runs out, what is left unminimised is already known.
         for finding in sorted(self.result.findings.values(), key=lambda finding: finding.known is not None):
-            if deadline and deadline():
+            if deadline and deadline() or (finding.known is not None and not settings.shrink_known):
                 break
             self.shrink_finding(finding, deadline)
         self.result.seconds = time.monotonic() - started
@@ -546,6 +549,13 @@ def family(finding: Finding) -> str:
     return f"{finding.op} on {finding.target}: {finding.failure_class}"
 
 
+def _minimised(finding: Finding) -> str:
+    if finding.shrunk:
+        return "minimised"
+    return "NOT minimised (known: the registry's case is its repro; --shrink-known)" if finding.known else \
+        "NOT minimised (budget)"
+
+
 def finding_text(finding: Finding, openvino_version: str, cpu: str) -> str:
     """The finding as a case file, with its provenance as comments (loads as is)."""
     name = finding.slug().replace("-", "_").replace(".", "_")
@@ -559,7 +569,7 @@ def finding_text(finding: Finding, openvino_version: str, cpu: str) -> str:
         f"primitive={finding.primitive or '-'}",
         f"# attribute classes: {attributes}",
         f"# raw hits: {finding.hits} (first at case {finding.first_case}); seed {finding.seed}; "
-        f"{'minimised' if finding.shrunk else 'NOT minimised (budget)'} in {finding.shrink_checks} checks",
+        f"{_minimised(finding)} in {finding.shrink_checks} checks",
         f"# ran in precision: {finding.precision or '-'}; OpenVINO {openvino_version or 'unknown'}",
         f"# CPU: {cpu}",
     ]

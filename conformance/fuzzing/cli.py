@@ -40,6 +40,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
                            "a case failing in a batch is re-run alone); 1: one model per case; default "
                            "campaign.DEFAULT_BATCH_SIZE (32)")
     fuzz.add_argument("--shrink-checks", type=int, default=60, metavar="N", help="runs per finding while shrinking")
+    fuzz.add_argument("--shrink-known", action="store_true",
+                      help="shrink findings the registry already knows too (default: only new ones; the "
+                           "registry's case is a known finding's minimal repro)")
     fuzz.add_argument("--reshrink", metavar="SUMMARY.json", default=None,
                       help="no exploration: shrink the new findings of an earlier campaign's summary.json "
                            "(e.g. one whose budget ran out) and write them to --out")
@@ -54,6 +57,7 @@ def _settings(args, seed: int):
     targets = tuple(parse_target(text) for text in (args.targets or DEFAULT_TARGETS))
     return campaign.Settings(seed=seed, max_cases=args.max_cases, time_budget=args.time, ops=ops, targets=targets,
                              registry=args.expected_failures, shrink_checks=args.shrink_checks,
+                             shrink_known=args.shrink_known,
                              timeout=args.item_timeout, progress=lambda line: print(line, flush=True),
                              batch_size=args.batch_size or campaign.DEFAULT_BATCH_SIZE)
 
@@ -87,6 +91,8 @@ def _job_command(args, index: int, out: Path) -> list[str]:
     command = [sys.executable, "-m", "conformance.cli", "fuzz", "--seed", str(job_seeds(args.seed, args.jobs)[index]),
                "--out", str(out), "--expected-failures", args.expected_failures,
                "--item-timeout", str(args.item_timeout), "--shrink-checks", str(args.shrink_checks)]
+    if getattr(args, "shrink_known", False):
+        command.append("--shrink-known")
     if args.time is not None:
         command += ["--time", str(args.time)]
     if args.batch_size is not None:
