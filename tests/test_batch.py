@@ -335,8 +335,15 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
 
     items_batched, items_alone = by_item(batched), by_item(alone)
     assert items_batched.keys() == items_alone.keys()
+    # Items registered ``intermittent`` differ run to run by definition (the device reads memory it
+    # never wrote): neither their outcome nor their output bits can be compared between two runs.
+    intermittent = {nodeid for nodeid, item in items_alone.items()
+                    if "known intermittent deviation" in (item.get("reason") or "")
+                    or "known intermittent deviation" in (items_batched[nodeid].get("reason") or "")}
     ran_in_batches = 0
     for nodeid, item in items_alone.items():
+        if nodeid in intermittent:
+            continue
         other = items_batched[nodeid]
         assert other["outcome"] == item["outcome"], nodeid
         run, other_run = item.get("run") or {}, other.get("run") or {}
@@ -351,7 +358,10 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
     _, saved_batched = bundles.load_bundle(batched_results)
     _, saved_alone = bundles.load_bundle(alone_results)
     assert saved_batched.keys() == saved_alone.keys() and saved_alone
+    unstable = {items_alone[nodeid]["case_id"] for nodeid in intermittent}
     for key, item in saved_alone.items():
+        if key[0] in unstable:
+            continue
         output, output_batched = item.arrays()[0], saved_batched[key].arrays()[0]
         assert output.dtype == output_batched.dtype and output.shape == output_batched.shape, key
         assert output.tobytes() == output_batched.tobytes(), key
