@@ -15,9 +15,7 @@ a stride of 2**40 costs nothing. Pads and output shape come from ``shapes`` via
 """
 from __future__ import annotations
 
-import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 

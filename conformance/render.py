@@ -39,7 +39,7 @@ def element_bytes(array: np.ndarray, element_type: str) -> bytes:
     if element_type == "bf16":
         bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
         if np.any(bits & 0xFFFF):
-            raise ValueError("bf16 weights must hold bf16 values (inputs.round_to_bf16)")
+            raise ValueError("bf16 weights must hold bf16 values (element_types.round_to_bf16)")
         return (bits >> 16).astype("<u2").tobytes()
     return np.ascontiguousarray(array, dtype=NUMPY_DTYPES[element_type]).tobytes()
 

@@ -208,7 +208,7 @@ def _groups_and_channels(rng: random.Random) -> tuple[int, int, int]:
 def clamp_taps(params: dict) -> None:
     """Fewer input channels per group / a smaller kernel until every kernel weight of an output channel
     can be nonzero in the default integer fill and still sum exactly in the element type
-    (``inputs.exact_taps_limit``: i8 14, u8 and bf16 28 taps). Beyond it the fill zeroes weights
+    (``element_types.exact_taps_limit``: i8 14, u8 and bf16 28 taps). Beyond it the fill zeroes weights
     (``inputs.max_nonzero_taps``), and outputs reached only by zeroed taps make the reference mostly
     zeros: a case the trust check refuses. The largest factor shrinks first."""
     from ..element_types import default_integer_range, exact_taps_limit
