@@ -29,7 +29,8 @@ from . import ops, perf, post_ops
 from .batch import batch_key, member, run_batch, with_batch_record
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
-from .worker import DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, run_in_worker
+from .worker import (DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, planned_inference_threads,
+                     run_in_worker)
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
@@ -373,7 +374,8 @@ def item_policy(case: Case, target: Target, registry: list[expectations.Expected
                 f"over the memory budget of {format_size(memory_budget)} "
                 f"(raise it with --memory-budget / ini conformance_memory_budget)")
     features = expectations.target_features(target.isa)
-    known = expectations.match(registry, case.id, target.id, release, features)
+    known = expectations.match(registry, case.id, target.id, release, features,
+                               threads=planned_inference_threads())
     return ItemPolicy(skip, known, known.describe(features) if known is not None else None)
 
 

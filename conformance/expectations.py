@@ -53,6 +53,9 @@ Fields:
   registered way is ``xfailed`` and passing is ``xpassed`` without failing the run; the reason
   says so. Use it only with evidence of both outcomes on one build and CPU (say it in ``reason``);
   a deviation that always reproduces stays strict.
+- ``min_threads``: the entry holds only when OpenVINO runs the item with at least this many
+  inference threads (a deviation of multi-threaded kernels only; ``pytest -n 2`` gives each worker
+  one thread); the count is ``worker.planned_inference_threads()``.
 - ``origin``: where the entry comes from ("openvino issue #22343", "found by the suite",
   "fuzz campaign seed 1"); ``reason`` (required), ``spec_note``, ``id``: free text.
 
@@ -72,8 +75,8 @@ from . import cpu as cpu_features
 from .case import CaseError, parse_yaml
 from .ops import names as op_names
 
-ENTRY_FIELDS = ("id", "case", "signature", "target", "openvino", "cpu", "fails", "intermittent", "origin", "reason",
-                "spec_note")
+ENTRY_FIELDS = ("id", "case", "signature", "target", "openvino", "cpu", "min_threads", "fails", "intermittent",
+                "origin", "reason", "spec_note")
 # How a known deviation shows: a wrong output (mismatch), OpenVINO raising (error), or the
 # isolated worker process dying (crashed) or overrunning its time limit (hung).
 FAILS = ("mismatch", "error", "crashed", "hung")
@@ -203,6 +206,7 @@ class ExpectedFailure:
     origin: str | None = None
     id: str | None = None
     intermittent: bool = False          # fails only in some runs: a non-strict expected failure
+    min_threads: int | None = None      # holds only with at least this many inference threads
     releases: ReleaseRange = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -213,10 +217,13 @@ class ExpectedFailure:
         return (fnmatchcase(target_id, self.target) and self.releases.contains(openvino_release)
                 and (self.cpu is None or self.cpu.holds(features)))
 
-    def matches(self, case_id: str, target_id: str, openvino_release: str, features=None) -> bool:
-        """True for this case on this target, release and effective CPU features (see ``cpu``)."""
+    def matches(self, case_id: str, target_id: str, openvino_release: str, features=None,
+                threads: int | None = None) -> bool:
+        """True for this case on this target, release, effective CPU features (see ``cpu``) and
+        inference thread count (see ``min_threads``; ``None``: unknown, and then it does not hold)."""
         return (self.case is not None and fnmatchcase(case_id, self.case)
-                and self._common_match(target_id, openvino_release, features))
+                and self._common_match(target_id, openvino_release, features)
+                and (self.min_threads is None or (threads is not None and threads >= self.min_threads)))
 
     def matches_finding(self, finding: FindingSignature, openvino_release: str, features=None) -> bool:
         """True when the entry's signature, failure kind, target, release and CPU condition fit."""
@@ -227,6 +234,7 @@ class ExpectedFailure:
         """The xfail reason: what deviates, where it is registered, what an XPASS means."""
         note = f" (see {self.spec_note})" if self.spec_note else ""
         where = f" on {self.cpu.describe()}" if self.cpu else ""
+        where += f" with {self.min_threads}+ inference threads" if self.min_threads else ""
         origin = f"; origin: {self.origin}" if self.origin else ""
         seen = (f" (this target's CPU features: {' '.join(features) or 'none known'})"
                 if self.cpu is not None and features is not None else "")
@@ -288,6 +296,9 @@ def _entry(path: Path, raw) -> ExpectedFailure:
     fails = raw.get("fails", "mismatch")
     if fails not in FAILS:
         raise CaseError(path, at("fails"), "fails", f"{fails!r} is not one of {', '.join(FAILS)}")
+    if "min_threads" in raw and (isinstance(raw["min_threads"], bool) or not isinstance(raw["min_threads"], int)
+                                 or raw["min_threads"] < 1):
+        raise CaseError(path, at("min_threads"), "min_threads", f"must be a whole number >= 1, got {raw['min_threads']!r}")
     if "intermittent" in raw and not isinstance(raw["intermittent"], bool):
         raise CaseError(path, at("intermittent"), "intermittent", f"must be true or false, got {raw['intermittent']!r}")
     return ExpectedFailure(
@@ -295,7 +306,7 @@ def _entry(path: Path, raw) -> ExpectedFailure:
         spec_note=raw.get("spec_note"), source=f"{path.name}:{line}", fails=fails,
         cpu=_cpu_condition(path, raw["cpu"], at("cpu")) if "cpu" in raw else None,
         signature=_signature(path, raw["signature"], at("signature"), fails) if "signature" in raw else None,
-        origin=raw.get("origin"), id=raw.get("id"), intermittent=raw.get("intermittent", False), releases=releases)
+        origin=raw.get("origin"), id=raw.get("id"), intermittent=raw.get("intermittent", False), min_threads=raw.get("min_threads"), releases=releases)
 
 
 def _cpu_condition(path: Path, raw, line: int) -> CpuCondition:
@@ -386,7 +397,7 @@ def release_of(openvino_version: str) -> str:
 
 
 def match(entries: list[ExpectedFailure], case_id: str, target_id: str,
-          openvino_version: str, features=None) -> ExpectedFailure | None:
+          openvino_version: str, features=None, threads: int | None = None) -> ExpectedFailure | None:
     """The first entry that covers this item on this OpenVINO release and these effective CPU features.
 
     ``features``: the oneDNN features the target may use (``conformance.cpu``: this CPU's,
@@ -394,7 +405,7 @@ def match(entries: list[ExpectedFailure], case_id: str, target_id: str,
     """
     release = release_of(openvino_version)
     for entry in entries:
-        if entry.matches(case_id, target_id, release, features):
+        if entry.matches(case_id, target_id, release, features, threads):
             return entry
     return None
 

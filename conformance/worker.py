@@ -422,6 +422,15 @@ def run_rendered(ir: IRFiles, data, target: Target, op_name: str = "op") -> RunR
     return runtime.run(ir, data, target, op_name)
 
 
+def planned_inference_threads() -> int:
+    """How many CPU inference threads this process's OpenVINO runs with: ``CONFORMANCE_CPU_THREADS``
+    when set (``pytest -n N`` sets it per worker), else OpenVINO's default, one per core this process
+    may use (read without starting OpenVINO, so registry matching at collection stays cheap)."""
+    if os.environ.get(CPU_THREADS_VARIABLE):
+        return int(os.environ[CPU_THREADS_VARIABLE])
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_inference_threads() -> int:
     """This process's CPU ``INFERENCE_NUM_THREADS`` (call it in a worker: ``call(cpu_inference_threads)``)."""
     from .runtime import core

@@ -175,6 +175,23 @@ def test_an_intermittent_entry_is_non_strict_both_ways(pytester):
                for item in items)
 
 
+def test_min_threads_holds_only_with_that_many_inference_threads(tmp_path, monkeypatch):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text('- case: "a.yaml::*"\n  openvino: "*"\n  reason: "r"\n  min_threads: 2\n')
+    [entry] = expectations.load_registry(path)
+    assert expectations.match([entry], "a.yaml::x", "CPU-f32", "2026.4.1", threads=2) is entry
+    assert expectations.match([entry], "a.yaml::x", "CPU-f32", "2026.4.1", threads=1) is None
+    assert expectations.match([entry], "a.yaml::x", "CPU-f32", "2026.4.1") is None   # unknown
+    assert "2+ inference threads" in entry.describe()
+    from conformance import worker
+    monkeypatch.setenv(worker.CPU_THREADS_VARIABLE, "1")
+    assert worker.planned_inference_threads() == 1
+    path.write_text('- case: "a.yaml::*"\n  openvino: "*"\n  reason: "r"\n  min_threads: 0\n')
+    with pytest.raises(CaseError) as error:
+        expectations.load_registry(path)
+    assert error.value.line == 4 and error.value.field == "min_threads"
+
+
 def test_intermittent_must_be_a_boolean(tmp_path):
     path = tmp_path / "expected_failures.yaml"
     path.write_text('- case: "a.yaml::*"\n  openvino: "*"\n  reason: "r"\n  intermittent: "sometimes"\n')
