@@ -626,7 +626,8 @@ class RunSession:
         try:
             return check_per_group(case, target, steps[0].inputs if whole else inputs,
                                    steps[0].reference if whole else None, self.ir_dir,
-                                   isolate=self.isolate, timeout=self.timeout, runner=self._run)
+                                   isolate=self.isolate, timeout=self.timeout, runner=self._run,
+                                   batched=self.batch_size > 1)
         except Exception as error:   # the diagnosis must never hide the failure it explains
             return GroupCheck(ops.get(case.op).sibling or "-", 0, None, note=f"{type(error).__name__}: {error}")
 
@@ -749,8 +750,9 @@ MAX_DECOMPOSED_GROUPS = 64   # one compile per group: beyond this the decomposit
 
 @dataclass(frozen=True)
 class GroupCheck:
-    """A grouped case re-run as its ungrouped sibling op, one model per group on that group's channel
-    slice, the outputs concatenated along the channels and compared with the same reference."""
+    """A grouped case re-run as its ungrouped sibling op, one subgraph per group on that group's channel
+    slice, the outputs concatenated along the channels and compared with the same reference.
+    ``batch``: the slices ran as one model of that many subgraphs (``batch.run_batch``); 0: one model each."""
 
     sibling: str                    # the ungrouped op (Convolution, ConvolutionBackpropData)
     groups: int
@@ -758,6 +760,7 @@ class GroupCheck:
     verdict: Verdict | None = None
     error: str | None = None        # the sibling's compile/infer error, if it failed that way
     note: str | None = None
+    batch: int = 0
 
     def describe(self) -> str:
         """One line for a failure message: is the deviation specific to the grouped op?"""
@@ -780,6 +783,8 @@ class GroupCheck:
             record["error"] = self.error.splitlines()[0] if self.error else ""
         if self.note is not None:
             record["note"] = self.note
+        if self.batch:
+            record["batch"] = self.batch
         return record
 
 
@@ -803,10 +808,16 @@ def group_slices(case: Case, inputs: Inputs) -> list[tuple[Case, Inputs]]:
 def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Reference,
                     ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = False,
                     timeout: float = DEFAULT_TIMEOUT,
-                    runner: Callable[..., RunResult] | None = None) -> GroupCheck | None:
+                    runner: Callable[..., RunResult] | None = None, *, batched: bool = True) -> GroupCheck | None:
     """Re-run a grouped ``case`` as its sibling op per group on ``target`` (``group_slices``) and
     compare the concatenation with ``expected``, the grouped case's reference; None for an op
-    without a sibling. Used when a grouped item fails: does the ungrouped op get it right?"""
+    without a sibling. Used when a grouped item fails: does the ungrouped op get it right?
+
+    ``batched``: the slices run as one model (``batch.run_batch``: one compile for all groups; a
+    slice OpenVINO rejects is bisected to itself) when they can share one (``batch_key``); else,
+    or with ``batched=False``, each slice is its own model run by ``runner`` (``run_stage``).
+    The slices are a diagnosis, not cases of record: they are never re-run alone.
+    """
     op = ops.get(case.op)
     if op.sibling is None:
         return None
@@ -815,23 +826,42 @@ def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Refere
         return GroupCheck(op.sibling, groups, None, note="dynamic or streamed case")
     if groups > MAX_DECOMPOSED_GROUPS:
         return GroupCheck(op.sibling, groups, None, note=f"more than {MAX_DECOMPOSED_GROUPS} groups")
-    outputs, result = [], None
-    for sub, sub_inputs in group_slices(case, inputs):
-        ir = render(sub, sub_inputs, ir_dir)
-        feed = [ir.feed(sub_inputs)]
-        try:
-            result = (runner or run_stage)(ir, feed, target, isolate=isolate, timeout=timeout)
-        except WorkerFailed as failed:
-            return GroupCheck(op.sibling, groups, False, error=failed.failure.describe())
-        except (RuntimeRejected, TargetUnavailable) as error:
-            return GroupCheck(op.sibling, groups, False, error=str(error))
-        outputs.append(result.output)
-    output = np.concatenate(outputs, axis=1)
+    parts = group_slices(case, inputs)
+    keys = {batch_key(sub, target) for sub, _ in parts}
+    together = batched and len(parts) > 1 and len(keys) == 1 and None not in keys
+    if together:
+        results = run_batch([member(sub, sub_inputs) for sub, sub_inputs in parts], target, ir_dir,
+                            isolate=isolate, timeout=timeout)
+    else:
+        results = []
+        for sub, sub_inputs in parts:   # one model each: the first failure ends the check
+            results.append(_run_slice(sub, sub_inputs, target, ir_dir, isolate, timeout, runner or run_stage))
+            if not isinstance(results[-1], RunResult):
+                break
+    batch = len(parts) if together else 0
+    for result in results:
+        if isinstance(result, WorkerFailure):
+            return GroupCheck(op.sibling, groups, False, error=result.describe(), batch=batch)
+        if isinstance(result, (RuntimeRejected, TargetUnavailable)):
+            return GroupCheck(op.sibling, groups, False, error=str(result), batch=batch)
+    output = np.concatenate([result.output for result in results], axis=1)
     magnitude = expected.magnitude
-    tolerance = _tolerance(case, result, inputs, expected.geometry.accumulation_length,
+    tolerance = _tolerance(case, results[-1], inputs, expected.geometry.accumulation_length,
                            float(magnitude.max()) if magnitude.size else 0.0)
     verdict = compare(expected.output, magnitude, output, tolerance)
-    return GroupCheck(op.sibling, groups, verdict.passed, verdict)
+    return GroupCheck(op.sibling, groups, verdict.passed, verdict, batch=batch)
+
+
+def _run_slice(sub: Case, sub_inputs: Inputs, target: Target, ir_dir: Path | str, isolate: bool, timeout: float,
+               runner: Callable[..., RunResult]):
+    """One group slice as its own model: its ``RunResult``, or the failure it met (as ``run_batch`` gives)."""
+    ir = render(sub, sub_inputs, ir_dir)
+    try:
+        return runner(ir, [ir.feed(sub_inputs)], target, isolate=isolate, timeout=timeout)
+    except WorkerFailed as failed:
+        return failed.failure
+    except (RuntimeRejected, TargetUnavailable) as error:
+        return error
 
 
 # --- authoring: validate, oracle for given inputs, export for benchmark_app ------------

@@ -100,3 +100,32 @@ def test_failure_message_and_record_say_whether_the_sibling_passes(pytester, mon
         result.stdout.fnmatch_lines(["*per-group check (2 x ConvolutionBackpropData*): fails too (*) -> "
                                      "not specific to the grouped op*"])
         assert crop["per_group"]["passed"] is False and crop["per_group"]["groups"] == 2
+
+
+NEGATIVE_PADS = """\
+op: GroupConvolution
+cases:
+  - name: negative_pads_begin     # as cases/spec_notes/negative_pads.yaml::conv_negative_pads_begin
+    allow_negative_pads: true
+    data: [1, 2, 6]
+    kernel: [2, 1, 1, 2]
+    pads_begin: [-1]
+    pads_end: [0]
+"""
+
+
+@pytest.mark.parametrize("text", [BEGIN_CROP, NEGATIVE_PADS, SINGLE_GROUP.replace("[1, 3, 5, 5]", "[1, 6, 5, 5]")
+                                  .replace("[1, 3, 4, 3, 3]", "[3, 2, 4, 3, 3]")], ids=["crop", "negative_pads", "three"])
+def test_slices_in_one_model_give_what_one_model_per_group_gives(tmp_path, text):
+    """The slices share one compiled model by default (``batch``: their number); the verdict, its
+    figures and any error are those of one model per group."""
+    case = _first(text)
+    (step,) = api.prepare(case)
+    together = api.check_per_group(case, CPU, step.inputs, step.reference, tmp_path)
+    apart = api.check_per_group(case, CPU, step.inputs, step.reference, tmp_path, batched=False)
+    assert together.batch == together.groups > 1 and apart.batch == 0
+    assert together.record()["batch"] == together.groups and "batch" not in apart.record()
+    assert (together.passed, together.error) == (apart.passed, apart.error)
+    if apart.verdict is not None:
+        assert (together.verdict.mismatches, together.verdict.total) == (apart.verdict.mismatches,
+                                                                          apart.verdict.total)
