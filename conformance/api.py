@@ -7,9 +7,11 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -26,7 +28,8 @@ from .inputs import NUMPY_DTYPES, Inputs, make_inputs
 from .oracle import Reference, reference, reference_slabs, streamed
 from .taps import reached
 from . import ops, perf, post_ops
-from .batch import batch_key, member, run_batch, with_batch_record
+from .batch import Member, batch_key, member, run_batch, with_batch_record
+from .lane import Lane
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
 from .worker import (DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker, planned_inference_threads,
@@ -488,6 +491,11 @@ class Planned:
     registered_failure: str | None = None
 
 
+# Batch members whose oracle is computed as soon as the batch's outputs are in (``RunSession._look_ahead``):
+# up to this many output elements each (float64 output and magnitude: 1 MiB), so that what is held
+# ahead stays small; a larger member is compared when its item comes.
+LOOK_AHEAD_MAX_ELEMENTS = 1 << 16
+
 # Registered failures that run alone, never in a batch: a known crash or hang would cost every
 # batch holding it a bisection (and a crash in-process ends the run); a known compile error
 # likewise (about 2 log2(size) extra compiles each time).
@@ -508,18 +516,34 @@ class RunSession:
     With ``batch_size`` > 1, ``check`` runs an item in one model with up to ``batch_size - 1``
     of the items it is told come next (``batch.run_batch``) and keeps their results until they
     are checked.
+
+    ``overlap`` (default: when batching and without the performance view, whose timings must not
+    share the machine): every OpenVINO call goes through a ``lane.Lane``, a background thread, and
+    the session works ahead on it: the next batch compiles while this one's items are compared,
+    and as soon as a batch's outputs are in, its small members' oracles are computed and compared
+    (``_look_ahead``), so that the per-case re-run of a member failing inside the batch and its
+    per-group check are already running when the item comes. What an item ends with is what it
+    would end with without the lane.
     """
 
     def __init__(self, ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = True,
                  timeout: float = DEFAULT_TIMEOUT, *, repro_dir: Path | str | None = None,
                  results_dir: Path | str | None = None, root: Path | str = ".",
                  report_dir: Path | str | None = None, perf_settings: perf.PerfSettings | None = None,
-                 batch_size: int = 1):
+                 batch_size: int = 1, overlap: bool | None = None):
         self.ir_dir, self.isolate, self.timeout = Path(ir_dir), isolate, timeout
         self.perf_settings = perf_settings   # None: no performance view (pytest --perf)
         self.batch_size = max(1, int(batch_size))
-        self._batched: dict[tuple[str, str], object] = {}   # (case id, target id) -> batch.MemberResult
+        if overlap is None:
+            overlap = self.batch_size > 1 and perf_settings is None
+        self._lane = Lane() if overlap else None
+        # (case id, target id) -> batch.MemberResult, or (future of run_batch's list, index) on a lane
+        self._batched: dict[tuple[str, str], object] = {}
         self._batch_inputs: dict[str, Inputs] = {}          # case id -> the inputs its batch ran on
+        self._ahead: dict[str, tuple] = {}                  # case id -> (inputs, steps) prepared ahead
+        self._outcomes: dict[tuple[str, str], Outcome] = {}   # its batch's outcome, compared ahead
+        self._alone: dict[tuple[str, str], Future] = {}       # its per-case re-run, submitted ahead
+        self._groups: dict[tuple[str, str], Future] = {}      # its per-group check, submitted ahead
         self.repro_dir = Path(repro_dir) if repro_dir is not None else Path("reports") / "repro"
         self.results_dir = Path(results_dir) if results_dir is not None else None
         self.root = Path(root)
@@ -535,7 +559,9 @@ class RunSession:
         """
         if self._cached is None or self._cached[0] != case.id:
             self._cached = None
-            if streamed(case) and not case.dynamic:
+            if case.id in self._ahead:
+                self._cached = (case.id, *self._ahead.pop(case.id))
+            elif streamed(case) and not case.dynamic:
                 self._cached = (case.id, make_inputs(case), None)
             else:
                 steps = prepare(case, self._batch_inputs.pop(case.id, None))
@@ -545,8 +571,15 @@ class RunSession:
 
     def _run(self, ir: RenderedIR, sequence: list[dict[str, np.ndarray]], target: Target, *,
              isolate: bool = False, timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> RunResult:
-        """The runtime stage of every check this session makes (``run_stage``)."""
+        """The runtime stage of every check this session makes (``run_stage``), on the lane if any."""
+        if self._lane is not None:
+            return self._lane.call(run_stage, ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
         return run_stage(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
+
+    def close(self) -> None:
+        """Stop the lane (what was submitted ahead for items that will not run is dropped)."""
+        if self._lane is not None:
+            self._lane.close()
 
     def check(self, case: Case, target: Target, *, force_isolation: bool = False,
               progress: Callable[[str], None] | None = None, registered_failure: str | None = None,
@@ -569,11 +602,15 @@ class RunSession:
             batched = self._batched_result(case, target, inputs, steps, upcoming)
         if batched is None:
             return check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
-        outcome = check(case, target, self.ir_dir, inputs=inputs, steps=steps, runner=given_result(batched))
+        key = (case.id, target.id)
+        outcome = self._outcomes.pop(key, None) or check(case, target, self.ir_dir, inputs=inputs, steps=steps,
+                                                         runner=given_result(batched))
         if outcome.verdict.passed or "batch" not in outcome.run.extra:   # passed, or already ran alone
             return outcome
         size = outcome.run.extra["batch"]["size"]
-        by_itself = check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
+        ahead = self._alone.pop(key, None)
+        by_itself = ahead.result() if ahead is not None else check(case, target, self.ir_dir, inputs=inputs,
+                                                                     steps=steps, **alone)
         if not by_itself.verdict.passed:
             return replace(by_itself, run=with_batch_record(by_itself.run, size=size, failed_alone=True))
         return replace(outcome, run=with_batch_record(outcome.run, failed_alone=False),
@@ -582,14 +619,32 @@ class RunSession:
 
     def _batched_result(self, case: Case, target: Target, inputs: Inputs, steps, upcoming):
         """This item's result from a batch (running one now with the next compatible items), or
-        None when it runs alone."""
+        None when it runs alone. On a lane, the batch after it is submitted at once, and the first
+        item to use a batch's results starts its look-ahead (``_look_ahead``)."""
         key = (case.id, target.id)
-        if key in self._batched:
-            return self._batched.pop(key)
-        group = batch_key(case, target)
-        if self.batch_size <= 1 or steps is None or group is None or upcoming is None:
-            return None
-        chosen, seen = [member(case, inputs)], {key}
+        if key not in self._batched:
+            group = batch_key(case, target)
+            if self.batch_size <= 1 or steps is None or group is None or upcoming is None:
+                return None
+            if not self._form_batch(member(case, inputs), target, upcoming):
+                return None
+        result = self._batched.pop(key)
+        if not isinstance(result, tuple):
+            return result
+        future, index = result
+        if not getattr(future, "looked_ahead", False):   # the first of its items to come
+            self._form_next_batch(upcoming)
+            future.result()
+            future.looked_ahead = True
+            self._look_ahead(future, key)
+        return future.result()[index]
+
+    def _form_batch(self, first: Member, target: Target, upcoming: Callable[[], Iterable[Planned]]) -> bool:
+        """Run ``first`` with the next items of ``upcoming`` that can share its model (same
+        ``batch_key``, not ``RUN_ALONE``, not batched already) as one batch, on the lane if any
+        (results kept in ``_batched``); False when nothing can join it."""
+        group = batch_key(first.case, target)
+        chosen, seen = [first], {(first.case.id, target.id)}
         for planned in upcoming():
             if len(chosen) >= self.batch_size:
                 break
@@ -602,11 +657,66 @@ class RunSession:
             self._batch_inputs[planned.case.id] = planned_inputs
             chosen.append(member(planned.case, planned_inputs))
         if len(chosen) == 1:
-            return None
-        results = run_batch(chosen, target, self.ir_dir, isolate=self.isolate, timeout=self.timeout)
-        for planned, result in zip(chosen[1:], results[1:]):
-            self._batched[(planned.case.id, target.id)] = result
-        return results[0]
+            return False
+        if self._lane is None:
+            results = run_batch(chosen, target, self.ir_dir, isolate=self.isolate, timeout=self.timeout)
+            for planned, result in zip(chosen, results):
+                self._batched[(planned.case.id, target.id)] = result
+            return True
+        future = self._lane.submit(run_batch, chosen, target, self.ir_dir, isolate=self.isolate,
+                                   timeout=self.timeout)
+        future.members, future.target = chosen, target
+        for index, planned in enumerate(chosen):
+            self._batched[(planned.case.id, target.id)] = (future, index)
+        return True
+
+    def _form_next_batch(self, upcoming: Callable[[], Iterable[Planned]]) -> None:
+        """Submit the batch after the ones already formed: from the first upcoming batchable item
+        not in one yet, unless every such batch is already on the lane (one batch ahead is enough:
+        it compiles while the main thread compares the current one)."""
+        pending = {id(value[0]) for value in self._batched.values() if isinstance(value, tuple)
+                   and not getattr(value[0], "looked_ahead", False)}
+        if len(pending) > 1:
+            return
+        for planned in upcoming():
+            key = (planned.case.id, planned.target.id)
+            if key in self._batched or planned.registered_failure in RUN_ALONE \
+                    or batch_key(planned.case, planned.target) is None:
+                continue
+            inputs = self._batch_inputs.get(planned.case.id) or make_inputs(planned.case)
+            self._batch_inputs[planned.case.id] = inputs
+            if self._form_batch(member(planned.case, inputs), planned.target, upcoming):
+                return
+
+    def _look_ahead(self, future: Future, current: tuple[str, str]) -> None:
+        """A batch's outputs are in: compare its other small members now (their oracles computed
+        ahead, kept for their items) and submit, for each that fails inside the batch, its per-case
+        re-run and its per-group check to the lane, where they run while the items before it are
+        checked. A member whose look-ahead raises (an untrustworthy reference, a rejected model)
+        is left to its own item, which meets the same thing."""
+        target = future.target
+        for planned, result in zip(future.members, future.result()):
+            key = (planned.case.id, target.id)
+            if key == current or key not in self._batched or "batch" not in getattr(result, "extra", {}) \
+                    or math.prod(planned.case.geometry().output_shape) > LOOK_AHEAD_MAX_ELEMENTS:
+                continue
+            try:
+                steps = prepare(planned.case, self._batch_inputs.get(planned.case.id))
+                outcome = check(planned.case, target, self.ir_dir, inputs=steps[0].inputs, steps=steps,
+                                runner=given_result(result))
+            except (Untrustworthy, RuntimeRejected, TargetUnavailable, WorkerFailed):
+                continue
+            self._batch_inputs.pop(planned.case.id, None)
+            self._ahead[planned.case.id] = (steps[0].inputs, steps)
+            self._outcomes[key] = outcome
+            if outcome.verdict.passed:
+                continue
+            self._alone[key] = self._lane.submit(check, planned.case, target, self.ir_dir, inputs=steps[0].inputs,
+                                                 steps=steps, isolate=self.isolate, timeout=self.timeout)
+            if len(steps) == 1:
+                self._groups[key] = self._lane.submit(
+                    check_per_group, planned.case, target, steps[0].inputs, steps[0].reference, self.ir_dir,
+                    isolate=self.isolate, timeout=self.timeout, batched=True)
 
     def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
         """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
@@ -623,7 +733,10 @@ class RunSession:
         a problem of the diagnosis itself is its note."""
         inputs, steps = self.prepared(case)
         whole = steps is not None and len(steps) == 1
+        ahead = self._groups.pop((case.id, target.id), None)
         try:
+            if ahead is not None:
+                return ahead.result()
             return check_per_group(case, target, steps[0].inputs if whole else inputs,
                                    steps[0].reference if whole else None, self.ir_dir,
                                    isolate=self.isolate, timeout=self.timeout, runner=self._run,

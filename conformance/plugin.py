@@ -519,6 +519,7 @@ class _Recorder:
             _record_collection_error(self.state, report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.state.run.close()
         worker.shutdown()
         if hasattr(session.config, "workerinput"):
             return  # xdist worker: the controller writes the report

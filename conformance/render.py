@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -344,9 +345,9 @@ def render(case: Case, inputs: Inputs, directory: Path | str) -> RenderedIR:
     directory.mkdir(parents=True, exist_ok=True)
     xml_path, bin_path = directory / f"{digest}.xml", directory / f"{digest}.bin"
     if not (xml_path.exists() and bin_path.exists()):
-        # Write-then-rename: parallel workers may render the same case at once.
+        # Write-then-rename: parallel workers (and a session's lane thread) may render the same case at once.
         for path, content in ((bin_path, weights), (xml_path, xml)):
-            temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
+            temporary = path.with_suffix(f"{path.suffix}.{os.getpid()}.{threading.get_ident()}.tmp")
             temporary.write_bytes(content)
             os.replace(temporary, path)
     return RenderedIR(xml_path, bin_path, digest, element_type=case.element_type, runtime_inputs=runtime_inputs)

@@ -224,6 +224,30 @@ def test_a_planted_wrong_member_inside_a_batch_is_found(tmp_path, monkeypatch):
     assert all(outcome.run.extra["batch"]["size"] > 1 for outcome in outcomes)
 
 
+def test_the_lane_reruns_a_member_failing_inside_a_batch_ahead_with_the_same_outcomes(tmp_path, monkeypatch):
+    """On a lane (the default when batching), the first item of a batch compares the other small
+    members at once and submits the re-run alone of the one failing inside the batch (and its
+    per-group check) before its item comes; every outcome is what the session without a lane gives."""
+    cases = _cases(HEALTHY)
+    monkeypatch.setattr(batch, "infer_batch", _corrupting(2))
+    overlapped = api.RunSession(tmp_path / "lane", isolate=False, batch_size=8)
+    assert overlapped._lane is not None
+    first = overlapped.check(cases[0], CPU, upcoming=lambda: [api.Planned(other, CPU) for other in cases[1:]])
+    assert first.verdict.passed and set(overlapped._alone) == {(cases[2].id, CPU.id)}
+    assert set(overlapped._groups) == {(cases[2].id, CPU.id)}
+    rest = [overlapped.check(case, CPU, upcoming=lambda index=index: [api.Planned(other, CPU)
+                                                                       for other in cases[index + 1:]])
+            for index, case in enumerate(cases) if index > 0]
+    overlapped.close()
+    serial = _session_outcomes(api.RunSession(tmp_path / "serial", isolate=False, batch_size=8, overlap=False), cases)
+    for with_lane, without in zip([first, *rest], serial):
+        assert (with_lane.verdict.passed, with_lane.verdict.mismatches, with_lane.note, with_lane.run.extra["batch"]) \
+            == (without.verdict.passed, without.verdict.mismatches, without.note, without.run.extra["batch"])
+        assert with_lane.run.output.tobytes() == without.run.output.tobytes()
+    assert [outcome.verdict.passed for outcome in serial] == [index != 2 for index in range(len(cases))]
+    assert "fails only inside a batch" in serial[2].describe()
+
+
 def test_a_wrong_member_run_alone_by_a_bisection_keeps_its_per_case_failure(tmp_path, monkeypatch):
     """A batch of a wrong member and a member OpenVINO rejects: the bisection runs both alone, and the
     wrong one's failure is its per-case outcome (no batch record, no second run)."""
@@ -353,6 +377,10 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
         for field in ("passed", "mismatches", "max_abs_error", "max_rel_error", "max_atol"):
             assert (other.get("verdict") or {}).get(field) == (item.get("verdict") or {}).get(field), (nodeid, field)
         assert "batch" not in run
+        # The per-group check of a failing grouped item: slices in one model vs one model per group.
+        per_group, other_per_group = dict(item.get("per_group") or {}), dict(other.get("per_group") or {})
+        assert "batch" not in per_group and other_per_group.pop("batch", 2) > 1, nodeid
+        assert other_per_group == per_group, nodeid
         ran_in_batches += other_run.get("batch", {}).get("size", 1) > 1
     assert ran_in_batches > len(items_alone) // 2
     _, saved_batched = bundles.load_bundle(batched_results)
