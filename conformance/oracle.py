@@ -16,6 +16,7 @@ a stride of 2**40 costs nothing. Pads and output shape come from ``shapes`` via
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -54,11 +55,15 @@ def reference(case: Case, inputs: Inputs) -> Reference:
     import torch
     started = time.perf_counter()
     geometry = case.geometry()
-    with torch.no_grad():
-        data = torch.from_numpy(inputs.data.astype(np.float64))
-        kernel = torch.from_numpy(inputs.kernel.astype(np.float64))
-        op_output = apply_op(case, data, kernel, geometry).numpy()
-        magnitude = apply_op(case, data.abs(), kernel.abs(), geometry).numpy()
+    # float32 where it is exact (``oracle_dtype``): the same values as float64, and torch's grouped and
+    # depthwise float64 convolutions have no fast path (up to 20x slower: docs/performance.md).
+    dtype = oracle_dtype(case, inputs)
+    numpy_dtype = np.float32 if dtype == torch.float32 else np.float64
+    with torch.no_grad(), exact_algorithms():
+        data = torch.from_numpy(inputs.data.astype(numpy_dtype))
+        kernel = torch.from_numpy(inputs.kernel.astype(numpy_dtype))
+        op_output = np.asarray(apply_op(case, data, kernel, geometry).numpy(), dtype=np.float64)
+        magnitude = np.asarray(apply_op(case, data.abs(), kernel.abs(), geometry).numpy(), dtype=np.float64)
     if op_output.shape != geometry.output_shape:
         raise AssertionError(f"oracle bug: torch gave {op_output.shape}, the spec formula {geometry.output_shape}")
     output, magnitude = post_ops.apply(case, op_output, magnitude)
@@ -103,6 +108,16 @@ def _integer_valued_max(array: np.ndarray, chunk: int = 1 << 22) -> float | None
     return largest
 
 
+@contextmanager
+def exact_algorithms():
+    """torch's convolutions by algorithms that only multiply and add the inputs (what makes float32
+    exact for ``oracle_dtype``'s inputs): NNPACK, whose Winograd and FFT transforms divide, is off.
+    oneDNN's convolutions in torch are direct (no Winograd) and checked by the property tests."""
+    import torch
+    with torch.backends.nnpack.flags(enabled=False):
+        yield
+
+
 def oracle_dtype(case: Case, inputs: Inputs) -> torch.dtype:
     """float32 when float32 arithmetic is provably exact for these inputs, else float64.
 
@@ -141,7 +156,7 @@ def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,
     compute = ops.get(case.op).slab
     depth = geometry.output_shape[2]
     data = torch.from_numpy(inputs.data)   # shared memory; each slab converts its own rows
-    with torch.no_grad():
+    with torch.no_grad(), exact_algorithms():
         kernel = torch.from_numpy(inputs.kernel.astype(numpy_dtype))
         kernel_abs = kernel.abs()
         weight = torch_weight(case, kernel)

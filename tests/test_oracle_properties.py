@@ -109,6 +109,27 @@ def test_streamed_oracle_float32_shortcut_is_exact(config, planes):
     np.testing.assert_array_equal(output, expected)
 
 
+@given(config=op_configs())
+def test_whole_oracle_float32_shortcut_is_exact(config):
+    """The whole (not streamed) reference computes in float32 when ``oracle_dtype`` says it is exact:
+    its output equals the literal reference exactly, and output and magnitude equal what float64
+    convolutions give, bit for bit."""
+    integer_config = OpConfig(config.op, {**config.fields, "fill": "integers"})
+    note(integer_config.yaml())
+    case = integer_config.case()
+    inputs = make_inputs(case)
+    event(f"oracle dtype {oracle.oracle_dtype(case, inputs)}")
+    result = oracle.reference(case, inputs)
+    assert result.output.dtype == result.magnitude.dtype == np.float64
+    np.testing.assert_array_equal(result.output, _literal_output(case, inputs.data, inputs.kernel))
+    with torch.no_grad():
+        data = torch.from_numpy(inputs.data.astype(np.float64))
+        kernel = torch.from_numpy(inputs.kernel.astype(np.float64))
+        in_float64 = oracle.apply_op(case, data, kernel).numpy()
+        magnitude64 = oracle.apply_op(case, data.abs(), kernel.abs()).numpy()
+    assert result.output.tobytes() == in_float64.tobytes() and result.magnitude.tobytes() == magnitude64.tobytes()
+
+
 def _assert_close_to_literal(output, magnitude, expected, what):
     assert output.shape == expected.shape, f"{what} and literal reference disagree on the output shape"
     error = np.abs(output - expected)
