@@ -105,10 +105,12 @@ def fill_cancels(case: Case, inputs: Inputs) -> bool:
     import torch   # here, not at module level: see oracle.py
 
     from .compare import SPARSE_ZERO_FRACTION
-    from .taps import apply_op, reached
-    with torch.no_grad():
-        output = apply_op(case, torch.from_numpy(inputs.data.astype(np.float64)),
-                          torch.from_numpy(inputs.kernel.astype(np.float64))).numpy()
+    from .taps import apply_op, exact_algorithms, exact_dtype, reached
+    # In float32 where it is exact (the oracle's rule): zeros are exactly the float64 zeros.
+    numpy_dtype = np.float32 if exact_dtype(case, inputs.data, inputs.kernel) == torch.float32 else np.float64
+    with torch.no_grad(), exact_algorithms():
+        output = apply_op(case, torch.from_numpy(inputs.data.astype(numpy_dtype)),
+                          torch.from_numpy(inputs.kernel.astype(numpy_dtype))).numpy()
     zeros = output == 0
     if not zeros.any():   # the usual draw: no cancellation, no need for the reachability convolution
         return False

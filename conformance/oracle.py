@@ -16,7 +16,6 @@ a stride of 2**40 costs nothing. Pads and output shape come from ``shapes`` via
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -29,7 +28,7 @@ from .ops.torch_util import window_stride  # noqa: F401 (re-exported)
 from .case import Case
 from .memory import SLAB_ELEMENTS, STREAM_THRESHOLD_ELEMENTS, slab_planes, streamed  # noqa: F401 (re-exported)
 from .inputs import Inputs
-from .taps import ONE_THREAD_WORK, apply_op, torch_weight  # noqa: F401 (re-exported)
+from .taps import FLOAT32_EXACT_LIMIT, ONE_THREAD_WORK, apply_op, exact_algorithms, exact_dtype, torch_weight  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # annotations only
     import torch
@@ -81,9 +80,6 @@ def reference(case: Case, inputs: Inputs) -> Reference:
 # Every slab is the same arithmetic as the whole-tensor path on the same values,
 # so verdicts are identical (tests/test_streaming.py checks that with tiny slabs).
 
-FLOAT32_EXACT_LIMIT = 1 << 24         # every integer of magnitude <= 2**24 is a float32
-
-
 @dataclass(frozen=True)
 class Slab:
     """Output planes ``start:stop`` along the first spatial axis (axis 2)."""
@@ -95,50 +91,9 @@ class Slab:
     seconds: float            # time spent computing this slab
 
 
-def _integer_valued_max(array: np.ndarray, chunk: int = 1 << 22) -> float | None:
-    """max |array| if every value is an integer, else None (chunked: no full-size temporaries)."""
-    flat = array.reshape(-1)
-    largest = 0.0
-    for begin in range(0, flat.size, chunk):
-        part = flat[begin:begin + chunk]
-        if not np.array_equal(np.rint(part), part):
-            return None
-        if part.size:
-            largest = max(largest, float(np.max(np.abs(part))))
-    return largest
-
-
-@contextmanager
-def exact_algorithms():
-    """torch's convolutions by algorithms that only multiply and add the inputs (what makes float32
-    exact for ``oracle_dtype``'s inputs): NNPACK, whose Winograd and FFT transforms divide, is off.
-    oneDNN's convolutions in torch are direct (no Winograd) and checked by the property tests."""
-    import torch
-    with torch.backends.nnpack.flags(enabled=False):
-        yield
-
-
 def oracle_dtype(case: Case, inputs: Inputs) -> torch.dtype:
-    """float32 when float32 arithmetic is provably exact for these inputs, else float64.
-
-    With integer-valued data and kernel, every product and every partial sum
-    (in any order) of output and magnitude is an integer bounded by
-    ``max|x| * max|w| * K`` (K = products per output element). When that bound
-    is below 2**24, each of them is a float32 exactly, so a float32 convolution
-    returns the float64 result bit for bit, at a fraction of the time. Anything
-    else (e.g. ``fill: uniform``) keeps float64. torch must not downconvert
-    float32 convolutions (TF32/bf16 math modes): checked, else float64.
-    """
-    import torch
-    fp32_mode = getattr(getattr(torch.backends.mkldnn, "conv", None), "fp32_precision", "none")
-    if fp32_mode not in ("none", "ieee"):
-        return torch.float64
-    data_max = _integer_valued_max(inputs.data)
-    kernel_max = _integer_valued_max(inputs.kernel)
-    if data_max is None or kernel_max is None:
-        return torch.float64
-    bound = data_max * kernel_max * case.geometry().accumulation_length
-    return torch.float32 if bound < FLOAT32_EXACT_LIMIT else torch.float64
+    """The oracle's dtype for ``inputs``: ``taps.exact_dtype`` (float32 only where provably exact)."""
+    return exact_dtype(case, inputs.data, inputs.kernel)
 
 
 def reference_slabs(case: Case, inputs: Inputs, planes: int | None = None,

@@ -72,7 +72,60 @@ def reached(case: Case) -> np.ndarray:
     import torch   # here, not at module level: see oracle.py
     single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
                      kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
-    with torch.no_grad():
-        ones = torch.ones(single.data_shape, dtype=torch.float64)
-        taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=torch.float64)).numpy()
+    # Tap counts are integers below the kernel's volume: float32 counts them exactly (and faster).
+    dtype = torch.float32 if math.prod(single.kernel_shape) < FLOAT32_EXACT_LIMIT else torch.float64
+    with torch.no_grad(), exact_algorithms():
+        ones = torch.ones(single.data_shape, dtype=dtype)
+        taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=dtype)).numpy()
     return taps > 0
+
+
+# --- float32 where it is exact ---------------------------------------------------
+
+FLOAT32_EXACT_LIMIT = 1 << 24         # every integer of magnitude <= 2**24 is a float32
+
+
+def _integer_valued_max(array: np.ndarray, chunk: int = 1 << 22) -> float | None:
+    """max |array| if every value is an integer, else None (chunked: no full-size temporaries)."""
+    flat = array.reshape(-1)
+    largest = 0.0
+    for begin in range(0, flat.size, chunk):
+        part = flat[begin:begin + chunk]
+        if not np.array_equal(np.rint(part), part):
+            return None
+        if part.size:
+            largest = max(largest, float(np.max(np.abs(part))))
+    return largest
+
+
+@contextmanager
+def exact_algorithms():
+    """torch's convolutions by algorithms that only multiply and add the inputs (what makes float32
+    exact for ``exact_dtype``'s inputs): NNPACK, whose Winograd and FFT transforms divide, is off.
+    oneDNN's convolutions in torch are direct (no Winograd) and checked by the property tests."""
+    import torch
+    with torch.backends.nnpack.flags(enabled=False):
+        yield
+
+
+def exact_dtype(case: Case, data: np.ndarray, kernel: np.ndarray) -> torch.dtype:
+    """float32 when float32 arithmetic is provably exact for these inputs, else float64.
+
+    With integer-valued data and kernel, every product and every partial sum
+    (in any order) of output and magnitude is an integer bounded by
+    ``max|x| * max|w| * K`` (K = products per output element). When that bound
+    is below 2**24, each of them is a float32 exactly, so a float32 convolution
+    returns the float64 result bit for bit, at a fraction of the time. Anything
+    else (e.g. ``fill: uniform``) keeps float64. torch must not downconvert
+    float32 convolutions (TF32/bf16 math modes): checked, else float64.
+    """
+    import torch
+    fp32_mode = getattr(getattr(torch.backends.mkldnn, "conv", None), "fp32_precision", "none")
+    if fp32_mode not in ("none", "ieee"):
+        return torch.float64
+    data_max = _integer_valued_max(data)
+    kernel_max = _integer_valued_max(kernel)
+    if data_max is None or kernel_max is None:
+        return torch.float64
+    bound = data_max * kernel_max * case.geometry().accumulation_length
+    return torch.float32 if bound < FLOAT32_EXACT_LIMIT else torch.float64
