@@ -572,9 +572,13 @@ class RunSession:
     def _run(self, ir: RenderedIR, sequence: list[dict[str, np.ndarray]], target: Target, *,
              isolate: bool = False, timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> RunResult:
         """The runtime stage of every check this session makes (``run_stage``), on the lane if any."""
+        return self._on_lane(run_stage, ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
+
+    def _on_lane(self, function, *args, **kwargs):
+        """``function(*args, **kwargs)``, on the lane when there is one (it calls OpenVINO)."""
         if self._lane is not None:
-            return self._lane.call(run_stage, ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
-        return run_stage(ir, sequence, target, isolate=isolate, timeout=timeout, python=python)
+            return self._lane.call(function, *args, **kwargs)
+        return function(*args, **kwargs)
 
     def close(self) -> None:
         """Stop the lane (what was submitted ahead for items that will not run is dropped)."""
@@ -737,10 +741,10 @@ class RunSession:
         try:
             if ahead is not None:
                 return ahead.result()
-            return check_per_group(case, target, steps[0].inputs if whole else inputs,
-                                   steps[0].reference if whole else None, self.ir_dir,
-                                   isolate=self.isolate, timeout=self.timeout, runner=self._run,
-                                   batched=self.batch_size > 1)
+            # On the lane, as a whole: its batched slices call OpenVINO too.
+            return self._on_lane(check_per_group, case, target, steps[0].inputs if whole else inputs,
+                            steps[0].reference if whole else None, self.ir_dir,
+                            isolate=self.isolate, timeout=self.timeout, batched=self.batch_size > 1)
         except Exception as error:   # the diagnosis must never hide the failure it explains
             return GroupCheck(ops.get(case.op).sibling or "-", 0, None, note=f"{type(error).__name__}: {error}")
 
