@@ -58,11 +58,12 @@ def reference(case: Case, inputs: Inputs) -> Reference:
     # depthwise float64 convolutions have no fast path (up to 20x slower: docs/performance.md).
     dtype = oracle_dtype(case, inputs)
     numpy_dtype = np.float32 if dtype == torch.float32 else np.float64
+    data, kernel = inputs.data.astype(numpy_dtype), inputs.kernel.astype(numpy_dtype)
     with torch.no_grad(), exact_algorithms():
-        data = torch.from_numpy(inputs.data.astype(numpy_dtype))
-        kernel = torch.from_numpy(inputs.kernel.astype(numpy_dtype))
-        op_output = np.asarray(apply_op(case, data, kernel, geometry).numpy(), dtype=np.float64)
-        magnitude = np.asarray(apply_op(case, data.abs(), kernel.abs(), geometry).numpy(), dtype=np.float64)
+        # |x| by numpy: torch's abs runs on all its threads, which wait at barriers on a loaded machine.
+        op_output = apply_op(case, torch.from_numpy(data), torch.from_numpy(kernel), geometry).numpy()
+        magnitude = apply_op(case, torch.from_numpy(np.abs(data)), torch.from_numpy(np.abs(kernel)), geometry).numpy()
+    op_output, magnitude = np.asarray(op_output, dtype=np.float64), np.asarray(magnitude, dtype=np.float64)
     if op_output.shape != geometry.output_shape:
         raise AssertionError(f"oracle bug: torch gave {op_output.shape}, the spec formula {geometry.output_shape}")
     output, magnitude = post_ops.apply(case, op_output, magnitude)
