@@ -68,16 +68,35 @@ def reached(case: Case) -> np.ndarray:
     """Output elements (shape [1, 1, spatial...]) that any kernel tap reaches, by the geometry alone.
 
     One channel, one group, all-ones data and kernel: the count of taps landing on each output.
+    Read-only: the array is shared by every case of the same geometry (the draw's cancellation
+    check and the trust check both ask for it).
     """
-    import torch   # here, not at module level: see oracle.py
     single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
                      kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
+    key = (single.op, single.data_shape, single.kernel_shape, tuple(sorted(single.attributes().items())),
+           single.output_shape)
+    if key not in _REACHED:
+        if len(_REACHED) >= _REACHED_KEPT:
+            _REACHED.clear()
+        _REACHED[key] = _reached(single)
+    return _REACHED[key]
+
+
+_REACHED: dict[tuple, np.ndarray] = {}   # geometry fields -> reached(): a pure function of them
+_REACHED_KEPT = 256
+
+
+def _reached(single: Case) -> np.ndarray:
+    """``reached`` of ``single``, the one-channel case."""
+    import torch   # here, not at module level: see oracle.py
     # Tap counts are integers below the kernel's volume: float32 counts them exactly (and faster).
     dtype = torch.float32 if math.prod(single.kernel_shape) < FLOAT32_EXACT_LIMIT else torch.float64
     with torch.no_grad(), exact_algorithms():
         ones = torch.ones(single.data_shape, dtype=dtype)
         taps = apply_op(single, ones, torch.ones(single.kernel_shape, dtype=dtype)).numpy()
-    return taps > 0
+    mask = taps > 0
+    mask.flags.writeable = False
+    return mask
 
 
 # --- float32 where it is exact ---------------------------------------------------
