@@ -37,7 +37,8 @@ from .worker import (DEFAULT_TIMEOUT, WorkerFailed, WorkerFailure, needs_worker,
 
 __all__ = [
     "Case", "CaseError", "Inputs", "Outcome", "Reference", "RenderedIR", "RunResult", "RuntimeRejected",
-    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group", "GroupCheck",
+    "Step", "Target", "TargetUnavailable", "Untrustworthy", "Verdict", "check", "check_per_group",
+    "check_per_group_together", "GroupCheck",
     "Planned", "RunSession", "run_batch", "ItemResult", "ItemPolicy", "item_policy", "item_ending", "item_kinds", "report_environment",
     "run_stage", "targets_for", "describe_case",
     "load_cases",
@@ -543,7 +544,7 @@ class RunSession:
         self._ahead: dict[str, tuple] = {}                  # case id -> (inputs, steps) prepared ahead
         self._outcomes: dict[tuple[str, str], Outcome] = {}   # its batch's outcome, compared ahead
         self._alone: dict[tuple[str, str], Future] = {}       # its per-case re-run, submitted ahead
-        self._groups: dict[tuple[str, str], Future] = {}      # its per-group check, submitted ahead
+        self._groups: dict[tuple[str, str], tuple] = {}       # (future of check_per_group_together, index)
         self.repro_dir = Path(repro_dir) if repro_dir is not None else Path("reports") / "repro"
         self.results_dir = Path(results_dir) if results_dir is not None else None
         self.root = Path(root)
@@ -695,10 +696,10 @@ class RunSession:
     def _look_ahead(self, future: Future, current: tuple[str, str]) -> None:
         """A batch's outputs are in: compare its other small members now (their oracles computed
         ahead, kept for their items) and submit, for each that fails inside the batch, its per-case
-        re-run and its per-group check to the lane, where they run while the items before it are
-        checked. A member whose look-ahead raises (an untrustworthy reference, a rejected model)
+        re-run to the lane, and the per-group checks of them all as one job (``check_per_group_together``:
+        every slice in one model); they run while the items before them are checked. A member whose look-ahead raises (an untrustworthy reference, a rejected model)
         is left to its own item, which meets the same thing."""
-        target = future.target
+        target, failing = future.target, []
         for planned, result in zip(future.members, future.result()):
             key = (planned.case.id, target.id)
             if key == current or key not in self._batched or "batch" not in getattr(result, "extra", {}) \
@@ -718,9 +719,12 @@ class RunSession:
             self._alone[key] = self._lane.submit(check, planned.case, target, self.ir_dir, inputs=steps[0].inputs,
                                                  steps=steps, isolate=self.isolate, timeout=self.timeout)
             if len(steps) == 1:
-                self._groups[key] = self._lane.submit(
-                    check_per_group, planned.case, target, steps[0].inputs, steps[0].reference, self.ir_dir,
-                    isolate=self.isolate, timeout=self.timeout, batched=True)
+                failing.append((key, (planned.case, steps[0].inputs, steps[0].reference)))
+        if failing:   # their per-group checks, every slice of them in one model
+            together = self._lane.submit(check_per_group_together, [item for _, item in failing], target,
+                                         self.ir_dir, isolate=self.isolate, timeout=self.timeout)
+            for index, (key, _) in enumerate(failing):
+                self._groups[key] = (together, index)
 
     def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
         """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
@@ -740,7 +744,8 @@ class RunSession:
         ahead = self._groups.pop((case.id, target.id), None)
         try:
             if ahead is not None:
-                return ahead.result()
+                together, index = ahead
+                return together.result()[index]
             # On the lane, as a whole: its batched slices call OpenVINO too.
             return self._on_lane(check_per_group, case, target, steps[0].inputs if whole else inputs,
                             steps[0].reference if whole else None, self.ir_dir,
@@ -935,6 +940,54 @@ def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Refere
     or with ``batched=False``, each slice is its own model run by ``runner`` (``run_stage``).
     The slices are a diagnosis, not cases of record: they are never re-run alone.
     """
+    if batched:
+        return check_per_group_together([(case, inputs, expected)], target, ir_dir, isolate, timeout)[0]
+    not_tried = _per_group_not_tried(case, expected)
+    if not_tried is not False:
+        return not_tried
+    results = []
+    for sub, sub_inputs in group_slices(case, inputs):   # one model each: the first failure ends the check
+        results.append(_run_slice(sub, sub_inputs, target, ir_dir, isolate, timeout, runner or run_stage))
+        if not isinstance(results[-1], RunResult):
+            break
+    return _group_check(case, inputs, expected, results, batch=0)
+
+
+def check_per_group_together(items: list[tuple[Case, Inputs, Reference]], target: Target,
+                             ir_dir: Path | str = DEFAULT_IR_DIR, isolate: bool = False,
+                             timeout: float = DEFAULT_TIMEOUT) -> list[GroupCheck | None]:
+    """``check_per_group`` of several failing items ``(case, inputs, expected)``, every slice of all
+    of them that can share a model (equal ``batch_key``) in one model (``batch.run_batch``); a
+    slice OpenVINO rejects is bisected to itself and only its item's check says so. An item whose
+    slices cannot share one runs them one model each."""
+    checks: list[GroupCheck | None] = [None] * len(items)
+    shared: dict[tuple, list[tuple[int, list]]] = {}   # batch key -> [(item index, its slices)]
+    for index, (case, inputs, expected) in enumerate(items):
+        not_tried = _per_group_not_tried(case, expected)
+        if not_tried is not False:
+            checks[index] = not_tried
+            continue
+        parts = group_slices(case, inputs)
+        keys = {batch_key(sub, target) for sub, _ in parts}
+        if len(keys) == 1 and None not in keys and (len(parts) > 1 or len(items) > 1):
+            shared.setdefault(keys.pop(), []).append((index, parts))
+        else:
+            checks[index] = check_per_group(case, target, inputs, expected, ir_dir, isolate, timeout, batched=False)
+    for group in shared.values():
+        members = [member(sub, sub_inputs) for _, parts in group for sub, sub_inputs in parts]
+        results = run_batch(members, target, ir_dir, isolate=isolate, timeout=timeout)
+        start = 0
+        for index, parts in group:
+            case, inputs, expected = items[index]
+            checks[index] = _group_check(case, inputs, expected, results[start:start + len(parts)],
+                                         batch=len(members))
+            start += len(parts)
+    return checks
+
+
+def _per_group_not_tried(case: Case, expected: Reference | None) -> GroupCheck | None | bool:
+    """None for an op without a sibling, a ``GroupCheck`` saying why the check is not tried, or
+    False: it can be tried."""
     op = ops.get(case.op)
     if op.sibling is None:
         return None
@@ -943,19 +996,14 @@ def check_per_group(case: Case, target: Target, inputs: Inputs, expected: Refere
         return GroupCheck(op.sibling, groups, None, note="dynamic or streamed case")
     if groups > MAX_DECOMPOSED_GROUPS:
         return GroupCheck(op.sibling, groups, None, note=f"more than {MAX_DECOMPOSED_GROUPS} groups")
-    parts = group_slices(case, inputs)
-    keys = {batch_key(sub, target) for sub, _ in parts}
-    together = batched and len(parts) > 1 and len(keys) == 1 and None not in keys
-    if together:
-        results = run_batch([member(sub, sub_inputs) for sub, sub_inputs in parts], target, ir_dir,
-                            isolate=isolate, timeout=timeout)
-    else:
-        results = []
-        for sub, sub_inputs in parts:   # one model each: the first failure ends the check
-            results.append(_run_slice(sub, sub_inputs, target, ir_dir, isolate, timeout, runner or run_stage))
-            if not isinstance(results[-1], RunResult):
-                break
-    batch = len(parts) if together else 0
+    return False
+
+
+def _group_check(case: Case, inputs: Inputs, expected: Reference, results: list, batch: int) -> GroupCheck:
+    """The per-group verdict from the slices' results (``run_batch``'s kinds: a ``RunResult``, or
+    the failure a slice met): their outputs concatenated along the channels against ``expected``."""
+    op = ops.get(case.op)
+    groups = op.channels(case.kernel_shape)[0]
     for result in results:
         if isinstance(result, WorkerFailure):
             return GroupCheck(op.sibling, groups, False, error=result.describe(), batch=batch)

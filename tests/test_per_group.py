@@ -129,3 +129,20 @@ def test_slices_in_one_model_give_what_one_model_per_group_gives(tmp_path, text)
     if apart.verdict is not None:
         assert (together.verdict.mismatches, together.verdict.total) == (apart.verdict.mismatches,
                                                                           apart.verdict.total)
+
+
+def test_several_items_slices_in_one_model_give_each_item_its_own_check(tmp_path):
+    """``check_per_group_together``: the slices of several failing items in one model (a rejected
+    slice bisected to itself); each item's check is what its own check gives."""
+    items = []
+    for text in (BEGIN_CROP, NEGATIVE_PADS, SINGLE_GROUP.replace("[1, 3, 5, 5]", "[1, 6, 5, 5]")
+                 .replace("[1, 3, 4, 3, 3]", "[3, 2, 4, 3, 3]")):
+        case = _first(text)
+        (step,) = api.prepare(case)
+        items.append((case, step.inputs, step.reference))
+    together = api.check_per_group_together(items, CPU, tmp_path)
+    for (case, inputs, expected), check in zip(items, together):
+        alone = api.check_per_group(case, CPU, inputs, expected, tmp_path, batched=False)
+        assert check.batch == 2 + 2 + 3 and (check.passed, check.error) == (alone.passed, alone.error)
+        if alone.verdict is not None:
+            assert (check.verdict.mismatches, check.verdict.total) == (alone.verdict.mismatches, alone.verdict.total)
