@@ -545,6 +545,7 @@ class RunSession:
         self._outcomes: dict[tuple[str, str], Outcome] = {}   # its batch's outcome, compared ahead
         self._alone: dict[tuple[str, str], Future] = {}       # its per-case re-run, submitted ahead
         self._groups: dict[tuple[str, str], tuple] = {}       # (future of check_per_group_together, index)
+        self._formed: list[Future] = []                       # batches on the lane, not looked ahead yet
         self.repro_dir = Path(repro_dir) if repro_dir is not None else Path("reports") / "repro"
         self.results_dir = Path(results_dir) if results_dir is not None else None
         self.root = Path(root)
@@ -605,9 +606,12 @@ class RunSession:
         batched = None
         if not force_isolation and registered_failure not in RUN_ALONE:
             batched = self._batched_result(case, target, inputs, steps, upcoming)
-        if batched is None:
-            return check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
         key = (case.id, target.id)
+        if batched is None:
+            ahead = self._alone.pop(key, None)
+            if ahead is not None and not force_isolation:
+                return ahead.result()
+            return check(case, target, self.ir_dir, inputs=inputs, steps=steps, **alone)
         outcome = self._outcomes.pop(key, None) or check(case, target, self.ir_dir, inputs=inputs, steps=steps,
                                                          runner=given_result(batched))
         if outcome.verdict.passed or "batch" not in outcome.run.extra:   # passed, or already ran alone
@@ -637,12 +641,15 @@ class RunSession:
         if not isinstance(result, tuple):
             return result
         future, index = result
-        if not getattr(future, "looked_ahead", False):   # the first of its items to come
-            self._form_next_batch(upcoming)
-            future.result()
-            future.looked_ahead = True
-            self._look_ahead(future, key)
-        return future.result()[index]
+        if not getattr(future, "reached", False):   # the first of its items to come
+            future.reached = True
+            self._form_next_batch(upcoming, current=future)
+            if future in self._formed:
+                self._look_ahead(future, key)   # waits for its outputs
+        members = future.result()
+        for later in [later for later in self._formed if later.done()]:
+            self._look_ahead(later)   # a later batch already done: its re-runs can start now
+        return members[index]
 
     def _form_batch(self, first: Member, target: Target, upcoming: Callable[[], Iterable[Planned]]) -> bool:
         """Run ``first`` with the next items of ``upcoming`` that can share its model (same
@@ -671,34 +678,61 @@ class RunSession:
         future = self._lane.submit(run_batch, chosen, target, self.ir_dir, isolate=self.isolate,
                                    timeout=self.timeout)
         future.members, future.target = chosen, target
+        self._formed.append(future)
         for index, planned in enumerate(chosen):
             self._batched[(planned.case.id, target.id)] = (future, index)
         return True
 
-    def _form_next_batch(self, upcoming: Callable[[], Iterable[Planned]]) -> None:
+    def _form_next_batch(self, upcoming: Callable[[], Iterable[Planned]], current: Future | None = None) -> None:
         """Submit the batch after the ones already formed: from the first upcoming batchable item
-        not in one yet, unless every such batch is already on the lane (one batch ahead is enough:
-        it compiles while the main thread compares the current one)."""
-        pending = {id(value[0]) for value in self._batched.values() if isinstance(value, tuple)
-                   and not getattr(value[0], "looked_ahead", False)}
-        if len(pending) > 1:
+        not in one yet, unless one is on the lane and not looked ahead yet (one batch ahead is
+        enough: it compiles while the main thread compares the current one)."""
+        if any(formed is not current for formed in self._formed):
             return
+        alone = 0
         for planned in upcoming():
             key = (planned.case.id, planned.target.id)
-            if key in self._batched or planned.registered_failure in RUN_ALONE \
-                    or batch_key(planned.case, planned.target) is None:
+            if key in self._batched or key in self._alone:
+                continue
+            if planned.registered_failure in RUN_ALONE or batch_key(planned.case, planned.target) is None:
+                if alone < self.batch_size and self._check_alone_ahead(planned):
+                    alone += 1
                 continue
             inputs = self._batch_inputs.get(planned.case.id) or make_inputs(planned.case)
             self._batch_inputs[planned.case.id] = inputs
             if self._form_batch(member(planned.case, inputs), planned.target, upcoming):
                 return
 
-    def _look_ahead(self, future: Future, current: tuple[str, str]) -> None:
-        """A batch's outputs are in: compare its other small members now (their oracles computed
-        ahead, kept for their items) and submit, for each that fails inside the batch, its per-case
-        re-run to the lane, and the per-group checks of them all as one job (``check_per_group_together``:
-        every slice in one model); they run while the items before them are checked. A member whose look-ahead raises (an untrustworthy reference, a rejected model)
-        is left to its own item, which meets the same thing."""
+    def _check_alone_ahead(self, planned: Planned) -> bool:
+        """Submit the whole check of an upcoming item that runs alone to the lane (its oracle
+        computed now, kept for it), with its per-group check when it is registered as rejected;
+        False for what is not checked ahead: items in a worker of their own (registered to crash
+        or hang), streamed and large ones (their arrays are not held ahead)."""
+        case, target = planned.case, planned.target
+        if planned.registered_failure in ("crashed", "hung") or streamed(case) \
+                or math.prod(case.geometry().output_shape) > LOOK_AHEAD_MAX_ELEMENTS:
+            return False
+        if case.id not in self._ahead:
+            steps = prepare(case, self._batch_inputs.pop(case.id, None))
+            self._ahead[case.id] = (steps[0].inputs, steps)
+        inputs, steps = self._ahead[case.id]
+        key = (case.id, target.id)
+        self._alone[key] = self._lane.submit(check, case, target, self.ir_dir, inputs=inputs, steps=steps,
+                                             isolate=self.isolate, timeout=self.timeout)
+        if planned.registered_failure == "error" and len(steps) == 1:
+            self._groups[key] = (self._lane.submit(check_per_group_together, [(case, inputs, steps[0].reference)],
+                                                   target, self.ir_dir, isolate=self.isolate,
+                                                   timeout=self.timeout), 0)
+        return True
+
+    def _look_ahead(self, future: Future, current: tuple[str, str] | None = None) -> None:
+        """A batch's outputs are in: compare its small members whose items have not come yet (not
+        ``current``; their oracles computed now, kept for their items) and submit to the lane, for
+        each that fails inside the batch, its per-case re-run, and the per-group checks of them all
+        as one job (``check_per_group_together``: every slice in one model). They run while the
+        items before them are checked. A member whose look-ahead raises (an untrustworthy
+        reference, a rejected model) is left to its own item, which meets the same thing."""
+        self._formed.remove(future)
         target, failing = future.target, []
         for planned, result in zip(future.members, future.result()):
             key = (planned.case.id, target.id)
