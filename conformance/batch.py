@@ -197,8 +197,9 @@ def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str, str]],
     layers, node_layers = runtime.computing_layers(model), runtime.computing_node_layers(nodes)
     # Outputs by Result name: a member with post-ops outputs the last post-op's unnamed tensor.
     by_result = {result.get_friendly_name(): index for index, result in enumerate(model.get_results())}
+    graph: dict = {}   # the runtime model's consumer graph, built once if a member's op node was renamed
     for (prefix, op_name, result_name), share in zip(outputs, work):
-        info = runtime.op_node_info(compiled, nodes, op_name, prefix + runtime.DATA_INPUT_NAME)
+        info = runtime.op_node_info(compiled, nodes, op_name, prefix + runtime.DATA_INPUT_NAME, graph)
         output = runtime._as_array(request.get_tensor(compiled.outputs[by_result[result_name]]), copy=True)
         extra = {**runtime._extra(compiled, info), **runtime.fusion(layers, info, node_layers, op_name, prefix),
                  "batch": {"size": count}}

@@ -149,16 +149,23 @@ _DATA_MOVEMENT = ("Reorder", "Convert", "Input", "Output", "Const", "Parameter",
 
 
 def op_node_info(compiled, nodes: list[tuple[list[str], dict[str, str]]], op_name: str,
-                 data_name: str) -> dict[str, str]:
+                 data_name: str, graph: dict | None = None) -> dict[str, str]:
     """rt_info of the node executing the op (the plugin may rename, fuse or decompose it).
 
     Among the runtime nodes (``nodes``: ``runtime_nodes(compiled)``) that list ``op_name`` in
     ``originalLayersNames`` (or carry it as their name), the first that computes (not a Reorder or
     Convert) is the op's node; if the plugin decomposed the op into several computing nodes,
     ``nodes`` lists them all as ``layerType:primitiveType``. When none carries the op's name, the
-    first computing node the op's data input (``data_name``) reaches.
+    first computing node the op's data input (``data_name``) reaches. ``graph``: a dict kept per
+    compiled model by a caller that looks up several ops (a batch), so the runtime model's
+    consumer graph is built once.
     """
-    return op_info(nodes, op_name, lambda: _first_computing_after_input(compiled, data_name))
+    def after_input():
+        cache = graph if graph is not None else {}
+        if "consumers" not in cache:
+            cache["consumers"] = _consumer_graph(compiled)
+        return _first_computing_after_input(*cache["consumers"], data_name)
+    return op_info(nodes, op_name, after_input)
 
 
 def runtime_nodes(compiled) -> list[tuple[list[str], dict[str, str]]]:
@@ -195,14 +202,19 @@ def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str, fallbac
 DATA_INPUT_NAME = "data"   # render.DATA_INPUT_NAME (render imports lxml; a release worker has none)
 
 
-def _first_computing_after_input(compiled, input_name: str) -> list[dict[str, str]]:
-    """rt_info of the first node, following consumers from the Input ``input_name`` through data
-    movement (Reorder, Convert), that computes; [] when there is none."""
+def _consumer_graph(compiled) -> tuple[list, dict[str, list]]:
+    """The runtime model's nodes in execution order, and each node's consumers by its name."""
     ordered = compiled.get_runtime_model().get_ordered_ops()
     consumers: dict[str, list] = {}
     for node in ordered:
         for source in {port.get_source_output().get_node().get_friendly_name() for port in node.inputs()}:
             consumers.setdefault(source, []).append(node)
+    return ordered, consumers
+
+
+def _first_computing_after_input(ordered: list, consumers: dict[str, list], input_name: str) -> list[dict[str, str]]:
+    """rt_info of the first node (``_consumer_graph``), following consumers from the Input
+    ``input_name`` through data movement (Reorder, Convert), that computes; [] when there is none."""
     nodes = [node for node in ordered if node.get_friendly_name() == input_name]
     while nodes:
         info = nodes[0].get_rt_info()
