@@ -6,7 +6,9 @@ Parameter -> op -> Result subgraphs of one model cost ~0.7 ms each
 as one IR (``render.render_batch``: one subgraph per member, names prefixed
 ``m<index>_``), compiles it once, infers once with every member's feed, and
 splits the outputs back into one ``RunResult`` per member, each with its OWN op
-node's primitive type and precisions from the runtime model.
+node's primitive type and precisions from the runtime model, and, for a member
+with post-ops, the same record of which of them fused into the op's node as a
+solo run gives (``runtime.fusion`` over that member's own layers only).
 
 What a batch must not change:
 
@@ -26,7 +28,9 @@ What a batch must not change:
 - **What is batchable** (``batch_key``): static shapes with a static output
   (no dynamic data dims, no runtime output_shape: their outputs need a sequence of
   inferences), not streamed (full-size cases gain nothing and would hold several
-  large outputs at once), up to ``MAX_MEMBER_ELEMENTS``. Items the registry
+  large outputs at once), up to ``MAX_MEMBER_ELEMENTS``; with or without
+  post-ops (a member's post-op layers and its ``sum`` addend Parameter carry its
+  prefix). Items the registry
   marks as crashing or hanging run alone (the caller leaves them out), so a known
   crash never costs a batch its bisection.
 
@@ -67,10 +71,11 @@ class Member:
 
 def batch_key(case, target: Target) -> tuple | None:
     """Cases with equal keys can share one model on ``target``; None: the case runs alone
-    (dynamic shapes or a runtime output_shape, post-ops, streamed, or larger than ``MAX_MEMBER_ELEMENTS``)."""
+    (dynamic shapes or a runtime output_shape, streamed, or larger than ``MAX_MEMBER_ELEMENTS``).
+    Post-ops change nothing: their layers carry the member's prefix, a ``sum`` addend is one more
+    runtime input of the member, and its fusion record is read from its own layers."""
     from .oracle import streamed
-    # Post-op layers are named without a member prefix (render.add_post_ops): such cases run alone.
-    if case.dynamic or case.output_shape_input == "parameter" or streamed(case) or case.post_ops:
+    if case.dynamic or case.output_shape_input == "parameter" or streamed(case):
         return None
     output = math.prod(case.geometry().output_shape)
     if max(output, math.prod(case.data_shape)) > MAX_MEMBER_ELEMENTS:
@@ -126,7 +131,7 @@ def _run_together(members: list[Member], target: Target, in_worker: bool,
     for m, subgraph in zip(members, subgraphs):
         feed.update(subgraph.feed(m.inputs))
         types.update((item.name, item.element_type) for item in subgraph.runtime_inputs)
-    outputs = [(subgraph.op, subgraph.output) for subgraph in subgraphs]
+    outputs = [(subgraph.prefix, subgraph.op, subgraph.result) for subgraph in subgraphs]
     work = [_multiply_adds(m.case) for m in members]
     try:
         if in_worker:
@@ -158,14 +163,15 @@ def _multiply_adds(case) -> int:
     return max(1, math.prod(geometry.output_shape) * geometry.accumulation_length)
 
 
-def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str]], feed: dict, types: dict[str, str],
+def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str, str]], feed: dict, types: dict[str, str],
                 work: list[int], target: Target) -> list[RunResult]:
     """Compile the batch IR (``render.render_batch``) for ``target``, infer ``feed`` once (``types``:
     each input's element type), and split the outputs: one ``RunResult`` per member (``outputs``:
-    its op node's and output tensor's names), with its own op node's rt_info, the read + compile
-    time in equal shares and the infer time in proportion to ``work``. Raises ``RuntimeRejected``
-    / ``TargetUnavailable`` as ``runtime.run`` does (for the whole batch). Runs in-process or as
-    a worker job."""
+    its name prefix, op node's name and Result's name), with its own op node's rt_info, the record
+    of where its post-ops ran (``runtime.fusion`` over its own layers, named as in its own IR), the
+    read + compile time in equal shares and the infer time in proportion to ``work``. Raises
+    ``RuntimeRejected`` / ``TargetUnavailable`` as ``runtime.run`` does (for the whole batch). Runs
+    in-process or as a worker job."""
     core = runtime.core()
     runtime.require_device(target)
     started = time.perf_counter()
@@ -188,10 +194,15 @@ def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str]], feed
     precision, version = runtime.inference_precision(compiled, target), runtime.openvino_version()
     count, total_work = len(outputs), sum(work)
     results, nodes = [], runtime.runtime_nodes(compiled)
-    for (op_name, output_name), share in zip(outputs, work):
-        info = runtime.op_info(nodes, op_name)
-        output = runtime._as_array(request.get_tensor(compiled.output(output_name)), copy=True)
-        extra = {**runtime._extra(compiled, info), "batch": {"size": count}}
+    layers, node_layers = runtime.computing_layers(model), runtime.computing_node_layers(nodes)
+    # Outputs by Result name: a member with post-ops outputs the last post-op's unnamed tensor.
+    by_result = {result.get_friendly_name(): index for index, result in enumerate(model.get_results())}
+    graph: dict = {}   # the runtime model's consumer graph, built once if a member's op node was renamed
+    for (prefix, op_name, result_name), share in zip(outputs, work):
+        info = runtime.op_node_info(compiled, nodes, op_name, prefix + runtime.DATA_INPUT_NAME, graph)
+        output = runtime._as_array(request.get_tensor(compiled.outputs[by_result[result_name]]), copy=True)
+        extra = {**runtime._extra(compiled, info), **runtime.fusion(layers, info, node_layers, op_name, prefix),
+                 "batch": {"size": count}}
         results.append(RunResult(
             output=output, target_id=target.id, device=target.device, inference_precision=precision,
             openvino_version=version, layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),

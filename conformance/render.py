@@ -214,13 +214,15 @@ def _render(case: Case, inputs: Inputs) -> tuple[bytes, bytes, tuple[RuntimeInpu
 
 @dataclass(frozen=True)
 class Subgraph:
-    """Where one case's subgraph is in a graph: its name prefix, its op node's name, its output
-    tensor's name, and its runtime inputs (Parameters, with prefixed names)."""
+    """Where one case's subgraph is in a graph: its name prefix, its op node's name, its op's output
+    tensor's name, its runtime inputs (Parameters, with prefixed names) and its Result layer's name
+    (what the subgraph outputs: the op's output, or the last post-op's)."""
 
     prefix: str
     op: str
     output: str
     runtime_inputs: tuple[RuntimeInput, ...]
+    result: str
 
     def feed(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """What one inference feeds this subgraph (``RenderedIR.feed``, by its prefixed names)."""
@@ -228,9 +230,9 @@ class Subgraph:
 
 
 def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> Subgraph:
-    """Append ``case``'s independent subgraph (Parameter(data) -> Const/Parameter inputs -> op ->
-    Result) to ``graph``, every layer and tensor name prefixed with ``prefix`` (one IR may hold
-    several cases: ``render_batch``). The one place a case's graph is built."""
+    """Append ``case``'s independent subgraph (Parameter(data) -> Const/Parameter inputs -> op
+    [-> post-ops] -> Result) to ``graph``, every layer and tensor name prefixed with ``prefix`` (one
+    IR may hold several cases: ``render_batch``). The one place a case's graph is built."""
     first_input = len(graph.runtime_inputs)
     element_type = case.element_type
     data_dims = case.data_dims if case.data_dims is not None else case.data_shape
@@ -263,17 +265,19 @@ def add_case(graph: _Graph, case: Case, inputs: Inputs, prefix: str = "") -> Sub
     for index, (source, _, _) in enumerate(op_inputs):
         graph.connect(source, op, index)
 
-    last = add_post_ops(graph, case, op, output_shape)   # the op itself without post-ops
+    last = add_post_ops(graph, case, op, output_shape, prefix)   # the op itself without post-ops
     result = graph.add("Result", prefix + "result")
     _set_port(result.find("input/port"), element_type, output_shape)
     graph.connect(last, result, 0)
-    return Subgraph(prefix, prefix + "op", prefix + OUTPUT_NAME, tuple(graph.runtime_inputs[first_input:]))
+    return Subgraph(prefix, prefix + "op", prefix + OUTPUT_NAME, tuple(graph.runtime_inputs[first_input:]),
+                    prefix + "result")
 
 
-def add_post_ops(graph: _Graph, case: Case, source: etree._Element, dims) -> etree._Element:
-    """Add ``case``'s post-op layers (conformance/post_ops.py: their kinds, values and layer names)
-    after ``source`` (the op's layer, output ``dims``) to ``graph``; returns the last layer, which
-    the Result takes (``source`` itself without post-ops)."""
+def add_post_ops(graph: _Graph, case: Case, source: etree._Element, dims, prefix: str = "") -> etree._Element:
+    """Add ``case``'s post-op layers (conformance/post_ops.py: their kinds, values and layer names,
+    each prefixed with ``prefix`` as ``add_case``'s) after ``source`` (the op's layer, output
+    ``dims``) to ``graph``; returns the last layer, which the Result takes (``source`` itself
+    without post-ops)."""
     if not case.post_ops:
         return source
     element_type = case.element_type
@@ -294,7 +298,7 @@ def add_post_ops(graph: _Graph, case: Case, source: etree._Element, dims) -> etr
 
     last = source
     for index, (post_op, tensors) in enumerate(zip(case.post_ops, post_ops.values(case))):
-        names = post_op.layers(index)
+        names = [prefix + name for name in post_op.layers(index)]
         if post_op.kind == "bias":
             last = binary("Add", names[0], last, channel_constant(f"{names[0]}.values", tensors["shift"]),
                           channel_dims)

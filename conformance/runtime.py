@@ -148,16 +148,24 @@ def openvino_release() -> str:
 _DATA_MOVEMENT = ("Reorder", "Convert", "Input", "Output", "Const", "Parameter", "Result")
 
 
-def _op_runtime_info(compiled, op_name: str) -> dict[str, str]:
+def op_node_info(compiled, nodes: list[tuple[list[str], dict[str, str]]], op_name: str,
+                 data_name: str, graph: dict | None = None) -> dict[str, str]:
     """rt_info of the node executing the op (the plugin may rename, fuse or decompose it).
 
-    Among the runtime nodes that list ``op_name`` in ``originalLayersNames``
-    (or carry it as their name), the first that computes (not a Reorder or
-    Convert) is the op's node; if the plugin decomposed the op into several
-    computing nodes, ``nodes`` lists them all as ``layerType:primitiveType``.
+    Among the runtime nodes (``nodes``: ``runtime_nodes(compiled)``) that list ``op_name`` in
+    ``originalLayersNames`` (or carry it as their name), the first that computes (not a Reorder or
+    Convert) is the op's node; if the plugin decomposed the op into several computing nodes,
+    ``nodes`` lists them all as ``layerType:primitiveType``. When none carries the op's name, the
+    first computing node the op's data input (``data_name``) reaches. ``graph``: a dict kept per
+    compiled model by a caller that looks up several ops (a batch), so the runtime model's
+    consumer graph is built once.
     """
-    return op_info(runtime_nodes(compiled), op_name,
-                   lambda: _first_computing_after_input(compiled, DATA_INPUT_NAME))
+    def after_input():
+        cache = graph if graph is not None else {}
+        if "consumers" not in cache:
+            cache["consumers"] = _consumer_graph(compiled)
+        return _first_computing_after_input(*cache["consumers"], data_name)
+    return op_info(nodes, op_name, after_input)
 
 
 def runtime_nodes(compiled) -> list[tuple[list[str], dict[str, str]]]:
@@ -172,7 +180,7 @@ def runtime_nodes(compiled) -> list[tuple[list[str], dict[str, str]]]:
 
 
 def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str, fallback=None) -> dict[str, str]:
-    """The rt_info of ``op_name``'s computing node among ``runtime_nodes`` (see ``_op_runtime_info``);
+    """The rt_info of ``op_name``'s computing node among ``runtime_nodes`` (see ``op_node_info``);
     ``fallback()``: the candidate nodes' rt_info when no node carries the op's name."""
     matching = [info for names, info in nodes if op_name in names]
     if not matching:
@@ -194,14 +202,19 @@ def op_info(nodes: list[tuple[list[str], dict[str, str]]], op_name: str, fallbac
 DATA_INPUT_NAME = "data"   # render.DATA_INPUT_NAME (render imports lxml; a release worker has none)
 
 
-def _first_computing_after_input(compiled, input_name: str) -> list[dict[str, str]]:
-    """rt_info of the first node, following consumers from the Input ``input_name`` through data
-    movement (Reorder, Convert), that computes; [] when there is none."""
+def _consumer_graph(compiled) -> tuple[list, dict[str, list]]:
+    """The runtime model's nodes in execution order, and each node's consumers by its name."""
     ordered = compiled.get_runtime_model().get_ordered_ops()
     consumers: dict[str, list] = {}
     for node in ordered:
         for source in {port.get_source_output().get_node().get_friendly_name() for port in node.inputs()}:
             consumers.setdefault(source, []).append(node)
+    return ordered, consumers
+
+
+def _first_computing_after_input(ordered: list, consumers: dict[str, list], input_name: str) -> list[dict[str, str]]:
+    """rt_info of the first node (``_consumer_graph``), following consumers from the Input
+    ``input_name`` through data movement (Reorder, Convert), that computes; [] when there is none."""
     nodes = [node for node in ordered if node.get_friendly_name() == input_name]
     while nodes:
         info = nodes[0].get_rt_info()
@@ -211,22 +224,37 @@ def _first_computing_after_input(compiled, input_name: str) -> list[dict[str, st
     return []
 
 
-def _fusion(model, compiled, info: dict[str, str], op_name: str) -> dict:
-    """Where the IR's other computing layers (post-ops) ran: ``fused_layers`` in the op's node,
-    ``separate_layers`` in other computing nodes (each only when not empty; a layer in neither was
-    folded away by the plugin's transformations)."""
-    layers = {node.get_friendly_name() for node in model.get_ordered_ops()
-              if node.get_type_name() not in ("Parameter", "Constant", "Result")} - {op_name}
+def computing_layers(model) -> set[str]:
+    """The names of ``model``'s layers that compute (not a Parameter, Constant or Result): the op and
+    its post-ops, as the IR names them (``read_model`` keeps the IR's layer names)."""
+    return {node.get_friendly_name() for node in model.get_ordered_ops()
+            if node.get_type_name() not in ("Parameter", "Constant", "Result")}
+
+
+def computing_node_layers(nodes: list[tuple[list[str], dict[str, str]]]) -> list[set[str]]:
+    """Per computing node of ``runtime_nodes`` (data movement left out), the IR layers it executes
+    (its ``originalLayersNames``)."""
+    return [set(info["originalLayersNames"].split(",")) for _, info in nodes
+            if "originalLayersNames" in info and info.get("layerType") not in _DATA_MOVEMENT]
+
+
+def fusion(layers: set[str], info: dict[str, str], node_layers: list[set[str]], op_name: str,
+           prefix: str = "") -> dict:
+    """Where the IR's other computing layers (post-ops) of one subgraph ran: ``fused_layers`` in the
+    op's node (``info``: its rt_info), ``separate_layers`` in other computing nodes (``node_layers``:
+    ``computing_node_layers``), each only when not empty; a layer in neither was folded away by the
+    plugin's transformations. ``layers``: the model's ``computing_layers``; only those named with
+    ``prefix`` (one member of a batch IR, ``render.batch_prefix``) count, and the record names them
+    without it, as the member's own IR does, so a batch member's record compares with its solo run's."""
+    layers = {name for name in layers if name.startswith(prefix)} - {op_name}
     if not layers:
         return {}
     fused = set(info.get("originalLayersNames", "").split(",")) & layers
     separate = set()
-    for node in compiled.get_runtime_model().get_ordered_ops():
-        node_info = node.get_rt_info()
-        if "originalLayersNames" not in node_info or node_info["layerType"].astype(str) in _DATA_MOVEMENT:
-            continue
-        separate |= (set(node_info["originalLayersNames"].astype(str).split(",")) & layers) - fused
-    return {key: sorted(names) for key, names in (("fused_layers", fused), ("separate_layers", separate)) if names}
+    for names in node_layers:
+        separate |= (names & layers) - fused
+    return {key: sorted(name[len(prefix):] for name in names)
+            for key, names in (("fused_layers", fused), ("separate_layers", separate)) if names}
 
 
 def _as_tensor(array: np.ndarray, element_type: str):
@@ -287,12 +315,13 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         raise RuntimeRejected("compile", _last_line(message), {
             "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
     compiled_at = time.perf_counter()
-    info = _op_runtime_info(compiled, op_name)
+    nodes = runtime_nodes(compiled)
+    info = op_node_info(compiled, nodes, op_name, DATA_INPUT_NAME)
     try:
         precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
     except RuntimeError:
         precision = target.precision
-    entry = (compiled, info, precision, {**_extra(compiled, info), **_fusion(model, compiled, info, op_name)})
+    entry = (compiled, info, precision, {**_extra(compiled, info), **fusion(computing_layers(model), info, computing_node_layers(nodes), op_name)})
     shape = compiled.output(0).get_partial_shape()
     if shape.is_static and int(np.prod([dim.get_length() for dim in shape])) <= COMPILED_CACHE_MAX_OUTPUT_ELEMENTS:
         _COMPILED[key] = entry

@@ -293,6 +293,118 @@ def test_a_member_failing_only_inside_a_batch_is_said_to(tmp_path, monkeypatch):
     assert "fails only inside a batch" in failing.describe() and "run alone (its own IR) it passes" in failing.describe()
 
 
+# --- post-op cases in batches ------------------------------------------------------------------
+
+POST_OP_PATHS = ("cases/post_ops", "cases/regressions/post_ops_backprop_data.yaml")
+
+
+def _post_op_cases(kinds=None, element_type=None):
+    """The default suite's post-op cases that run in batches on CPU-f32: those the registry does not
+    make run alone (``api.RUN_ALONE``) at any inference thread count; with ``kinds``, only those
+    with a post-op of one of these kinds, with ``element_type`` only those of that element type."""
+    registry = expectations.load_registry(REPOSITORY / "expected_failures.yaml")
+    release, features = runtime.openvino_release(), expectations.target_features(None)
+    chosen = []
+    for case in (case for path in POST_OP_PATHS for case in api.load_cases(REPOSITORY / path, root=REPOSITORY / "cases")):
+        known = expectations.match(registry, case.id, CPU.id, release, features, threads=1 << 10)
+        if case.post_ops and not (known is not None and known.fails in api.RUN_ALONE) \
+                and (kinds is None or any(post_op.kind in kinds for post_op in case.post_ops)) \
+                and element_type in (None, case.element_type):
+            chosen.append(case)
+    return chosen
+
+
+def test_post_op_cases_share_batches_with_cases_without_post_ops():
+    plain = _cases(HEALTHY)[0]
+    cases = _post_op_cases()
+    assert {post_op.kind for case in cases for post_op in case.post_ops} == {"bias", "batch_norm", "relu", "clamp", "sum"}
+    assert {batch.batch_key(case, CPU) for case in cases if case.element_type == "f32"} == {batch.batch_key(plain, CPU)}
+
+
+def test_a_batch_ir_prefixes_every_post_op_layer_and_the_sum_input_of_its_member():
+    """Each member's layers in the batch IR are its own IR's layers (same types, same order), named
+    with its prefix; the sum addend is a prefixed runtime input fed its rendered values."""
+    from lxml import etree
+    cases = _post_op_cases({"sum"}, "f32")[:2] + _cases(HEALTHY)[:1]
+    members = _members(cases)
+    xml, _, subgraphs = render.render_batch([(m.case, m.inputs) for m in members])
+    batch_layers = [(layer.get("name"), layer.get("type")) for layer in etree.fromstring(xml).iter("layer")]
+    for index, (m, subgraph) in enumerate(zip(members, subgraphs)):
+        own_xml, _ = render.render_bytes(m.case, m.inputs)
+        own = [(layer.get("name"), layer.get("type")) for layer in etree.fromstring(own_xml).iter("layer")]
+        prefix = render.batch_prefix(index)
+        assert [(name[len(prefix):], kind) for name, kind in batch_layers if name.startswith(prefix)] == own
+        assert subgraph.result == prefix + "result"
+        own_feed = render.RenderedIR(Path("x"), Path("y"), "", runtime_inputs=render._render(m.case, m.inputs)[2]).feed(m.inputs)
+        feed = subgraph.feed(m.inputs)
+        assert list(feed) == [prefix + name for name in own_feed]
+        for name, array in own_feed.items():
+            assert np.array_equal(feed[prefix + name], array)
+    assert sum(len(m.case.post_ops) for m in members) and all(name.startswith("m") for name, _ in batch_layers)
+    assert any(name.endswith(".sum.input") for name in subgraphs[0].feed(members[0].inputs))
+
+
+def test_post_op_members_get_the_outputs_and_fusion_records_of_their_solo_runs(tmp_path):
+    """Every batchable post-op case of the default suite in one model: each member's output bits,
+    primitive, precisions and record of which post-ops fused into the op's node (or ran as their own
+    nodes, or were folded away) are its solo run's. A difference would be context-dependent
+    behaviour of the plugin: this test names the case."""
+    from conformance import post_ops
+    members = _members(_post_op_cases(element_type="f32"))
+    results = batch.run_batch(members, CPU, tmp_path)
+    assert all(result.extra["batch"] == {"size": len(members)} for result in results)
+    records = []
+    for m, batched, alone in zip(members, results, _alone(members, tmp_path)):
+        _same(batched, alone)
+        record = post_ops.fusion_record(m.case, batched.extra)
+        assert record == post_ops.fusion_record(m.case, alone.extra), m.case.id
+        records.append(record)
+    # The records are not vacuous: the suite has post-ops fused, folded and run as their own nodes.
+    assert all(record["ops"] for record in records)
+    assert any(record["fused"] for record in records) and any(record["folded"] for record in records)
+    assert any(record["not_fused"] for record in records)
+
+
+def test_a_planted_wrong_post_op_member_inside_a_batch_is_found(tmp_path, monkeypatch):
+    """One member's IR (its own and its subgraph in the batch: the same builder) carries a bias
+    one channel off; the oracle has the case's: that member fails, in the batch and alone."""
+    from conformance import post_ops
+    cases = _post_op_cases({"bias", "batch_norm"}, "f32")[:6]
+    planted = cases[2]
+    real_add_post_ops = render.add_post_ops
+
+    def add_post_ops(graph, case, source, dims, prefix=""):
+        if case.id == planted.id:
+            channels = case.geometry().output_shape[1]
+            explicit = post_ops.channel_slice(case, 0, channels)
+            index = next(i for i, post_op in enumerate(explicit) if post_op.shift is not None)
+            shifted = explicit[index].shift[1:] + explicit[index].shift[:1]
+            case = dataclasses.replace(case, post_ops=explicit[:index] + (
+                dataclasses.replace(explicit[index], shift=shifted),) + explicit[index + 1:])
+        return real_add_post_ops(graph, case, source, dims, prefix)
+
+    monkeypatch.setattr(render, "add_post_ops", add_post_ops)
+    outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=8), cases)
+    assert [outcome.verdict.passed for outcome in outcomes] == [case.id != planted.id for case in cases]
+    assert outcomes[2].run.extra["batch"] == {"size": len(cases), "failed_alone": True}
+    assert all(outcome.run.extra["batch"]["size"] == len(cases) for outcome in outcomes)
+
+
+def test_batched_and_per_case_post_op_runs_agree_bit_for_bit(tmp_path):
+    """The default suite's post-op items through the plugin, batched (the default) and with
+    --batch-size 1: the same outcomes, primitives, precisions, verdict figures, output bits and
+    fusion records (``run.post_ops``); the batchable ones ran in batches."""
+    items = _assert_runs_agree(_suite_run(tmp_path, "batched", paths=POST_OP_PATHS),
+                               _suite_run(tmp_path, "alone", "--batch-size", "1", paths=POST_OP_PATHS),
+                               run_fields=("post_ops",))
+    batchable = {case.id for case in _post_op_cases(element_type="f32")}
+    assert all((item.get("run") or {}).get("post_ops", {}).get("ops") for item in items.values()
+               if item["case_id"] in batchable)   # the records compared are not empty
+    in_batches = {item["case_id"] for item in items.values()
+                  if (item.get("run") or {}).get("batch", {}).get("size", 1) > 1}
+    assert batchable <= in_batches and len(batchable) >= 50
+
+
 CORRUPTING_CONFTEST = """\
 import dataclasses
 from conformance import batch
@@ -332,8 +444,9 @@ def test_the_plugin_reports_a_failure_only_inside_a_batch(pytester):
     assert all(item["run"]["batch"] == {"size": 3} for item in passed)
 
 
-def _suite_run(tmp_path: Path, name: str, *options: str) -> tuple[dict, Path]:
-    """The default conformance suite in a subprocess (report and result bundle under ``tmp_path``)."""
+def _suite_run(tmp_path: Path, name: str, *options: str, paths=("cases",)) -> tuple[dict, Path]:
+    """The default conformance suite (or its ``paths``) in a subprocess (report and result bundle under
+    ``tmp_path``)."""
     report, results = tmp_path / name / "conformance.json", tmp_path / name / "results"
     environment = {**os.environ, "PYTHONPATH": checkout_pythonpath()}
     environment.pop("PYTEST_XDIST_WORKER", None)
@@ -341,18 +454,18 @@ def _suite_run(tmp_path: Path, name: str, *options: str) -> tuple[dict, Path]:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "--conformance-report", str(report), "--save-results", str(results),
          "--ir-dir", str(tmp_path / "ir"), "--repro-dir", str(tmp_path / name / "repro"), *options,
-         "cases"],   # the conformance suite only, never tests/ (this test would run itself)
+         *paths],   # the conformance suite only, never tests/ (this test would run itself)
         cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=3000)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return read_json(report), results
 
 
-def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
-    """The default suite through the plugin, batched (the default) and with --batch-size 1: the same
-    outcomes, primitives, precisions and verdict figures per item, and the same output bits."""
+def _assert_runs_agree(batched_run: tuple[dict, Path], alone_run: tuple[dict, Path], run_fields=()) -> dict:
+    """Two ``_suite_run``s, batched and ``--batch-size 1``, agree: the same outcomes, primitives,
+    precisions (and ``run_fields`` of the run record) and verdict figures per item, and the same
+    output bits; the per-case run's items by node id."""
     from conformance import bundles
-    batched, batched_results = _suite_run(tmp_path, "batched")
-    alone, alone_results = _suite_run(tmp_path, "alone", "--batch-size", "1")
+    (batched, batched_results), (alone, alone_results) = batched_run, alone_run
 
     def by_item(document):
         return {item["nodeid"]: item for item in document["items"]}
@@ -364,7 +477,6 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
     intermittent = {nodeid for nodeid, item in items_alone.items()
                     if "known intermittent deviation" in (item.get("reason") or "")
                     or "known intermittent deviation" in (items_batched[nodeid].get("reason") or "")}
-    ran_in_batches = 0
     for nodeid, item in items_alone.items():
         if nodeid in intermittent:
             continue
@@ -372,7 +484,7 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
         assert other["outcome"] == item["outcome"], nodeid
         run, other_run = item.get("run") or {}, other.get("run") or {}
         for field in ("primitive_type", "layer_type", "runtime_precision", "output_precision",
-                      "inference_precision", "ir_digest"):
+                      "inference_precision", "ir_digest", *run_fields):
             assert other_run.get(field) == run.get(field), (nodeid, field)
         for field in ("passed", "mismatches", "max_abs_error", "max_rel_error", "max_atol"):
             assert (other.get("verdict") or {}).get(field) == (item.get("verdict") or {}).get(field), (nodeid, field)
@@ -381,8 +493,6 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
         per_group, other_per_group = dict(item.get("per_group") or {}), dict(other.get("per_group") or {})
         assert "batch" not in per_group and other_per_group.pop("batch", 2) > 1, nodeid
         assert other_per_group == per_group, nodeid
-        ran_in_batches += other_run.get("batch", {}).get("size", 1) > 1
-    assert ran_in_batches > len(items_alone) // 2
     _, saved_batched = bundles.load_bundle(batched_results)
     _, saved_alone = bundles.load_bundle(alone_results)
     assert saved_batched.keys() == saved_alone.keys() and saved_alone
@@ -393,3 +503,14 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
         output, output_batched = item.arrays()[0], saved_batched[key].arrays()[0]
         assert output.dtype == output_batched.dtype and output.shape == output_batched.shape, key
         assert output.tobytes() == output_batched.tobytes(), key
+    return items_batched
+
+
+def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
+    """The default suite through the plugin, batched (the default) and with --batch-size 1: the same
+    outcomes, primitives, precisions, post-op fusion records and verdict figures per item, and the
+    same output bits."""
+    items = _assert_runs_agree(_suite_run(tmp_path, "batched"), _suite_run(tmp_path, "alone", "--batch-size", "1"),
+                               run_fields=("post_ops",))
+    ran_in_batches = sum((item.get("run") or {}).get("batch", {}).get("size", 1) > 1 for item in items.values())
+    assert ran_in_batches > len(items) // 2
