@@ -351,8 +351,9 @@ def tolerance_terms(case, fusion: dict | None) -> ToleranceTerms:
 
 def fusion_record(case, extra: dict) -> dict | None:
     """``{ops, fused, not_fused, folded}`` for ``case``'s post-ops from what the runtime recorded
-    (``runtime._extra``: ``fused_layers``, the IR layers the op's node executes too, and
-    ``separate_layers``, those other computing nodes execute). A post-op is fused when all its
+    (``runtime.fusion``, for a solo run and for each member of a batch alike: ``fused_layers``, the
+    IR layers the op's node executes too, and ``separate_layers``, those other computing nodes
+    execute, named as in the case's own IR). A post-op is fused when all its
     layers are in the op's node or were folded away (the plugin's transformations merged a
     Multiply/Add into the op's weights or bias: no runtime node executes it); ``folded`` lists those."""
     if not case.post_ops:
