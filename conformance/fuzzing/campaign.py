@@ -74,14 +74,15 @@ def run_with_openvino(case, target, steps=None, ir_dir: str | Path = DEFAULT_IR_
 
 def run_batch_with_openvino(members: list, target, ir_dir: str | Path = DEFAULT_IR_DIR,
                             timeout: float = 60.0) -> list[RunOutcome]:
-    """``members`` ((case, steps) pairs of equal ``batch.batch_key``, one step each) as one model on
+    """``members`` ((case, steps) pairs of equal ``batch.batch_key``; a dynamic case's steps are its
+    sequence of inferences) as one model on
     ``target`` (``batch.run_batch`` in an isolated worker: a crash, hang or rejection is bisected
     to its culprit, which runs alone), each member compared with its own reference as
     ``api.check`` does; one ``RunOutcome`` per member, in order (``batch_size`` > 1 when the
     member's output came from the batch model, 0 when it ran alone)."""
     from .. import api, batch
-    results = batch.run_batch([batch.member(case, steps[0].inputs) for case, steps in members], target, ir_dir,
-                              isolate=True, timeout=timeout)
+    results = batch.run_batch([batch.member(case, steps[0].inputs, [step.inputs for step in steps])
+                               for case, steps in members], target, ir_dir, isolate=True, timeout=timeout)
     return [_outcome_of(lambda: api.check(case, target, ir_dir, steps=steps, runner=api.given_result(result)))
             for (case, steps), result in zip(members, results)]
 
@@ -363,7 +364,7 @@ class Campaign:
             if problem:
                 outcomes[position] = (RunOutcome("untrustworthy", message=problem), None)
                 continue
-            key = batch_key(case, target) if case_steps is None or len(case_steps) == 1 else None
+            key = batch_key(case, target)
             if key is None or self.settings.batch_size <= 1 or self.likely_rejected(op, params, target):
                 outcomes[position] = (self.runner(case, target, steps=case_steps), None)
             else:
