@@ -208,21 +208,27 @@ def _session_outcomes(session, cases, target=CPU):
     return outcomes
 
 
+def _plant_wrong_weight(monkeypatch, case_id: str, index: int) -> None:
+    """The IR of ``case_id`` (its own and its subgraph in a batch: one builder) gets kernel weight
+    ``index`` off by one."""
+    real_add_case = render.add_case
+
+    def add_case(graph, case, inputs, prefix=""):
+        if case.id == case_id:
+            kernel = inputs.kernel.copy()
+            kernel.flat[index] += 1.0
+            inputs = Inputs(inputs.data, kernel)
+        return real_add_case(graph, case, inputs, prefix)
+
+    monkeypatch.setattr(render, "add_case", add_case)
+
+
 def test_a_planted_wrong_member_inside_a_batch_is_found(tmp_path, monkeypatch):
     """One member's IR carries a wrong weight (in its own IR and in the batch's, which share the
     per-case builder): that member fails, in the batch and alone; the others pass."""
     cases = _cases(HEALTHY)
     planted = cases[3].id
-    real_add_case = render.add_case
-
-    def add_case(graph, case, inputs, prefix=""):
-        if case.id == planted:
-            kernel = inputs.kernel.copy()
-            kernel.flat[5] += 1.0
-            inputs = Inputs(inputs.data, kernel)
-        return real_add_case(graph, case, inputs, prefix)
-
-    monkeypatch.setattr(render, "add_case", add_case)
+    _plant_wrong_weight(monkeypatch, planted, 5)
     outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=8), cases)
     assert [outcome.verdict.passed for outcome in outcomes] == [case.id != planted for case in cases]
     wrong = outcomes[3]
@@ -236,16 +242,7 @@ def test_a_wrong_member_run_alone_by_a_bisection_keeps_its_per_case_failure(tmp_
     wrong, culprit = _cases(HEALTHY)[0], _cases(SINGLE_GROUP)[0]
     if not isinstance(_alone(_members([culprit]), tmp_path)[0], runtime.RuntimeRejected):
         pytest.skip("this OpenVINO release compiles GROUPS=1 BackpropData (rejected on >= 2024.2)")
-    real_add_case = render.add_case
-
-    def add_case(graph, case, inputs, prefix=""):
-        if case.id == wrong.id:
-            kernel = inputs.kernel.copy()
-            kernel.flat[0] += 1.0
-            inputs = Inputs(inputs.data, kernel)
-        return real_add_case(graph, case, inputs, prefix)
-
-    monkeypatch.setattr(render, "add_case", add_case)
+    _plant_wrong_weight(monkeypatch, wrong.id, 0)
     session = api.RunSession(tmp_path, isolate=False, batch_size=2)
     outcome = session.check(wrong, CPU, upcoming=lambda: [api.Planned(culprit, CPU)])
     assert not outcome.verdict.passed and "batch" not in outcome.run.extra and outcome.note is None
@@ -480,14 +477,8 @@ def test_a_planted_wrong_dynamic_member_is_found_and_one_wrong_only_inside_a_bat
     healthy = [case for case in cases if case.dynamic and registered[case.id] is None]
     wrong = next(index for index, case in enumerate(healthy) if index and case.kernel_input != "parameter")
     planted, only = healthy[wrong].id, next(index for index in range(1, len(healthy)) if index != wrong)
-    real_add_case, real_infer_batch = render.add_case, batch.infer_batch
-
-    def add_case(graph, case, inputs, prefix=""):
-        if case.id == planted:
-            kernel = inputs.kernel.copy()
-            kernel.flat[1] += 1.0
-            inputs = Inputs(inputs.data, kernel)
-        return real_add_case(graph, case, inputs, prefix)
+    real_infer_batch = batch.infer_batch
+    _plant_wrong_weight(monkeypatch, planted, 1)
 
     def infer_batch(*args):   # member ``only``'s second output, in the batch of all only
         results = real_infer_batch(*args)
@@ -498,7 +489,6 @@ def test_a_planted_wrong_dynamic_member_is_found_and_one_wrong_only_inside_a_bat
             results[only] = dataclasses.replace(results[only], outputs=tuple(outputs))
         return results
 
-    monkeypatch.setattr(render, "add_case", add_case)
     monkeypatch.setattr(batch, "infer_batch", infer_batch)
     outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=len(healthy)), healthy)
     assert [outcome.verdict.passed for outcome in outcomes] == [index not in (wrong, only)
