@@ -17,9 +17,10 @@ longest are fed their last feed again and those extra outputs are dropped
 (rather than keying batches by the number of feeds, which would split the
 fuzzing campaign's batches by 2, 3, 4 infer shapes): a member's own subgraph
 still sees exactly its sequence of shapes, in order, and only what follows its
-last output is added. Static and dynamic members never share a model: a graph
-with dynamic nodes runs every node through the dynamic path, so a static case's
-primitive could differ from its per-case run's.
+last output is added. Static and sequence members never share a model: so every
+static batch stays exactly what it was (whether a static subgraph beside dynamic
+ones gets its per-case primitive is not measured), and a static member is not
+inferred once per feed of the longest sequence.
 
 What a batch must not change:
 
