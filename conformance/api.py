@@ -24,7 +24,7 @@ from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footp
                    load_case_file, load_cases_text, load_paths)
 from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, compare, max_abs,
                       sparse_reference, tolerance_for)
-from .inputs import NUMPY_DTYPES, Inputs, make_inputs
+from .inputs import NUMPY_DTYPES, Inputs, inference_inputs, make_inputs
 from .oracle import Reference, reference, reference_slabs, streamed
 from .taps import reached
 from . import ops, perf, post_ops
@@ -87,15 +87,11 @@ class Step:
 def prepare(case: Case, inputs: Inputs | None = None) -> tuple[Step, ...]:
     """Inputs and oracle output for every step of ``case`` (independent of the target);
     ``inputs``: ``make_inputs(case)`` when the caller already made them."""
-    first = inputs if inputs is not None else make_inputs(case)
+    every = inference_inputs(case, inputs)
     if not case.dynamic:
-        return (Step(case.data_shape, first, reference(case, first)),)
-    steps = []
-    for shape in case.infer_shapes:
-        step_case = case.at_data_shape(shape)
-        inputs = Inputs(make_inputs(step_case).data, first.kernel)  # one kernel: it is in the IR
-        steps.append(Step(tuple(shape), inputs, reference(step_case, inputs)))
-    return tuple(steps)
+        return (Step(case.data_shape, every[0], reference(case, every[0])),)
+    return tuple(Step(tuple(shape), step_inputs, reference(case.at_data_shape(shape), step_inputs))
+                 for shape, step_inputs in zip(case.infer_shapes, every))
 
 
 def trust_problem(case: Case, steps: tuple[Step, ...]) -> str | None:
@@ -635,7 +631,7 @@ class RunSession:
             group = batch_key(case, target)
             if self.batch_size <= 1 or steps is None or group is None or upcoming is None:
                 return None
-            if not self._form_batch(member(case, inputs), target, upcoming):
+            if not self._form_batch(member(case, inputs, [step.inputs for step in steps]), target, upcoming):
                 return None
         result = self._batched.pop(key)
         if not isinstance(result, tuple):

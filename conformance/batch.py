@@ -1,4 +1,4 @@
-"""Stage 3 for many cases: run a batch of static cases on one target as ONE model.
+"""Stage 3 for many cases: run a batch of cases on one target as ONE model.
 
 Compiling a model costs ~10 ms per small layer; the same layers as independent
 Parameter -> op -> Result subgraphs of one model cost ~0.7 ms each
@@ -9,6 +9,20 @@ splits the outputs back into one ``RunResult`` per member, each with its OWN op
 node's primitive type and precisions from the runtime model, and, for a member
 with post-ops, the same record of which of them fused into the op's node as a
 solo run gives (``runtime.fusion`` over that member's own layers only).
+
+Cases whose outputs need a sequence of inferences (dynamic data dims: one per
+``infer_shapes`` entry; a runtime output_shape, fed with the data, makes the
+output dims dynamic too) batch among themselves: inference i feeds every member
+its feed i, and each member's ``RunResult.outputs`` holds its own outputs, one
+per feed, as ``runtime.run`` gives them. Members with fewer feeds than the
+longest are fed their last feed again and those extra outputs are dropped
+(rather than keying batches by the number of feeds, which would split the
+fuzzing campaign's batches by 2, 3, 4 infer shapes): a member's own subgraph
+still sees exactly its sequence of shapes, in order, and only what follows its
+last output is added. Static and sequence members never share a model: so every
+static batch stays exactly what it was (whether a static subgraph beside dynamic
+ones gets its per-case primitive is not measured), and a static member is not
+inferred once per feed of the longest sequence.
 
 What a batch must not change:
 
@@ -25,18 +39,18 @@ What a batch must not change:
   own reference; a member that fails inside a batch is re-run alone
   (``api.RunSession``), and one that passes alone is reported as failing only
   inside a batch.
-- **What is batchable** (``batch_key``): static shapes with a static output
-  (no dynamic data dims, no runtime output_shape: their outputs need a sequence of
-  inferences), not streamed (full-size cases gain nothing and would hold several
-  large outputs at once), up to ``MAX_MEMBER_ELEMENTS``; with or without
-  post-ops (a member's post-op layers and its ``sum`` addend Parameter carry its
-  prefix). Items the registry
+- **What is batchable** (``batch_key``): cases not streamed (full-size cases gain
+  nothing and would hold several large outputs at once), up to
+  ``MAX_MEMBER_ELEMENTS`` at every inference; static and sequence (dynamic /
+  runtime output_shape) cases apart; with or without post-ops (a member's post-op
+  layers and its ``sum`` addend Parameter carry its prefix). Items the registry
   marks as crashing or hanging run alone (the caller leaves them out), so a known
   crash never costs a batch its bisection.
 
 Time is apportioned so that per-item figures still add up to what OpenVINO
 spent: read + compile seconds in equal shares (compile cost per small layer is
-about constant), infer seconds in proportion to each member's multiply-adds.
+about constant), infer seconds in proportion to each member's multiply-adds
+(over its whole sequence).
 Per-case latency figures must come from single-case models, not from these.
 
 The public entry is ``run_batch``; the fuzzing campaign and ``api.RunSession``
@@ -63,29 +77,44 @@ MemberResult = Union[RunResult, RuntimeRejected, TargetUnavailable, WorkerFailur
 
 @dataclass(frozen=True)
 class Member:
-    """One case of a batch and its inputs (``inputs.make_inputs``): one inference."""
+    """One case of a batch and its inputs (``inputs.make_inputs``), and the inputs of each of its
+    inferences (``inputs.inference_inputs``: one for a static case, one per infer shape for a
+    dynamic one; the first is what its IR is rendered with)."""
 
     case: object                      # case.Case
     inputs: object                    # inputs.Inputs
+    sequence: tuple = ()              # inputs.Inputs per inference
+
+
+def sequence_kind(case) -> bool:
+    """True when ``case``'s outputs need a sequence of inferences or dynamic output dims (dynamic
+    data dims, a runtime output_shape): such cases batch among themselves (``batch_key``)."""
+    return case.dynamic or case.output_shape_input == "parameter"
 
 
 def batch_key(case, target: Target) -> tuple | None:
     """Cases with equal keys can share one model on ``target``; None: the case runs alone
-    (dynamic shapes or a runtime output_shape, streamed, or larger than ``MAX_MEMBER_ELEMENTS``).
-    Post-ops change nothing: their layers carry the member's prefix, a ``sum`` addend is one more
-    runtime input of the member, and its fusion record is read from its own layers."""
+    (streamed, or larger than ``MAX_MEMBER_ELEMENTS`` at some inference). Static cases and sequence
+    ones (``sequence_kind``) get different keys. Post-ops change nothing: their layers carry the
+    member's prefix, a ``sum`` addend is one more runtime input of the member, and its fusion record
+    is read from its own layers."""
     from .oracle import streamed
-    if case.dynamic or case.output_shape_input == "parameter" or streamed(case):
+    if not case.dynamic and streamed(case):
         return None
-    output = math.prod(case.geometry().output_shape)
-    if max(output, math.prod(case.data_shape)) > MAX_MEMBER_ELEMENTS:
-        return None
+    for shape in case.infer_shapes if case.dynamic else (case.data_shape,):
+        step = case.at_data_shape(shape) if case.dynamic else case
+        if max(math.prod(step.geometry().output_shape), math.prod(step.data_shape)) > MAX_MEMBER_ELEMENTS:
+            return None
+    if sequence_kind(case):
+        return target.id, case.element_type, "sequence"
     return target.id, case.element_type
 
 
-def member(case, inputs) -> Member:
-    """A ``Member`` for ``case`` with ``inputs``."""
-    return Member(case, inputs)
+def member(case, inputs, sequence=None) -> Member:
+    """A ``Member`` for ``case`` with ``inputs``; ``sequence``: the inputs of its inferences when
+    already made (``api.prepare``'s steps), else ``inputs.inference_inputs(case, inputs)``."""
+    from .inputs import inference_inputs
+    return Member(case, inputs, tuple(sequence) if sequence is not None else inference_inputs(case, inputs))
 
 
 def run_batch(members: list[Member], target: Target, ir_dir: Path | str, *, isolate: bool = False,
@@ -127,19 +156,29 @@ def _run_together(members: list[Member], target: Target, in_worker: bool,
     """The members as one model: their results, or what stopped the batch."""
     from .render import render_batch
     xml, weights, subgraphs = render_batch([(m.case, m.inputs) for m in members])
-    feed, types = {}, {}
-    for m, subgraph in zip(members, subgraphs):
-        feed.update(subgraph.feed(m.inputs))
+    types = {}
+    for subgraph in subgraphs:
         types.update((item.name, item.element_type) for item in subgraph.runtime_inputs)
     outputs = [(subgraph.prefix, subgraph.op, subgraph.result) for subgraph in subgraphs]
     work = [_multiply_adds(m.case) for m in members]
+    counts = [len(m.sequence) for m in members]
+    # Inference i feeds every member its feed i; a member with fewer feeds its last one again (its
+    # extra outputs are dropped: module docstring).
+    feeds = []
+    for index in range(max(counts)):
+        feed = {}
+        for m, subgraph in zip(members, subgraphs):
+            feed.update(subgraph.feed(m.sequence[min(index, len(m.sequence) - 1)]))
+        feeds.append(feed)
+    # One inference: infer_batch's static form (one feed, no counts).
+    arguments = (xml, weights, outputs, feeds[0], types, work, target) if len(feeds) == 1 else \
+        (xml, weights, outputs, feeds, types, work, target, counts)
     try:
         if in_worker:
             from . import worker
-            outcome = worker.call(infer_batch, xml, weights, outputs, feed, types, work, target,
-                                  env=target.environment(), timeout=timeout)
+            outcome = worker.call(infer_batch, *arguments, env=target.environment(), timeout=timeout)
         else:
-            outcome = infer_batch(xml, weights, outputs, feed, types, work, target)
+            outcome = infer_batch(*arguments)
     except (RuntimeRejected, TargetUnavailable, RuntimeError) as error:
         return error
     return outcome
@@ -149,29 +188,39 @@ def _run_alone(m: Member, target: Target, ir_dir: Path | str, in_worker: bool, t
     """A member as a per-case run: its own IR, its own compile."""
     from .render import render
     ir = render(m.case, m.inputs, ir_dir)
+    sequence = [ir.feed(inputs) for inputs in m.sequence]
     try:
         if in_worker:
             from .worker import run_in_worker
-            return run_in_worker(ir, [ir.feed(m.inputs)], target, timeout)
-        return runtime.run(ir, [ir.feed(m.inputs)], target)
+            return run_in_worker(ir, sequence, target, timeout)
+        return runtime.run(ir, sequence, target)
     except (RuntimeRejected, TargetUnavailable) as error:
         return error
 
 
 def _multiply_adds(case) -> int:
-    geometry = case.geometry()
-    return max(1, math.prod(geometry.output_shape) * geometry.accumulation_length)
+    """The multiply-adds of ``case``'s inferences (every infer shape of a dynamic case)."""
+    total = 0
+    for step in [case.at_data_shape(shape) for shape in case.infer_shapes] if case.dynamic else [case]:
+        geometry = step.geometry()
+        total += math.prod(geometry.output_shape) * geometry.accumulation_length
+    return max(1, total)
 
 
-def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str, str]], feed: dict, types: dict[str, str],
-                work: list[int], target: Target) -> list[RunResult]:
+def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str, str]], feed: dict | list[dict],
+                types: dict[str, str], work: list[int], target: Target,
+                counts: list[int] | None = None) -> list[RunResult]:
     """Compile the batch IR (``render.render_batch``) for ``target``, infer ``feed`` once (``types``:
     each input's element type), and split the outputs: one ``RunResult`` per member (``outputs``:
     its name prefix, op node's name and Result's name), with its own op node's rt_info, the record
     of where its post-ops ran (``runtime.fusion`` over its own layers, named as in its own IR), the
     read + compile time in equal shares and the infer time in proportion to ``work``. Raises
     ``RuntimeRejected`` / ``TargetUnavailable`` as ``runtime.run`` does (for the whole batch). Runs
-    in-process or as a worker job."""
+    in-process or as a worker job.
+
+    A sequence of inferences: ``feed`` a list of feeds inferred in order on the one compiled model,
+    ``counts`` how many of them are each member's (its ``RunResult.outputs``: its outputs of the
+    first ``count`` inferences, ``output`` the first, as ``runtime.run`` gives them)."""
     core = runtime.core()
     runtime.require_device(target)
     started = time.perf_counter()
@@ -183,32 +232,41 @@ def infer_batch(xml: bytes, weights: bytes, outputs: list[tuple[str, str, str]],
         raise RuntimeRejected("compile", runtime._last_line(str(error).strip()), {
             "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
     compiled_at = time.perf_counter()
+    # The runtime model as compiled, before any inference (as runtime.run reads it).
+    nodes = runtime.runtime_nodes(compiled)
+    feeds = [feed] if isinstance(feed, dict) else list(feed)
+    counts = counts or [1] * len(outputs)
+    # Outputs by Result name: a member with post-ops outputs the last post-op's unnamed tensor.
+    by_result = {result.get_friendly_name(): index for index, result in enumerate(model.get_results())}
+    tensors = [compiled.outputs[by_result[result_name]] for _, _, result_name in outputs]
+    produced: list[list] = [[] for _ in outputs]
     request = compiled.create_infer_request()
-    try:
-        request.infer(runtime.input_tensors(feed, types), **runtime._sharing_inputs(request))
-    except RuntimeError as error:
-        raise RuntimeRejected("infer", runtime._last_line(str(error).strip()), {
-            "read_seconds": read_at - started, "compile_seconds": compiled_at - read_at,
-            "infer_seconds": time.perf_counter() - compiled_at}) from None
+    for index, one in enumerate(feeds):
+        try:
+            request.infer(runtime.input_tensors(one, types), **runtime._sharing_inputs(request))
+        except RuntimeError as error:
+            raise RuntimeRejected("infer", runtime._last_line(str(error).strip()), {
+                "read_seconds": read_at - started, "compile_seconds": compiled_at - read_at,
+                "infer_seconds": time.perf_counter() - compiled_at}) from None
+        for member_outputs, tensor, count in zip(produced, tensors, counts):
+            if index < count:   # a member fed its last feed again: that output is not its own
+                member_outputs.append(runtime._as_array(request.get_tensor(tensor), copy=True))
     finished = time.perf_counter()
     precision, version = runtime.inference_precision(compiled, target), runtime.openvino_version()
     count, total_work = len(outputs), sum(work)
-    results, nodes = [], runtime.runtime_nodes(compiled)
+    results = []
     layers, node_layers = runtime.computing_layers(model), runtime.computing_node_layers(nodes)
-    # Outputs by Result name: a member with post-ops outputs the last post-op's unnamed tensor.
-    by_result = {result.get_friendly_name(): index for index, result in enumerate(model.get_results())}
     graph: dict = {}   # the runtime model's consumer graph, built once if a member's op node was renamed
-    for (prefix, op_name, result_name), share in zip(outputs, work):
+    for (prefix, op_name, _), share, member_outputs in zip(outputs, work, produced):
         info = runtime.op_node_info(compiled, nodes, op_name, prefix + runtime.DATA_INPUT_NAME, graph)
-        output = runtime._as_array(request.get_tensor(compiled.outputs[by_result[result_name]]), copy=True)
         extra = {**runtime._extra(compiled, info), **runtime.fusion(layers, info, node_layers, op_name, prefix),
                  "batch": {"size": count}}
         results.append(RunResult(
-            output=output, target_id=target.id, device=target.device, inference_precision=precision,
+            output=member_outputs[0], target_id=target.id, device=target.device, inference_precision=precision,
             openvino_version=version, layer_type=info.get("layerType"), primitive_type=info.get("primitiveType"),
             runtime_precision=info.get("runtimePrecision"), compile_seconds=(compiled_at - read_at) / count,
             infer_seconds=(finished - compiled_at) * share / total_work, extra=extra,
-            read_seconds=(read_at - started) / count, outputs=(output,),
+            read_seconds=(read_at - started) / count, outputs=tuple(member_outputs),
             output_precision=info.get("outputPrecisions")))
     return results
 

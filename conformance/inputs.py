@@ -97,6 +97,16 @@ def make_inputs(case: Case) -> Inputs:
     return inputs
 
 
+def inference_inputs(case: Case, first: Inputs | None = None) -> tuple[Inputs, ...]:
+    """The inputs of every inference of ``case``, in order: ``first`` (``make_inputs(case)`` when not
+    given) for a static case; for a dynamic-shape case one per ``infer_shapes`` entry, that shape's
+    data with ``first``'s kernel (one kernel for the whole sequence: it is in the IR)."""
+    first = first if first is not None else make_inputs(case)
+    if not case.dynamic:
+        return (first,)
+    return tuple(Inputs(make_inputs(case.at_data_shape(shape)).data, first.kernel) for shape in case.infer_shapes)
+
+
 def _redrawn_until_trustworthy(case: Case) -> bool:
     """The default integer fill of a static case small enough to check (and no stated sparse output)."""
     if case.fill != "integers" or case.fill_range is not None or case.dynamic:

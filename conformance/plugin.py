@@ -102,10 +102,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_item_timeout", "seconds before an isolated item is 'hung'",
                   default=str(worker.DEFAULT_TIMEOUT))
     group.addoption("--batch-size", type=int, dest="conformance_batch_size", metavar="N", default=None,
-                    help="compile up to N static cases of one target as one model (outputs, primitives and "
+                    help="compile up to N cases of one target and element type as one model (static ones, or else "
+                         "dynamic-shape ones; outputs, primitives and "
                          "verdicts stay per case; a case failing inside a batch is re-run alone); 1 = one model "
                          f"per case (default: ini conformance_batch_size, {DEFAULT_BATCH_SIZE})")
-    parser.addini("conformance_batch_size", "static cases compiled as one model (1: one model per case)",
+    parser.addini("conformance_batch_size", "cases compiled as one model (1: one model per case)",
                   default=str(DEFAULT_BATCH_SIZE))
     parser.addini("conformance_repro_dir", "repro bundle directory (relative to the rootdir)", default="reports/repro")
 

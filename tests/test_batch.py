@@ -54,11 +54,13 @@ def _alone(members, tmp_path, isolate=False):
 
 def _same(batched, alone) -> None:
     """A batch member's result equals the per-case run's: same kind, and for a RunResult the
-    same output bits, primitive and precisions; for a failure the same message / status."""
+    same output bits at every inference, primitive and precisions; for a failure the same message / status."""
     assert type(batched) is type(alone)
     if isinstance(alone, runtime.RunResult):
-        assert batched.output.dtype == alone.output.dtype and batched.output.shape == alone.output.shape
-        assert batched.output.tobytes() == alone.output.tobytes()
+        assert len(batched.outputs) == len(alone.outputs) >= 1 and batched.outputs[0] is batched.output
+        for mine, theirs in zip(batched.outputs, alone.outputs):
+            assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+            assert mine.tobytes() == theirs.tobytes()
         assert (batched.primitive_type, batched.layer_type, batched.runtime_precision, batched.output_precision,
                 batched.inference_precision) == (alone.primitive_type, alone.layer_type, alone.runtime_precision,
                                                  alone.output_precision, alone.inference_precision)
@@ -68,18 +70,22 @@ def _same(batched, alone) -> None:
         assert str(batched) == str(alone)
 
 
-def test_batch_key_leaves_dynamic_runtime_output_shape_and_large_cases_alone():
+def test_batch_key_keeps_static_and_sequence_cases_apart_and_leaves_large_cases_alone():
     static = _cases(HEALTHY)[0]
     assert batch.batch_key(static, CPU) == (CPU.id, "f32")
     assert batch.batch_key(static, dataclasses.replace(CPU, precision="bf16")) != batch.batch_key(static, CPU)
     assert batch.batch_key(dataclasses.replace(static, element_type="f16"), CPU) != batch.batch_key(static, CPU)
     dynamic = api.load_cases(REPOSITORY / "cases" / "dynamic")[0]
-    assert dynamic.dynamic and batch.batch_key(dynamic, CPU) is None
+    assert dynamic.dynamic and batch.batch_key(dynamic, CPU) == (CPU.id, "f32", "sequence")
     runtime_shape = next(case for case in api.load_cases(REPOSITORY / "cases" / "runtime_inputs")
-                         if case.output_shape_input == "parameter")
-    assert batch.batch_key(runtime_shape, CPU) is None
+                         if case.output_shape_input == "parameter" and not case.dynamic)
+    assert batch.batch_key(runtime_shape, CPU) == batch.batch_key(dynamic, CPU) != batch.batch_key(static, CPU)
     large = dataclasses.replace(static, data_shape=(1, 4, 1024, 1024))
     assert batch.batch_key(large, CPU) is None
+    # A dynamic case is as large as its largest inference.
+    shapes = tuple(dynamic.infer_shapes)
+    assert batch.batch_key(dataclasses.replace(dynamic, infer_shapes=shapes[:1] + ((1, shapes[0][1], 1024, 1024),)),
+                           CPU) is None
 
 
 def test_batch_members_get_their_own_outputs_primitives_and_time_shares(tmp_path):
@@ -202,21 +208,27 @@ def _session_outcomes(session, cases, target=CPU):
     return outcomes
 
 
+def _plant_wrong_weight(monkeypatch, case_id: str, index: int) -> None:
+    """The IR of ``case_id`` (its own and its subgraph in a batch: one builder) gets kernel weight
+    ``index`` off by one."""
+    real_add_case = render.add_case
+
+    def add_case(graph, case, inputs, prefix=""):
+        if case.id == case_id:
+            kernel = inputs.kernel.copy()
+            kernel.flat[index] += 1.0
+            inputs = Inputs(inputs.data, kernel)
+        return real_add_case(graph, case, inputs, prefix)
+
+    monkeypatch.setattr(render, "add_case", add_case)
+
+
 def test_a_planted_wrong_member_inside_a_batch_is_found(tmp_path, monkeypatch):
     """One member's IR carries a wrong weight (in its own IR and in the batch's, which share the
     per-case builder): that member fails, in the batch and alone; the others pass."""
     cases = _cases(HEALTHY)
     planted = cases[3].id
-    real_add_case = render.add_case
-
-    def add_case(graph, case, inputs, prefix=""):
-        if case.id == planted:
-            kernel = inputs.kernel.copy()
-            kernel.flat[5] += 1.0
-            inputs = Inputs(inputs.data, kernel)
-        return real_add_case(graph, case, inputs, prefix)
-
-    monkeypatch.setattr(render, "add_case", add_case)
+    _plant_wrong_weight(monkeypatch, planted, 5)
     outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=8), cases)
     assert [outcome.verdict.passed for outcome in outcomes] == [case.id != planted for case in cases]
     wrong = outcomes[3]
@@ -254,16 +266,7 @@ def test_a_wrong_member_run_alone_by_a_bisection_keeps_its_per_case_failure(tmp_
     wrong, culprit = _cases(HEALTHY)[0], _cases(SINGLE_GROUP)[0]
     if not isinstance(_alone(_members([culprit]), tmp_path)[0], runtime.RuntimeRejected):
         pytest.skip("this OpenVINO release compiles GROUPS=1 BackpropData (rejected on >= 2024.2)")
-    real_add_case = render.add_case
-
-    def add_case(graph, case, inputs, prefix=""):
-        if case.id == wrong.id:
-            kernel = inputs.kernel.copy()
-            kernel.flat[0] += 1.0
-            inputs = Inputs(inputs.data, kernel)
-        return real_add_case(graph, case, inputs, prefix)
-
-    monkeypatch.setattr(render, "add_case", add_case)
+    _plant_wrong_weight(monkeypatch, wrong.id, 0)
     session = api.RunSession(tmp_path, isolate=False, batch_size=2)
     outcome = session.check(wrong, CPU, upcoming=lambda: [api.Planned(culprit, CPU)])
     assert not outcome.verdict.passed and "batch" not in outcome.run.extra and outcome.note is None
@@ -514,3 +517,133 @@ def test_batched_and_per_case_suite_runs_agree_bit_for_bit(tmp_path):
                                run_fields=("post_ops",))
     ran_in_batches = sum((item.get("run") or {}).get("batch", {}).get("size", 1) > 1 for item in items.values())
     assert ran_in_batches > len(items) // 2
+
+
+# ---- sequence members: dynamic data dims and runtime output_shape (one inference per feed) ----------------
+
+def _sequence_cases():
+    """The default suite's cases whose outputs need a sequence of inferences or a runtime output_shape
+    (dynamic/, runtime_inputs/, fuzz_findings/: healthy ones and ones OpenVINO rejects), with the
+    registry's ``fails`` for each on CPU f32 here."""
+    registry = expectations.load_registry(REPOSITORY / "expected_failures.yaml")
+    release, features = runtime.openvino_release(), expectations.target_features(None)
+    cases = [case for case in api.load_cases(REPOSITORY / "cases") if batch.sequence_kind(case)]
+    registered = {}
+    for case in cases:
+        known = expectations.match(registry, case.id, CPU.id, release, features)
+        registered[case.id] = known.fails if known is not None else None
+    return cases, registered
+
+
+def test_sequence_members_of_different_lengths_give_their_per_case_outputs_per_inference(tmp_path):
+    """Every sequence case of the default suite in one run_batch (isolated): each member's result is its
+    per-case run's, inference by inference (members with 2, 3 and 4 feeds share the model); the members
+    OpenVINO rejects are bisected to themselves."""
+    cases, registered = _sequence_cases()
+    members = _members(cases)
+    assert {len(m.sequence) for m in members} >= {1, 2, 3, 4}
+    results = batch.run_batch(members, CPU, tmp_path, isolate=True)
+    alone = _alone(members, tmp_path, isolate=True)
+    for case, batched, by_itself in zip(cases, results, alone):
+        _same(batched, by_itself)
+        if isinstance(by_itself, runtime.RunResult):
+            assert len(batched.outputs) == len(batch.member(case, api.make_inputs(case)).sequence)
+    rejected = [case.id for case, result in zip(cases, results) if isinstance(result, runtime.RuntimeRejected)]
+    assert rejected and all(registered[case_id] == "error" for case_id in rejected)
+    assert sum(result.extra.get("batch", {}).get("size", 1) > 1 for result in results
+               if isinstance(result, runtime.RunResult)) >= 5
+
+
+def test_a_sequence_member_rejected_at_compile_or_at_infer_costs_no_other_member(tmp_path):
+    """Healthy dynamic members around one OpenVINO rejects: at compile (a registered dynamic BackpropData
+    compile error) or at its third inference (a data shape outside its declared range): the culprit ends
+    as its per-case run does, every other member still has its per-case outputs, from a batch."""
+    cases, registered = _sequence_cases()
+    healthy = [case for case in cases if case.id.startswith("dynamic/") and registered[case.id] is None][:6]
+    at_compile = next(case for case in cases if case.dynamic and registered[case.id] == "error")
+    ranged = next(case for case in healthy if any(".." in dim for dim in case.data_dims))
+    bad = list(batch.member(ranged, api.make_inputs(ranged)).sequence)
+    axis = next(axis for axis, dim in enumerate(ranged.data_dims) if ".." in dim)
+    too_large = list(bad[-1].data.shape)
+    too_large[axis] = int(ranged.data_dims[axis].split("..")[1]) + 1
+    bad[-1] = Inputs(np.ones(too_large, dtype=bad[-1].data.dtype), bad[-1].kernel)
+    at_infer = batch.Member(dataclasses.replace(ranged, id=ranged.id + "-out-of-range"), bad[0], tuple(bad))
+    for culprit, stage in ((batch.member(at_compile, api.make_inputs(at_compile)), "compile"), (at_infer, "infer")):
+        members = _members(healthy[:3]) + [culprit] + _members(healthy[3:])
+        results = batch.run_batch(members, CPU, tmp_path)
+        alone = _alone(members, tmp_path)
+        assert isinstance(alone[3], runtime.RuntimeRejected) and alone[3].stage == stage
+        for batched, by_itself in zip(results, alone):
+            _same(batched, by_itself)
+        assert [isinstance(result, runtime.RunResult) for result in results] == [True] * 3 + [False] + [True] * 3
+        assert max(result.extra.get("batch", {}).get("size", 1) for result in results if result is not results[3]) > 1
+
+
+def test_batched_and_per_case_sessions_agree_on_every_sequence_item(tmp_path):
+    """The default suite's sequence items through RunSession, batched (8) and one model per case: the
+    same outcomes, primitives, precisions, per-inference verdict figures and output bits; registered
+    compile errors run alone (RUN_ALONE), as the plugin runs them."""
+    cases, registered = _sequence_cases()
+
+    def outcomes(batch_size):
+        session = api.RunSession(tmp_path / str(batch_size), isolate=True, batch_size=batch_size)
+        ended = []
+        for index, case in enumerate(cases):
+            planned = [api.Planned(other, CPU, registered[other.id]) for other in cases[index + 1:]]
+            try:
+                ended.append(session.check(case, CPU, registered_failure=registered[case.id],
+                                           upcoming=lambda planned=planned: planned))
+            except api.RuntimeRejected as error:
+                ended.append(str(error))
+        return ended
+
+    batched, alone = outcomes(8), outcomes(1)
+    in_batches = 0
+    for case, mine, theirs in zip(cases, batched, alone):
+        assert type(mine) is type(theirs), case.id
+        if isinstance(theirs, str):
+            assert mine == theirs
+            continue
+        in_batches += mine.run.extra.get("batch", {}).get("size", 1) > 1
+        assert "batch" not in theirs.run.extra and mine.note is None
+        for field in ("primitive_type", "layer_type", "runtime_precision", "output_precision", "inference_precision"):
+            assert getattr(mine.run, field) == getattr(theirs.run, field), (case.id, field)
+        assert mine.ir.digest == theirs.ir.digest
+        assert len(mine.verdicts) == len(theirs.verdicts) == len(mine.run.outputs) == len(theirs.run.outputs)
+        for one, other in zip(mine.verdicts, theirs.verdicts):
+            assert (one.passed, one.mismatches, one.max_abs_error, one.max_atol) == \
+                   (other.passed, other.mismatches, other.max_abs_error, other.max_atol), case.id
+        for one, other in zip(mine.run.outputs, theirs.run.outputs):
+            assert one.shape == other.shape and one.tobytes() == other.tobytes(), case.id
+    assert in_batches >= 8
+
+
+def test_a_planted_wrong_dynamic_member_is_found_and_one_wrong_only_inside_a_batch_is_said_to(tmp_path, monkeypatch):
+    """Among the suite's healthy dynamic cases in one batch: a member whose IR carries a wrong weight fails
+    (in the batch and alone); a member whose batch output is wrong at its second inference only fails
+    only inside a batch, at that inference."""
+    cases, registered = _sequence_cases()
+    healthy = [case for case in cases if case.dynamic and registered[case.id] is None]
+    wrong = next(index for index, case in enumerate(healthy) if index and case.kernel_input != "parameter")
+    planted, only = healthy[wrong].id, next(index for index in range(1, len(healthy)) if index != wrong)
+    real_infer_batch = batch.infer_batch
+    _plant_wrong_weight(monkeypatch, planted, 1)
+
+    def infer_batch(*args):   # member ``only``'s second output, in the batch of all only
+        results = real_infer_batch(*args)
+        if len(results) == len(healthy):
+            outputs = list(results[only].outputs)
+            outputs[1] = outputs[1].copy()
+            outputs[1].flat[0] += 1.0
+            results[only] = dataclasses.replace(results[only], outputs=tuple(outputs))
+        return results
+
+    monkeypatch.setattr(batch, "infer_batch", infer_batch)
+    outcomes = _session_outcomes(api.RunSession(tmp_path, isolate=False, batch_size=len(healthy)), healthy)
+    assert [outcome.verdict.passed for outcome in outcomes] == [index not in (wrong, only)
+                                                                for index in range(len(healthy))]
+    assert outcomes[wrong].run.extra["batch"] == {"size": len(healthy), "failed_alone": True}
+    only_inside = outcomes[only]
+    assert only_inside.run.extra["batch"] == {"size": len(healthy), "failed_alone": False}
+    assert [verdict.passed for verdict in only_inside.verdicts][:3] == [True, False, True][:len(only_inside.verdicts)]
+    assert only_inside.step_index == 1 and "fails only inside a batch" in only_inside.describe()

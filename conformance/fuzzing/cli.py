@@ -38,7 +38,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--batch-size", type=int, default=None, metavar="N",
                       help="cases drawn at a time and run per target as one model (batched compilation; "
                            "a case failing in a batch is re-run alone); 1: one model per case; default "
-                           "campaign.DEFAULT_BATCH_SIZE (32)")
+                           "campaign.DEFAULT_BATCH_SIZE (96)")
     fuzz.add_argument("--shrink-checks", type=int, default=60, metavar="N", help="runs per finding while shrinking")
     fuzz.add_argument("--shrink-known", action="store_true",
                       help="shrink findings the registry already knows too (default: only new ones; the "
