@@ -19,6 +19,7 @@ OpenVINO release it was seen on, so a fixed OpenVINO is noticed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +28,7 @@ import tempfile
 import numpy as np
 import pytest
 import torch
-from hypothesis import event, given, note, settings
+from hypothesis import event, example, given, note, settings
 
 from conformance import oracle
 from conformance.case import Case, load_cases_text
@@ -78,7 +79,26 @@ SHAPE_INFERENCE_DISAGREEMENTS = [
                       allow_negative_pads=True)),
 ]
 
+def _total_padding_without_output_padding(case: Case) -> tuple:
+    """BackpropData with output_shape: s*(X-1) + (K-1)*d + 1 - output_shape per axis (the spec adds output_padding)."""
+    return tuple(stride * (size - 1) + (kernel - 1) * dilation + 1 - wanted for stride, size, kernel, dilation, wanted
+                 in zip(case.strides, case.data_shape[2:], case.kernel_shape[3:], case.dilations, case.output_shape))
+
+
 CPU_DISAGREEMENTS = [
+    Disagreement(   # first: in this region the CPU does not use the attribute pads either (next class)
+        id="backprop-output-shape-output-padding-ge-stride",
+        spec_note="sn-output-padding-range",
+        what="with output_shape, output_padding >= stride, a one-tap kernel and stride 1, CPU leaves output_padding "
+             "out of total_padding (pads_begin = (s*(X-1) + (K-1)*d + 1 - output_shape) // 2, whatever auto_pad "
+             "and the attribute pads); the spec's total_padding includes it (registry: "
+             "fuzz-backprop-output-shape-output-padding-ge-stride)",
+        applies=lambda case: (case.op == BACKPROP and case.output_shape is not None
+                              and math.prod(case.kernel_shape[3:]) == 1 and set(case.strides) == {1}
+                              and any(padding >= stride for padding, stride in zip(case.output_padding, case.strides))),
+        explains=lambda case, pads, error: error is None and (
+            pads is None or pads == tuple(max(0, total) // 2 for total in _total_padding_without_output_padding(case))),
+        example=_yaml(BACKPROP, data=[1, 1, 3], kernel=[1, 1, 1, 1], output_padding=[2], output_shape=[3])),
     Disagreement(
         id="backprop-output-shape-explicit-uses-attribute-pads",
         spec_note="sn-explicit-output-shape",
@@ -252,6 +272,9 @@ def test_shape_inference_agrees_with_harness_at_the_edges(config):
 
 @settings(max_examples=max(60, settings.default.max_examples // 5))
 @given(config=edge_configs(huge_strides=False))
+# Found by this test (2026-12-02): output_padding >= stride with an output_shape, one tap, stride 1.
+@example(config=OpConfig(BACKPROP, {"data": [1, 1, 1], "kernel": [1, 1, 1, 1], "strides": [1], "pads_begin": [2],
+                                    "pads_end": [2], "output_padding": [2], "output_shape": [1]}))
 def test_cpu_effective_pads_agree_with_harness_at_the_edges(config):
     """The same edges on CPU (no 2**40 strides: they can kill the process, sn-huge-strides)."""
     test_cpu_effective_pads_agree_with_harness.hypothesis.inner_test(config)
