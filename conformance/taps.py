@@ -75,11 +75,13 @@ def reached(case: Case) -> np.ndarray:
                      kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
     key = (single.op, single.data_shape, single.kernel_shape, tuple(sorted(single.attributes().items())),
            single.output_shape)
-    if key not in _REACHED:
+    mask = _REACHED.get(key)
+    if mask is None:   # (a local: another thread may clear the dict meanwhile)
+        mask = _reached(single)
         if len(_REACHED) >= _REACHED_KEPT:
             _REACHED.clear()
-        _REACHED[key] = _reached(single)
-    return _REACHED[key]
+        _REACHED[key] = mask
+    return mask
 
 
 _REACHED: dict[tuple, np.ndarray] = {}   # geometry fields -> reached(): a pure function of them
