@@ -14,7 +14,6 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from conformance import api, cpu, perf
@@ -193,13 +192,18 @@ def _slower(record: dict, factor: float, torch_too: bool = False) -> dict:
     return {**record, **{key: record[key] * factor for key in keys}}
 
 
-def test_planted_slowdown_is_reported(two_timed_runs, tmp_path):
+def _steady_copies(bundle, tmp_path):
+    """Two copies of a result bundle with the same quiet timings (a real run's spread depends on the
+    machine's load), for a planted change in one of them."""
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(two_timed_runs[0], a)
-    shutil.copytree(two_timed_runs[0], b)
-    # Quiet timings on both sides (a real run's spread depends on the machine's load), then 2x in B.
-    for bundle in (a, b):
-        _edit_perf(bundle, lambda record: {**record, **STEADY})
+    for copy in (a, b):
+        shutil.copytree(bundle, copy)
+        _edit_perf(copy, lambda record: {**record, **STEADY})
+    return a, b
+
+
+def test_planted_slowdown_is_reported(two_timed_runs, tmp_path):
+    a, b = _steady_copies(two_timed_runs[0], tmp_path)   # then 2x in B
     _edit_perf(b, lambda record: _slower(record, 2.0), "::resnext_grouped")
     code, text = _compare(a, b)
     assert code == 1, text
@@ -208,11 +212,7 @@ def test_planted_slowdown_is_reported(two_timed_runs, tmp_path):
 
 
 def test_machine_wide_slowdown_is_not_a_regression(two_timed_runs, tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(two_timed_runs[0], a)
-    shutil.copytree(two_timed_runs[0], b)
-    for bundle in (a, b):
-        _edit_perf(bundle, lambda record: {**record, **STEADY})
+    a, b = _steady_copies(two_timed_runs[0], tmp_path)
     _edit_perf(b, lambda record: _slower(record, 2.0, torch_too=True))
     code, text = _compare(a, b)
     assert code == 0 and "0 regression(s)" in text and "torch slowed 2.00x too" in text
