@@ -641,7 +641,7 @@ class RunSession:
             future.reached = True
             self._form_next_batch(upcoming, current=future)
             if future in self._formed:
-                self._look_ahead(future, key)   # waits for its outputs
+                self._look_ahead(future)   # waits for its outputs; this item's key is no longer in _batched
         members = future.result()
         for later in [later for later in self._formed if later.done()]:
             self._look_ahead(later)   # a later batch already done: its re-runs can start now
@@ -661,9 +661,7 @@ class RunSession:
                     or planned.registered_failure in RUN_ALONE or batch_key(planned.case, planned.target) != group:
                 continue
             seen.add(other)
-            planned_inputs = self._batch_inputs.get(planned.case.id) or make_inputs(planned.case)
-            self._batch_inputs[planned.case.id] = planned_inputs
-            chosen.append(member(planned.case, planned_inputs))
+            chosen.append(member(planned.case, self._drawn(planned.case)))
         if len(chosen) == 1:
             return False
         if self._lane is None:
@@ -694,10 +692,20 @@ class RunSession:
                 if alone < self.batch_size and self._check_alone_ahead(planned):
                     alone += 1
                 continue
-            inputs = self._batch_inputs.get(planned.case.id) or make_inputs(planned.case)
-            self._batch_inputs[planned.case.id] = inputs
-            if self._form_batch(member(planned.case, inputs), planned.target, upcoming):
+            if self._form_batch(member(planned.case, self._drawn(planned.case)), planned.target, upcoming):
                 return
+
+    def _drawn(self, case: Case) -> Inputs:
+        """``case``'s inputs for a batch member, drawn once and kept until its item prepares them."""
+        if case.id not in self._batch_inputs:
+            self._batch_inputs[case.id] = make_inputs(case)
+        return self._batch_inputs[case.id]
+
+    def _submit_alone(self, case: Case, target: Target, steps: tuple[Step, ...]) -> None:
+        """``check`` of ``case`` alone, submitted to the lane (its item takes the outcome)."""
+        self._alone[(case.id, target.id)] = self._lane.submit(
+            check, case, target, self.ir_dir, inputs=steps[0].inputs, steps=steps, isolate=self.isolate,
+            timeout=self.timeout)
 
     def _check_alone_ahead(self, planned: Planned) -> bool:
         """Submit the whole check of an upcoming item that runs alone to the lane (its oracle
@@ -712,18 +720,16 @@ class RunSession:
             steps = prepare(case, self._batch_inputs.pop(case.id, None))
             self._ahead[case.id] = (steps[0].inputs, steps)
         inputs, steps = self._ahead[case.id]
-        key = (case.id, target.id)
-        self._alone[key] = self._lane.submit(check, case, target, self.ir_dir, inputs=inputs, steps=steps,
-                                             isolate=self.isolate, timeout=self.timeout)
+        self._submit_alone(case, target, steps)
         if planned.registered_failure == "error" and len(steps) == 1:
-            self._groups[key] = (self._lane.submit(check_per_group_together, [(case, inputs, steps[0].reference)],
+            self._groups[(case.id, target.id)] = (self._lane.submit(check_per_group_together, [(case, inputs, steps[0].reference)],
                                                    target, self.ir_dir, isolate=self.isolate,
                                                    timeout=self.timeout), 0)
         return True
 
-    def _look_ahead(self, future: Future, current: tuple[str, str] | None = None) -> None:
-        """A batch's outputs are in: compare its small members whose items have not come yet (not
-        ``current``; their oracles computed now, kept for their items) and submit to the lane, for
+    def _look_ahead(self, future: Future) -> None:
+        """A batch's outputs are in: compare its small members whose items have not come yet (still
+        in ``_batched``; their oracles computed now, kept for their items) and submit to the lane, for
         each that fails inside the batch, its per-case re-run, and the per-group checks of them all
         as one job (``check_per_group_together``: every slice in one model). They run while the
         items before them are checked. A member whose look-ahead raises (an untrustworthy
@@ -732,7 +738,7 @@ class RunSession:
         target, failing = future.target, []
         for planned, result in zip(future.members, future.result()):
             key = (planned.case.id, target.id)
-            if key == current or key not in self._batched or "batch" not in getattr(result, "extra", {}) \
+            if key not in self._batched or "batch" not in getattr(result, "extra", {}) \
                     or math.prod(planned.case.geometry().output_shape) > LOOK_AHEAD_MAX_ELEMENTS:
                 continue
             try:
@@ -746,8 +752,7 @@ class RunSession:
             self._outcomes[key] = outcome
             if outcome.verdict.passed:
                 continue
-            self._alone[key] = self._lane.submit(check, planned.case, target, self.ir_dir, inputs=steps[0].inputs,
-                                                 steps=steps, isolate=self.isolate, timeout=self.timeout)
+            self._submit_alone(planned.case, target, steps)
             if len(steps) == 1:
                 failing.append((key, (planned.case, steps[0].inputs, steps[0].reference)))
         if failing:   # their per-group checks, every slice of them in one model
