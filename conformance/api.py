@@ -24,11 +24,11 @@ from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footp
                    load_case_file, load_cases_text, load_paths)
 from .compare import (INTEGER_TYPES, StreamingComparison, Tolerance, Verdict, compare, max_abs,
                       sparse_reference, tolerance_for)
-from .inputs import NUMPY_DTYPES, Inputs, inference_inputs, make_inputs
+from .inputs import NUMPY_DTYPES, Inputs, first_draw, inference_inputs, make_inputs, redrawn, settled
 from .oracle import Reference, reference, reference_slabs, streamed
 from .taps import reached
 from . import ops, perf, post_ops
-from .batch import Member, batch_key, member, run_batch, with_batch_record
+from .batch import Member, batch_key, member, run_batch, sequence_kind, with_batch_record
 from .lane import Lane
 from .render import RenderedIR, render
 from .runtime import RunResult, RuntimeRejected, Target, TargetUnavailable, openvino_version, run
@@ -498,6 +498,10 @@ LOOK_AHEAD_MAX_ELEMENTS = 1 << 16
 # likewise (about 2 log2(size) extra compiles each time).
 RUN_ALONE = ("crashed", "hung", "error")
 
+# Batches ``RunSession.start`` submits before the first item: what the lane compiles while torch is
+# imported (a batch of 32 small members compiles and infers in ~0.15 s).
+START_BATCHES = 8
+
 
 class RunSession:
     """Settings of one run and what it keeps between items: the oracle's results, reused while
@@ -536,7 +540,7 @@ class RunSession:
         self._lane = Lane() if overlap else None
         # (case id, target id) -> batch.MemberResult, or (future of run_batch's list, index) on a lane
         self._batched: dict[tuple[str, str], object] = {}
-        self._batch_inputs: dict[str, Inputs] = {}          # case id -> the inputs its batch ran on
+        self._batch_inputs: dict[str, Inputs] = {}          # case id -> the first draw its batches ran on
         self._ahead: dict[str, tuple] = {}                  # case id -> (inputs, steps) prepared ahead
         self._outcomes: dict[tuple[str, str], Outcome] = {}   # its batch's outcome, compared ahead
         self._alone: dict[tuple[str, str], Future] = {}       # its per-case re-run, submitted ahead
@@ -562,7 +566,7 @@ class RunSession:
             elif streamed(case) and not case.dynamic:
                 self._cached = (case.id, make_inputs(case), None)
             else:
-                steps = prepare(case, self._batch_inputs.pop(case.id, None))
+                steps = prepare(case, self._settled(case))
                 self._cached = (case.id, steps[0].inputs, steps)
             self._oracle_recorded = False   # the first item using it pays for (and records) the oracle
         return self._cached[1], self._cached[2]
@@ -637,15 +641,38 @@ class RunSession:
         if not isinstance(result, tuple):
             return result
         future, index = result
+        diagnoses: list = []
         if not getattr(future, "reached", False):   # the first of its items to come
             future.reached = True
             self._form_next_batch(upcoming, current=future)
             if future in self._formed:
-                self._look_ahead(future)   # waits for its outputs; this item's key is no longer in _batched
+                self._look_ahead(future, diagnoses)   # waits for its outputs; this item's key is no longer in _batched
         members = future.result()
         for later in [later for later in self._formed if later.done()]:
-            self._look_ahead(later)   # a later batch already done: its re-runs can start now
+            self._look_ahead(later, diagnoses)   # a later batch already done: its re-runs can start now
+        self._submit_per_group(diagnoses)
         return members[index]
+
+    def start(self, upcoming: Callable[[], Iterable[Planned]], batches: int = START_BATCHES) -> None:
+        """Before the first item (``upcoming()``: every item, in order): submit the first ``batches``
+        batches of static items to the lane. Their members are first draws (``_drawn``), which need
+        no torch, so they render, compile and infer while the caller imports torch (~1.3 s, single
+        threaded: docs/performance.md). Nothing without a lane."""
+        if self._lane is None:
+            return
+        tried: set[tuple[str, str]] = set()
+        for _ in range(batches):
+            first = None
+            for planned in upcoming():
+                key = (planned.case.id, planned.target.id)
+                if key not in self._batched and key not in tried and planned.registered_failure not in RUN_ALONE \
+                        and not sequence_kind(planned.case) and batch_key(planned.case, planned.target) is not None:
+                    first = planned
+                    break
+            if first is None:
+                return
+            tried.add((first.case.id, first.target.id))
+            self._form_batch(member(first.case, self._drawn(first.case)), first.target, upcoming)
 
     def _form_batch(self, first: Member, target: Target, upcoming: Callable[[], Iterable[Planned]]) -> bool:
         """Run ``first`` with the next items of ``upcoming`` that can share its model (same
@@ -683,23 +710,46 @@ class RunSession:
         enough: it compiles while the main thread compares the current one)."""
         if any(formed is not current for formed in self._formed):
             return
-        alone = 0
+        alone, diagnoses = 0, []
         for planned in upcoming():
             key = (planned.case.id, planned.target.id)
             if key in self._batched or key in self._alone:
                 continue
             if planned.registered_failure in RUN_ALONE or batch_key(planned.case, planned.target) is None:
-                if alone < self.batch_size and self._check_alone_ahead(planned):
+                if alone < self.batch_size and self._check_alone_ahead(planned, diagnoses):
                     alone += 1
                 continue
+            self._submit_per_group(diagnoses)   # before the batch: their items come first
+            diagnoses = []
             if self._form_batch(member(planned.case, self._drawn(planned.case)), planned.target, upcoming):
                 return
+        self._submit_per_group(diagnoses)
 
     def _drawn(self, case: Case) -> Inputs:
-        """``case``'s inputs for a batch member, drawn once and kept until its item prepares them."""
+        """``case``'s inputs for a batch member: its settled inputs when this session has them (prepared
+        ahead, or the current case), else its first draw (``inputs.first_draw``: no torch), drawn once
+        and kept until its item settles it (``_settled``)."""
+        if case.id in self._ahead:
+            return self._ahead[case.id][0]
+        if self._cached is not None and self._cached[0] == case.id:
+            return self._cached[1]
         if case.id not in self._batch_inputs:
-            self._batch_inputs[case.id] = make_inputs(case)
+            self._batch_inputs[case.id] = first_draw(case)
         return self._batch_inputs[case.id]
+
+    def _settled(self, case: Case) -> Inputs | None:
+        """The first draw ``case``'s batches ran on, settled (``inputs.settled``: what ``make_inputs``
+        gives) and no longer kept; None when no batch drew it. When the draw was redrawn, the
+        batches' results for ``case`` are dropped: they are for other inputs, so its items run
+        again, with the settled inputs."""
+        drawn = self._batch_inputs.pop(case.id, None)
+        if drawn is None:
+            return None
+        inputs = settled(case, drawn)
+        if redrawn(drawn, inputs):
+            for key in [key for key in self._batched if key[0] == case.id]:
+                del self._batched[key]
+        return inputs
 
     def _submit_alone(self, case: Case, target: Target, steps: tuple[Step, ...]) -> None:
         """``check`` of ``case`` alone, submitted to the lane (its item takes the outcome)."""
@@ -707,59 +757,71 @@ class RunSession:
             check, case, target, self.ir_dir, inputs=steps[0].inputs, steps=steps, isolate=self.isolate,
             timeout=self.timeout)
 
-    def _check_alone_ahead(self, planned: Planned) -> bool:
+    def _check_alone_ahead(self, planned: Planned, diagnoses: list) -> bool:
         """Submit the whole check of an upcoming item that runs alone to the lane (its oracle
-        computed now, kept for it), with its per-group check when it is registered as rejected;
-        False for what is not checked ahead: items in a worker of their own (registered to crash
-        or hang), streamed and large ones (their arrays are not held ahead)."""
+        computed now, kept for it); when it is registered as rejected, its per-group check joins
+        ``diagnoses`` (``_submit_per_group``). False for what is not checked ahead: items in a
+        worker of their own (registered to crash or hang), streamed and large ones (their arrays
+        are not held ahead)."""
         case, target = planned.case, planned.target
         if planned.registered_failure in ("crashed", "hung") or streamed(case) \
                 or math.prod(case.geometry().output_shape) > LOOK_AHEAD_MAX_ELEMENTS:
             return False
         if case.id not in self._ahead:
-            steps = prepare(case, self._batch_inputs.pop(case.id, None))
+            steps = prepare(case, self._settled(case))
             self._ahead[case.id] = (steps[0].inputs, steps)
         inputs, steps = self._ahead[case.id]
         self._submit_alone(case, target, steps)
         if planned.registered_failure == "error" and len(steps) == 1:
-            self._groups[(case.id, target.id)] = (self._lane.submit(check_per_group_together, [(case, inputs, steps[0].reference)],
-                                                   target, self.ir_dir, isolate=self.isolate,
-                                                   timeout=self.timeout), 0)
+            diagnoses.append(((case.id, target.id), target, (case, inputs, steps[0].reference)))
         return True
 
-    def _look_ahead(self, future: Future) -> None:
+    def _submit_per_group(self, diagnoses: list) -> None:
+        """Submit the per-group checks of ``diagnoses`` (((case id, target id), target, (case, inputs,
+        reference)) of items failing in a batch or registered as rejected) to the lane: one
+        ``check_per_group_together`` job per target, every slice of its items in one model where
+        they can share one (each model is a compile)."""
+        by_target: dict[Target, list] = {}
+        for key, target, item in diagnoses:
+            by_target.setdefault(target, []).append((key, item))
+        for target, requests in by_target.items():
+            together = self._lane.submit(check_per_group_together, [item for _, item in requests], target,
+                                         self.ir_dir, isolate=self.isolate, timeout=self.timeout)
+            for index, (key, _) in enumerate(requests):
+                self._groups[key] = (together, index)
+
+    def _look_ahead(self, future: Future, diagnoses: list) -> None:
         """A batch's outputs are in: compare its small members whose items have not come yet (still
         in ``_batched``; their oracles computed now, kept for their items) and submit to the lane, for
-        each that fails inside the batch, its per-case re-run, and the per-group checks of them all
-        as one job (``check_per_group_together``: every slice in one model). They run while the
-        items before them are checked. A member whose look-ahead raises (an untrustworthy
-        reference, a rejected model) is left to its own item, which meets the same thing."""
+        each that fails inside the batch, its per-case re-run; its per-group check joins
+        ``diagnoses`` (the caller submits those of every batch it looked ahead at as one job:
+        ``_submit_per_group``). They run while the items before them are checked. A member whose
+        look-ahead raises (an untrustworthy reference, a rejected model) is left to its own item,
+        which meets the same thing."""
         self._formed.remove(future)
-        target, failing = future.target, []
+        target = future.target
         for planned, result in zip(future.members, future.result()):
             key = (planned.case.id, target.id)
             if key not in self._batched or "batch" not in getattr(result, "extra", {}) \
                     or math.prod(planned.case.geometry().output_shape) > LOOK_AHEAD_MAX_ELEMENTS:
                 continue
+            if planned.case.id not in self._ahead:
+                steps = prepare(planned.case, self._settled(planned.case))
+                self._ahead[planned.case.id] = (steps[0].inputs, steps)
+            steps = self._ahead[planned.case.id][1]
+            if key not in self._batched:   # redrawn (``_settled``): its batch ran other inputs
+                continue
             try:
-                steps = prepare(planned.case, self._batch_inputs.get(planned.case.id))
                 outcome = check(planned.case, target, self.ir_dir, inputs=steps[0].inputs, steps=steps,
                                 runner=given_result(result))
             except (Untrustworthy, RuntimeRejected, TargetUnavailable, WorkerFailed):
                 continue
-            self._batch_inputs.pop(planned.case.id, None)
-            self._ahead[planned.case.id] = (steps[0].inputs, steps)
             self._outcomes[key] = outcome
             if outcome.verdict.passed:
                 continue
             self._submit_alone(planned.case, target, steps)
             if len(steps) == 1:
-                failing.append((key, (planned.case, steps[0].inputs, steps[0].reference)))
-        if failing:   # their per-group checks, every slice of them in one model
-            together = self._lane.submit(check_per_group_together, [item for _, item in failing], target,
-                                         self.ir_dir, isolate=self.isolate, timeout=self.timeout)
-            for index, (key, _) in enumerate(failing):
-                self._groups[key] = (together, index)
+                diagnoses.append((key, target, (planned.case, steps[0].inputs, steps[0].reference)))
 
     def measure_performance(self, outcome: Outcome, target: Target, *, force_isolation: bool = False) -> dict | None:
         """The ``perf`` record of a passed item (``perf.measure``: the single-case model, the session's
@@ -1004,11 +1066,16 @@ def check_per_group_together(items: list[tuple[Case, Inputs, Reference]], target
             continue
         parts = group_slices(case, inputs)
         keys = {batch_key(sub, target) for sub, _ in parts}
-        if len(keys) == 1 and None not in keys and (len(parts) > 1 or len(items) > 1):
+        if len(keys) == 1 and None not in keys:
             shared.setdefault(keys.pop(), []).append((index, parts))
         else:
             checks[index] = check_per_group(case, target, inputs, expected, ir_dir, isolate, timeout, batched=False)
     for group in shared.values():
+        if len(group) == 1 and len(group[0][1]) == 1:   # one slice: a model of its own, no batch
+            index = group[0][0]
+            case, inputs, expected = items[index]
+            checks[index] = check_per_group(case, target, inputs, expected, ir_dir, isolate, timeout, batched=False)
+            continue
         members = [member(sub, sub_inputs) for _, parts in group for sub, sub_inputs in parts]
         results = run_batch(members, target, ir_dir, isolate=isolate, timeout=timeout)
         start = 0

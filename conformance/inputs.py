@@ -86,15 +86,34 @@ def make_inputs(case: Case) -> Inputs:
     cancel to a mostly-zero (untrustworthy) reference, it is redrawn from derived
     seeds, so every case's reference is trustworthy whatever its id (and seed).
     """
-    inputs = _draw(case, case.seed)
+    return settled(case, first_draw(case))
+
+
+def first_draw(case: Case) -> Inputs:
+    """The first draw of ``case``'s fill (from its seed): what ``make_inputs`` returns unless that
+    draw cancels. Needs no torch, so a batch can be rendered and compiled with it before torch is
+    imported; ``settled`` then says whether it stands."""
+    return _draw(case, case.seed)
+
+
+def settled(case: Case, drawn: Inputs) -> Inputs:
+    """``make_inputs(case)``, given ``drawn = first_draw(case)``: ``drawn``'s own arrays (with the
+    op's output the check computed) when that draw stands, new arrays when it was redrawn
+    (``redrawn``). The check needs torch."""
     if not _redrawn_until_trustworthy(case):
-        return inputs
+        return drawn
+    inputs = drawn
     for attempt in range(1, REDRAWS + 1):
         output = _op_output(case, inputs)
         if not _cancels(case, output):
             return Inputs(inputs.data, inputs.kernel, output)
         inputs = _draw(case, [case.seed, attempt])
     return inputs
+
+
+def redrawn(drawn: Inputs, inputs: Inputs) -> bool:
+    """True when ``settled`` replaced the first draw ``drawn`` (so ``inputs`` holds other arrays)."""
+    return inputs.data is not drawn.data or inputs.kernel is not drawn.kernel
 
 
 def inference_inputs(case: Case, first: Inputs | None = None) -> tuple[Inputs, ...]:

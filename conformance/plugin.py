@@ -258,10 +258,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             # The OpenVINO worker starts now and imports OpenVINO while this process imports torch.
             for environment in {tuple(sorted(target.environment().items())) for target in state.targets}:
                 worker.pool().prestart(dict(environment))
-        # torch first, as when the plugin imported it at module level (the order both were
-        # measured in; docs/performance.md).
-        import torch  # noqa: F401
         import openvino  # noqa: F401
+        if not hasattr(session.config, "workerinput"):
+            # The first batches render, compile and infer on the session's lane while torch is
+            # imported (under xdist, which items this worker runs is not known yet).
+            state.run.start(lambda: _planned(session.items, range(len(session.items))))
+        import torch  # noqa: F401
     gc.freeze()
 
 
@@ -461,6 +463,11 @@ def _upcoming(item: CaseItem):
     else:
         position = _positions(item.session).get(item.nodeid)
         indices = range(position + 1, len(items)) if position is not None else ()
+    return _planned(items, indices)
+
+
+def _planned(items: list, indices):
+    """The case items of ``items`` at ``indices`` (skipped ones left out), in order, as ``api.Planned``."""
     for index in indices:
         if not isinstance(index, int) or not 0 <= index < len(items):
             continue

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conformance import api, batch, expectations, render, runtime, worker
+from conformance import inputs as inputs_module
 from conformance.case import load_cases_text
 from conformance.inputs import Inputs
 from reporting_support import checkout_pythonpath, in_process_project, read_json
@@ -258,6 +259,45 @@ def test_the_lane_reruns_a_member_failing_inside_a_batch_ahead_with_the_same_out
         assert with_lane.run.output.tobytes() == without.run.output.tobytes()
     assert [outcome.verdict.passed for outcome in serial] == [index != 2 for index in range(len(cases))]
     assert "fails only inside a batch" in serial[2].describe()
+
+
+def _two_product_cases(count: int):
+    """Tiny cases of one output of two products: about one first draw in ten cancels to 0 (the ids are
+    those of test_tolerance's tiny cases)."""
+    return _cases("op: GroupConvolution\ncases:\n" + "".join(
+        f"  - {{name: id_{number * 7919 % 10007}, data: [1, 1, 2], kernel: [1, 1, 1, 2]}}\n" for number in range(count)))
+
+
+def test_a_first_draw_settles_to_what_make_inputs_gives():
+    """``first_draw`` + ``settled`` is ``make_inputs``; ``redrawn`` says exactly when the first draw cancels."""
+    redrawn = 0
+    for case in _two_product_cases(40):
+        drawn = inputs_module.first_draw(case)
+        inputs, made = inputs_module.settled(case, drawn), api.make_inputs(case)
+        assert (inputs.data.tobytes(), inputs.kernel.tobytes()) == (made.data.tobytes(), made.kernel.tobytes())
+        assert inputs_module.redrawn(drawn, inputs) == inputs_module.fill_cancels(case, drawn)
+        redrawn += inputs_module.redrawn(drawn, inputs)
+    assert redrawn > 0
+
+
+def test_batches_started_on_first_draws_give_every_item_its_settled_inputs(tmp_path):
+    """``RunSession.start`` batches the upcoming items on their first draws (no torch needed). An item
+    whose draw is redrawn when it settles does not take that batch's output (it is for other
+    inputs): it runs again on its settled inputs. Every outcome equals the per-case session's."""
+    cases = _two_product_cases(24)
+    cancelling = {case.id for case in cases if inputs_module.fill_cancels(case, inputs_module.first_draw(case))}
+    assert cancelling   # else this proves nothing
+    session = api.RunSession(tmp_path / "started", isolate=False, batch_size=8)
+    session.start(lambda: [api.Planned(case, CPU) for case in cases])
+    assert len(session._formed) == 3   # every item batched before the first one comes
+    started = _session_outcomes(session, cases)
+    session.close()
+    alone = _session_outcomes(api.RunSession(tmp_path / "alone", isolate=False, batch_size=1), cases)
+    for case, mine, theirs in zip(cases, started, alone):
+        assert mine.verdict.passed and theirs.verdict.passed, case.id
+        assert mine.steps[0].inputs.data.tobytes() == theirs.steps[0].inputs.data.tobytes()
+        assert mine.run.output.tobytes() == theirs.run.output.tobytes()
+        assert ("batch" in mine.run.extra) == (case.id not in cancelling)
 
 
 def test_a_wrong_member_run_alone_by_a_bisection_keeps_its_per_case_failure(tmp_path, monkeypatch):
