@@ -544,3 +544,21 @@ def test_a_job_of_the_fuzz_command_writes_only_its_summary(tmp_path, capsys):
     assert code in (0, 1) and "cases/s" in capsys.readouterr().out
     assert [path.name for path in out.iterdir()] == ["summary.json"]
     assert json.loads((out / "summary.json").read_text())["cases"] == 2
+
+
+def test_finding_texts_made_early_write_the_same_files_and_only_for_unchanged_findings(tmp_path):
+    """``--jobs N`` makes a finished job's finding texts while another job runs: written with them,
+    the files are byte for byte what ``write_findings`` makes alone, and a finding that changed since
+    (more hits after the merge) gets a new text."""
+    result = campaign.run_campaign(settings(seed=3, cases=30), stride_over_kernel_runtime)
+    assert result.findings
+    texts = campaign.finding_texts(result)
+    changed = next(iter(result.findings.values()))
+    changed.hits += 5
+    campaign.write_findings(result, tmp_path / "early", texts)
+    campaign.write_findings(result, tmp_path / "late")
+    early = sorted(path.name for path in (tmp_path / "early").iterdir())
+    assert early == sorted(path.name for path in (tmp_path / "late").iterdir())
+    for name in early:
+        assert (tmp_path / "early" / name).read_text() == (tmp_path / "late" / name).read_text()
+    assert f"raw hits: {changed.hits} " in (tmp_path / "early" / f"{changed.slug()}.yaml").read_text()

@@ -656,14 +656,29 @@ def write_summary(result: CampaignResult, out: Path | str) -> Path:
     return path
 
 
-def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
-    """One YAML case file per distinct finding, plus ``summary.json``; returns the case files."""
+def finding_texts(result: CampaignResult) -> dict[str, str]:
+    """``finding_text`` of each of ``result``'s findings, keyed by everything the text is made of
+    (``_text_key``): ``write_findings`` takes them for findings that are still equal (e.g. made for a
+    finished ``--jobs`` job while another one runs)."""
+    return {_text_key(finding, result): finding_text(finding, result.openvino_version, result.cpu)
+            for finding in result.findings.values()}
+
+
+def _text_key(finding: Finding, result: CampaignResult) -> str:
+    return json.dumps([finding.to_json(), result.openvino_version, result.cpu], sort_keys=True, default=str)
+
+
+def write_findings(result: CampaignResult, out: Path | str, texts: dict[str, str] | None = None) -> list[Path]:
+    """One YAML case file per distinct finding, plus ``summary.json``; returns the case files.
+    ``texts``: finding texts made beforehand (``finding_texts``), used where a finding is unchanged."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    texts = texts or {}
     for finding in result.findings.values():
         path = out / f"{finding.slug()}.yaml"
-        path.write_text(finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
+        text = texts.get(_text_key(finding, result)) if texts else None
+        path.write_text(text or finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
         paths.append(path)
         if finding.batch_only:
             write_batch_irs(finding, out / finding.slug())

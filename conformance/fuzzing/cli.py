@@ -109,6 +109,26 @@ def _job_command(args, index: int, out: Path) -> list[str]:
     return command
 
 
+def _wait_for_jobs(processes: list) -> dict[str, str]:
+    """Wait for every job ((process, out dir, log) triples); meanwhile, as each job but the last ends,
+    make the texts of its finding files (``campaign.finding_texts``): the jobs rarely end together,
+    and this runs while a core is free instead of after the last job (~0.8 ms a finding)."""
+    from . import campaign
+    running, texts = list(processes), {}
+    while running:
+        finished = [job for job in running if job[0].poll() is not None]
+        if not finished:
+            time.sleep(0.05)
+            continue
+        for job in finished:
+            running.remove(job)
+            job[2].close()
+            summary = Path(job[1]) / "summary.json"
+            if running and summary.exists():
+                texts.update(campaign.finding_texts(campaign.merge([json.loads(summary.read_text(encoding="utf-8"))])))
+    return texts
+
+
 def cmd_fuzz(args) -> int:
     """Run the campaign(s); print progress, the summary and the rate; 1 when there are new findings."""
     from . import campaign
@@ -133,9 +153,7 @@ def cmd_fuzz(args) -> int:
                                                stderr=subprocess.STDOUT, env=env), job_out, log))
             print(f"[fuzz] job {index}: seed {job_seeds(args.seed, args.jobs)[index]}, log {job_out / 'log.txt'}",
                   flush=True)
-        for process, job_out, log in processes:
-            process.wait()
-            log.close()
+        texts = _wait_for_jobs(processes)
         result, missing = merge_job_outputs([job_out for _, job_out, _ in processes])
         for job_out in missing:
             print(f"[fuzz] {job_out}: no summary (the job died: see its log.txt)", file=sys.stderr)
@@ -145,12 +163,13 @@ def cmd_fuzz(args) -> int:
         print(f"[fuzz] seed {args.seed}, targets {', '.join(target.id for target in settings.targets)}, "
               f"ops {', '.join(settings.ops)}, budget {args.time or '-'} s / {args.max_cases or '-'} cases", flush=True)
         result = campaign.run_campaign(settings)
+        texts = None
     if getattr(args, "job", False):
         campaign.write_summary(result, out)
         print(f"{len(result.findings)} finding(s) ({len(result.new_findings())} new) in {out / 'summary.json'}")
         print(result.rate_line())
         return 1 if result.new_findings() else 0
-    paths = campaign.write_findings(result, out)
+    paths = campaign.write_findings(result, out, texts)
     for line in campaign.summary_lines(result):
         print(line)
     for finding in result.findings.values():
