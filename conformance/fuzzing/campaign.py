@@ -433,9 +433,9 @@ class Campaign:
         are left out: their signatures are broad (1 of 63 cases they covered crashed)."""
         key = (op, target.id, tuple(sorted(classes.items())))
         if key not in self._registry_rejects:
+            features = self.features.get(target.id)
             self._registry_rejects[key] = any(
-                entry.fails == "error" and entry.expects_of_classes(op, target.id, classes, self.release,
-                                                                     self.features.get(target.id))
+                entry.fails == "error" and entry.expects_of_classes(op, target.id, classes, self.release, features)
                 for entry in self.entries)
         return self._registry_rejects[key]
 
@@ -674,7 +674,6 @@ def write_findings(result: CampaignResult, out: Path | str, texts: dict[str, str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    texts = texts or {}
     for finding in result.findings.values():
         path = out / f"{finding.slug()}.yaml"
         text = texts.get(_text_key(finding, result)) if texts else None

@@ -125,7 +125,8 @@ def _wait_for_jobs(processes: list) -> dict[str, str]:
             job[2].close()
             summary = Path(job[1]) / "summary.json"
             if running and summary.exists():
-                texts.update(campaign.finding_texts(campaign.merge([json.loads(summary.read_text(encoding="utf-8"))])))
+                finished_job = campaign.merge([json.loads(summary.read_text(encoding="utf-8"))])
+                texts.update(campaign.finding_texts(finished_job))
     return texts
 
 
