@@ -180,14 +180,18 @@ class Signature:
     def matches(self, finding: FindingSignature) -> bool:
         """True when ``finding``'s op, primitive, attributes and message class fit (failure/target are
         the entry's)."""
-        if self.op is not None and finding.op != self.op:
-            return False
         if self.primitive is not None and not fnmatchcase(finding.primitive or "", self.primitive):
             return False
         if self.messages and not any(fnmatchcase(finding.message or "", glob) for glob in self.messages):
             return False
-        found = dict(finding.attributes)
-        return all(key in found and fnmatchcase(found[key], pattern) for key, pattern in self.attributes)
+        return self.covers(finding.op, dict(finding.attributes))
+
+    def covers(self, op: str, attributes: dict) -> bool:
+        """True when ``op`` and the attribute classes ``attributes`` fit (primitive and message left out:
+        what can be told of a case before it runs)."""
+        if self.op is not None and op != self.op:
+            return False
+        return all(key in attributes and fnmatchcase(attributes[key], pattern) for key, pattern in self.attributes)
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,14 @@ class ExpectedFailure:
         """True when the entry's signature, failure kind, target, release and CPU condition fit."""
         return (self.signature is not None and self.fails == finding.failure and self.signature.matches(finding)
                 and self._common_match(finding.target, openvino_release, features))
+
+    def expects_of_classes(self, op: str, target_id: str, attributes: dict, openvino_release: str,
+                           features=None) -> bool:
+        """True when a case of ``op`` with the attribute classes ``attributes`` on ``target_id`` falls under
+        this entry's signature (op and attributes; its primitive and message are not known before the
+        case runs) and its target, release and CPU condition: the entry then expects it to fail as ``fails``."""
+        return (self.signature is not None and self.signature.covers(op, attributes)
+                and self._common_match(target_id, openvino_release, features))
 
     def describe(self, features=None) -> str:
         """The xfail reason: what deviates, where it is registered, what an XPASS means."""

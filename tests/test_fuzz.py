@@ -165,7 +165,8 @@ def test_generated_cases_are_valid_small_and_varied(op):
 
 def fake_jobs(tmp_path, seed, jobs, max_cases):
     """What ``ov-conformance fuzz --jobs N`` does, on the fake runtime: one campaign per job seed, each
-    writing its findings and summary.json to jobs/job-i, then the command's merge of them."""
+    writing its summary.json to jobs/job-i (a job's command has --job: no finding files), then the
+    command's merge of them."""
     from argparse import Namespace
     from conformance.fuzzing import cli as fuzz_cli
     args = Namespace(seed=seed, jobs=jobs, max_cases=max_cases, time=None, targets=None, ops=None,
@@ -174,12 +175,12 @@ def fake_jobs(tmp_path, seed, jobs, max_cases):
     job_dirs, results = [], []
     for index, job_seed in enumerate(fuzz_cli.job_seeds(seed, jobs)):
         command = fuzz_cli._job_command(args, index, tmp_path / f"job-{index}")
-        assert command[command.index("--seed") + 1] == str(job_seed)
+        assert command[command.index("--seed") + 1] == str(job_seed) and "--job" in command
         per_job = int(command[command.index("--max-cases") + 1])
         results.append(campaign.run_campaign(settings(seed=job_seed, cases=per_job, ops=("Convolution",)),
                                              stride_over_kernel_runtime))
         job_dirs.append(tmp_path / f"job-{index}")
-        campaign.write_findings(results[-1], job_dirs[-1])
+        campaign.write_summary(results[-1], job_dirs[-1])
     merged, missing = fuzz_cli.merge_job_outputs(job_dirs)
     assert missing == []
     return merged, results
@@ -477,3 +478,87 @@ def test_a_case_loads_from_its_document_as_from_its_yaml_text():
         from_document = campaign.load_case(op, params)
         assert dataclasses.replace(from_text, source=from_document.source) == from_document
     assert refused   # the generators draw some invalid combinations: both refuse them
+
+
+def depthwise_rejected_runtime(case, target, steps=None):
+    """A fake runtime that rejects depthwise cases (a compile error) and runs the rest as
+    ``stride_over_kernel_runtime`` does."""
+    if case.kernel_shape[0] > 1 and case.kernel_shape[1] == case.kernel_shape[2] == 1:
+        return campaign.RunOutcome("error", "error: compile: planted", message="planted rejection")
+    return stride_over_kernel_runtime(case, target, steps)
+
+
+def test_a_registered_rejection_runs_alone_from_the_first_case_and_changes_no_outcome(tmp_path):
+    """A case whose op and attribute classes a ``fails: error`` entry covers runs alone from the start
+    (it would only cost its batch a bisection), with the statuses and findings of the per-case campaign;
+    a ``fails: crashed`` entry's broad signature does not send cases alone."""
+    registry = tmp_path / "expected_failures.yaml"
+    registry.write_text("".join(
+        f'- signature: {{op: {op}, attributes: {{groups: depthwise}}}}\n  openvino: "*"\n  fails: error\n'
+        f'  reason: the planted rejection\n'
+        f'- signature: {{op: {op}, attributes: {{stride_gt_kernel: "yes"}}}}\n  openvino: "*"\n  fails: crashed\n'
+        f'  reason: a broad crash signature\n' for op in strategies.DEFAULT_OPS))
+    batched_members = []
+
+    def batch_runner(members, target):
+        batched_members.extend(case for case, _ in members)
+        return [dataclasses.replace(depthwise_rejected_runtime(case, target, steps), batch_size=len(members))
+                for case, steps in members]
+
+    fuzzer = campaign.Campaign(batched(cases=60, registry=registry), depthwise_rejected_runtime, batch_runner)
+    in_batches = fuzzer.run()
+    per_case = campaign.run_campaign(batched(cases=60, registry=registry, batch_size=1), depthwise_rejected_runtime)
+    assert in_batches.statuses["error"] > 0 and in_batches.statuses == per_case.statuses
+    assert [(f.key, f.params, f.hits) for f in in_batches.findings.values()] == \
+        [(f.key, f.params, f.hits) for f in per_case.findings.values()]
+    assert batched_members and not any(depthwise_rejected_runtime(case, CPU).status == "error"
+                                       for case in batched_members)
+    assert any(any(s > k for s, k in zip(case.strides, op_registry.get(case.op).kernel_spatial(case.kernel_shape)))
+               for case in batched_members)   # the crash entry sent nothing alone
+
+
+def test_the_oracle_made_to_draw_a_case_is_the_one_it_runs_with():
+    """A case with ReLU/Clamp post-ops needs its oracle to be drawn (``post_ops_keep_the_op_visible``):
+    the campaign keeps those steps for its run, once, and they are what ``api.prepare`` makes."""
+    import numpy as np
+    fuzzer = campaign.Campaign(settings(seed=3))
+    for _ in range(400):
+        op, params, case = fuzzer.next_case()
+        if strategies.needs_the_oracle_to_draw(case):
+            break
+    else:
+        pytest.fail("no case with a ReLU or Clamp in 400 draws")
+    kept = fuzzer._prepare(case)
+    assert kept is not None and fuzzer._prepare(case) is not kept   # taken once; then made anew
+    for made, fresh in zip(kept, api.prepare(case)):
+        assert np.array_equal(made.inputs.data, fresh.inputs.data)
+        assert np.array_equal(made.reference.output, fresh.reference.output)
+
+
+def test_a_job_of_the_fuzz_command_writes_only_its_summary(tmp_path, capsys):
+    """A job of ``--jobs N`` (``--job``) writes summary.json alone: the parent writes the finding files."""
+    import json
+    from conformance import cli
+    out = tmp_path / "job-0"
+    code = cli.main(["fuzz", "--job", "--seed", "5", "--max-cases", "2", "--op", "GroupConvolution", "--out", str(out)])
+    assert code in (0, 1) and "cases/s" in capsys.readouterr().out
+    assert [path.name for path in out.iterdir()] == ["summary.json"]
+    assert json.loads((out / "summary.json").read_text())["cases"] == 2
+
+
+def test_finding_texts_made_early_write_the_same_files_and_only_for_unchanged_findings(tmp_path):
+    """``--jobs N`` makes a finished job's finding texts while another job runs: written with them,
+    the files are byte for byte what ``write_findings`` makes alone, and a finding that changed since
+    (more hits after the merge) gets a new text."""
+    result = campaign.run_campaign(settings(seed=3, cases=30), stride_over_kernel_runtime)
+    assert result.findings
+    texts = campaign.finding_texts(result)
+    changed = next(iter(result.findings.values()))
+    changed.hits += 5
+    campaign.write_findings(result, tmp_path / "early", texts)
+    campaign.write_findings(result, tmp_path / "late")
+    early = sorted(path.name for path in (tmp_path / "early").iterdir())
+    assert early == sorted(path.name for path in (tmp_path / "late").iterdir())
+    for name in early:
+        assert (tmp_path / "early" / name).read_text() == (tmp_path / "late" / name).read_text()
+    assert f"raw hits: {changed.hits} " in (tmp_path / "early" / f"{changed.slug()}.yaml").read_text()

@@ -38,7 +38,7 @@ from typing import Callable
 import yaml
 
 from ..case import CaseError, load_cases_document, load_cases_text
-from ..expectations import FindingSignature, load_registry, match_signature, target_features
+from ..expectations import FindingSignature, load_registry, match_signature, release_of, target_features
 from ..releases import failure_signature
 from . import shrink as shrinking
 from . import strategies
@@ -307,6 +307,10 @@ class Campaign:
         self.result = CampaignResult(settings.seed, targets=tuple(target.id for target in settings.targets))
         self.entries = load_registry(settings.registry) if settings.registry else []
         self.features = {target.id: target_features(target.isa) for target in settings.targets}
+        self._registry_rejects: dict = {}   # (op, target id, classes) -> registry_rejects (registry fixed)
+        # id(case) -> (case, its api.prepare steps), made by next_case for a case it drew (ReLU/Clamp post-ops)
+        # and taken by _prepare when the case runs: the oracle is computed once per drawn case.
+        self._drawn_steps: dict = {}
         from ..cpu import this_cpu
         self.result.cpu = this_cpu().describe()
         try:
@@ -314,6 +318,7 @@ class Campaign:
             self.result.openvino_version = openvino_version()
         except Exception:  # noqa: BLE001 - no OpenVINO (a fake runner in tests): the registry gets ""
             self.result.openvino_version = ""
+        self.release = release_of(self.result.openvino_version)
 
     def _score(self, op: str, params: dict) -> int:
         classes = strategies.attribute_class(op, params)
@@ -338,17 +343,27 @@ class Campaign:
                     case = load_case(op, params)
                 except CaseError:
                     continue
-                if (strategies.size_ok(case) and strategies.reaches_enough(case)
-                        and strategies.post_ops_keep_the_op_visible(case)):
+                if not (strategies.size_ok(case) and strategies.reaches_enough(case)):
+                    continue
+                # The oracle drawing needs is the one the case runs with (its inputs come from its own seed).
+                steps = self._prepare(case) if strategies.needs_the_oracle_to_draw(case) else None
+                if strategies.post_ops_keep_the_op_visible(case, steps):
                     for target in self.settings.targets:
                         for key, value in strategies.attribute_class(op, params).items():
                             self.coverage[(op, target.id, key, value)] += 1
+                    if steps is not None:
+                        self._drawn_steps[id(case)] = (case, steps)   # the case kept: its id stays its own
                     return op, params, case
         raise RuntimeError(f"no valid {op} case in 50 draws")
 
     def _prepare(self, case):
+        """``api.prepare(case)`` (inputs and oracle; None with a given runner), or the steps
+        ``next_case`` made for this case when it drew it (taken: each is used once)."""
         if not self.uses_oracle:
             return None
+        drawn = self._drawn_steps.pop(id(case), None)
+        if drawn is not None and drawn[0] is case:
+            return drawn[1]
         from ..api import prepare
         return prepare(case)
 
@@ -392,16 +407,37 @@ class Campaign:
         return outcomes
 
     def likely_rejected(self, op: str, params: dict, target) -> bool:
-        """True when one of the case's attribute classes was rejected (error, crash, hang) on ``target``
-        at least ``REJECTED_AT_LEAST`` times and in at least ``REJECTED_SHARE`` of its runs so far: such a case runs
-        alone. (A rejected member costs its batch a bisection: ~2 log2(size) more compiles.) Its
-        outcome is the same either way (a bisected member ends as a lone per-case run); only the
-        chance to see it fail inside a batch is given up."""
-        for key, value in strategies.attribute_class(op, params).items():
+        """True when a registry entry expects the case's op and attribute classes on ``target`` to be
+        rejected (``registry_rejects``), or when one of its attribute classes was rejected (error, crash,
+        hang) on ``target`` at least ``REJECTED_AT_LEAST`` times and in at least ``REJECTED_SHARE`` of its
+        runs so far: such a case runs alone. (A rejected member costs its batch a bisection: ~2 log2(size)
+        more compiles, and a crashing one a new worker per crashing half.) Its outcome is the same
+        either way (a bisected member ends as a lone per-case run); only the chance to see it fail
+        inside a batch is given up."""
+        classes = strategies.attribute_class(op, params)
+        if self.registry_rejects(op, classes, target):
+            return True
+        for key, value in classes.items():
             rejected, runs = self.class_rejections[op, target.id, key, value], self.class_runs[op, target.id, key, value]
             if rejected >= REJECTED_AT_LEAST and rejected >= REJECTED_SHARE * runs:
                 return True
         return False
+
+    def registry_rejects(self, op: str, classes: dict, target) -> bool:
+        """True when a registry entry with ``fails: error`` covers ``op`` and the attribute classes
+        ``classes`` on ``target`` (``ExpectedFailure.expects_of_classes``). Before a campaign has seen
+        enough runs of a class, this is what tells that its cases are rejected: the first group of a
+        campaign otherwise spends most of its compiles bisecting (seed 1000, 1,000 cases: 19 of the 25
+        rejected batch members came in the first group; 56 of 173 batch compiles were rejected, none
+        with this). Of the cases these entries cover there, 187 of 200 were rejected. The crash entries
+        are left out: their signatures are broad (1 of 63 cases they covered crashed)."""
+        key = (op, target.id, tuple(sorted(classes.items())))
+        if key not in self._registry_rejects:
+            features = self.features.get(target.id)
+            self._registry_rejects[key] = any(
+                entry.fails == "error" and entry.expects_of_classes(op, target.id, classes, self.release, features)
+                for entry in self.entries)
+        return self._registry_rejects[key]
 
     def _alone(self, case, target, steps, in_batch: RunOutcome) -> RunOutcome:
         """A case that failed inside a batch, run again alone (its own IR): the alone outcome stands
@@ -611,18 +647,41 @@ def write_batch_irs(finding: Finding, directory: Path | str) -> tuple[Path, Path
     return paths[0], paths[1]
 
 
-def write_findings(result: CampaignResult, out: Path | str) -> list[Path]:
-    """One YAML case file per distinct finding, plus ``summary.json``; returns the case files."""
+def write_summary(result: CampaignResult, out: Path | str) -> Path:
+    """``summary.json`` in ``out`` (``result.to_json``: what ``merge`` reads back); its path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.json"
+    path.write_text(json.dumps(result.to_json(), indent=1, default=str), encoding="utf-8")
+    return path
+
+
+def finding_texts(result: CampaignResult) -> dict[str, str]:
+    """``finding_text`` of each of ``result``'s findings, keyed by everything the text is made of
+    (``_text_key``): ``write_findings`` takes them for findings that are still equal (e.g. made for a
+    finished ``--jobs`` job while another one runs)."""
+    return {_text_key(finding, result): finding_text(finding, result.openvino_version, result.cpu)
+            for finding in result.findings.values()}
+
+
+def _text_key(finding: Finding, result: CampaignResult) -> str:
+    return json.dumps([finding.to_json(), result.openvino_version, result.cpu], sort_keys=True, default=str)
+
+
+def write_findings(result: CampaignResult, out: Path | str, texts: dict[str, str] | None = None) -> list[Path]:
+    """One YAML case file per distinct finding, plus ``summary.json``; returns the case files.
+    ``texts``: finding texts made beforehand (``finding_texts``), used where a finding is unchanged."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for finding in result.findings.values():
         path = out / f"{finding.slug()}.yaml"
-        path.write_text(finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
+        text = texts.get(_text_key(finding, result)) if texts else None
+        path.write_text(text or finding_text(finding, result.openvino_version, result.cpu), encoding="utf-8")
         paths.append(path)
         if finding.batch_only:
             write_batch_irs(finding, out / finding.slug())
-    (out / "summary.json").write_text(json.dumps(result.to_json(), indent=1, default=str), encoding="utf-8")
+    write_summary(result, out)
     return paths
 
 

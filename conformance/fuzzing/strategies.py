@@ -107,15 +107,23 @@ def size_ok(case, max_output_elements: int = MAX_OUTPUT_ELEMENTS, max_channels: 
     return True
 
 
-def post_ops_keep_the_op_visible(case) -> bool:
+def needs_the_oracle_to_draw(case) -> bool:
+    """True when ``post_ops_keep_the_op_visible`` needs the case's oracle (it has a ReLU or Clamp)."""
+    return any(post_op.kind in ("relu", "clamp") for post_op in case.post_ops)
+
+
+def post_ops_keep_the_op_visible(case, steps=None) -> bool:
     """False when the drawn ReLU/Clamp post-ops would set nearly every output to a constant
     (``post_ops.trust_problem``: the trust check refuses such a case). Needs the op's output, so it
-    computes the oracle, only for cases with a ReLU or Clamp."""
+    computes the oracle (``steps``: ``api.prepare(case)`` when already made), only for cases with a
+    ReLU or Clamp."""
     from .. import post_ops
-    if not any(post_op.kind in ("relu", "clamp") for post_op in case.post_ops):
+    if not needs_the_oracle_to_draw(case):
         return True
-    from ..api import prepare
-    return all(post_ops.trust_problem(case, step.reference.op_output) is None for step in prepare(case))
+    if steps is None:
+        from ..api import prepare
+        steps = prepare(case)
+    return all(post_ops.trust_problem(case, step.reference.op_output) is None for step in steps)
 
 
 def reaches_enough(case) -> bool:
