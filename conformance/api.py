@@ -498,9 +498,13 @@ LOOK_AHEAD_MAX_ELEMENTS = 1 << 16
 # likewise (about 2 log2(size) extra compiles each time).
 RUN_ALONE = ("crashed", "hung", "error")
 
-# Batches ``RunSession.start`` submits before the first item: what the lane compiles while torch is
+# Batches held formed and not looked ahead yet, at most (their outputs are kept): also what
+# ``RunSession.start`` submits before the first item, which the lane compiles while torch is
 # imported (a batch of 32 small members compiles and infers in ~0.15 s).
-START_BATCHES = 8
+BATCHES_HELD = 8
+# Formed batches unfinished on the lane that an item tops up to: with one batch formed ahead at a
+# time, the lane sat idle while the main thread compared (docs/performance.md, "Session 5").
+LANE_DEPTH = 2
 
 
 class RunSession:
@@ -628,8 +632,8 @@ class RunSession:
 
     def _batched_result(self, case: Case, target: Target, inputs: Inputs, steps, upcoming):
         """This item's result from a batch (running one now with the next compatible items), or
-        None when it runs alone. On a lane, the batch after it is submitted at once, and the first
-        item to use a batch's results starts its look-ahead (``_look_ahead``)."""
+        None when it runs alone. On a lane, the first item to use a batch's results starts its
+        look-ahead (``_look_ahead``), and every item tops up the batches ahead (``_form_next_batch``)."""
         key = (case.id, target.id)
         if key not in self._batched:
             group = batch_key(case, target)
@@ -642,9 +646,9 @@ class RunSession:
             return result
         future, index = result
         diagnoses: list = []
+        self._form_next_batch(upcoming, current=future)   # before waiting on it: the lane stays busy
         if not getattr(future, "reached", False):   # the first of its items to come
             future.reached = True
-            self._form_next_batch(upcoming, current=future)
             if future in self._formed:
                 self._look_ahead(future, diagnoses)   # waits for its outputs; this item's key is no longer in _batched
         members = future.result()
@@ -653,7 +657,7 @@ class RunSession:
         self._submit_per_group(diagnoses)
         return members[index]
 
-    def start(self, upcoming: Callable[[], Iterable[Planned]], batches: int = START_BATCHES) -> None:
+    def start(self, upcoming: Callable[[], Iterable[Planned]], batches: int = BATCHES_HELD) -> None:
         """Before the first item (``upcoming()``: every item, in order): submit the first ``batches``
         batches of static items to the lane. Their members are first draws (``_drawn``), which need
         no torch, so they render, compile and infer while the caller imports torch (~1.3 s, single
@@ -705,12 +709,15 @@ class RunSession:
         return True
 
     def _form_next_batch(self, upcoming: Callable[[], Iterable[Planned]], current: Future | None = None) -> None:
-        """Submit the batch after the ones already formed: from the first upcoming batchable item
-        not in one yet, unless one is on the lane and not looked ahead yet (one batch ahead is
-        enough: it compiles while the main thread compares the current one)."""
-        if any(formed is not current for formed in self._formed):
+        """Keep the lane busy: submit batches of the first upcoming batchable items not in one yet
+        while fewer than ``LANE_DEPTH`` formed batches are unfinished and fewer than ``BATCHES_HELD``
+        wait to be looked ahead (``current``, the batch of the item asking, not counted). They
+        compile while the main thread compares."""
+        held = [formed for formed in self._formed if formed is not current]
+        unfinished = sum(not formed.done() for formed in held)
+        if unfinished >= LANE_DEPTH or len(held) >= BATCHES_HELD:
             return
-        alone, diagnoses = 0, []
+        alone, diagnoses, formed = 0, [], len(held)
         for planned in upcoming():
             key = (planned.case.id, planned.target.id)
             if key in self._batched or key in self._alone:
@@ -722,7 +729,9 @@ class RunSession:
             self._submit_per_group(diagnoses)   # before the batch: their items come first
             diagnoses = []
             if self._form_batch(member(planned.case, self._drawn(planned.case)), planned.target, upcoming):
-                return
+                unfinished, formed = unfinished + 1, formed + 1
+                if unfinished >= LANE_DEPTH or formed >= BATCHES_HELD:
+                    return
         self._submit_per_group(diagnoses)
 
     def _drawn(self, case: Case) -> Inputs:

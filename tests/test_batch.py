@@ -261,6 +261,18 @@ def test_the_lane_reruns_a_member_failing_inside_a_batch_ahead_with_the_same_out
     assert "fails only inside a batch" in serial[2].describe()
 
 
+def test_the_lane_is_kept_busy_with_the_batches_after_the_current_one(tmp_path):
+    """Checking an item tops up the batches on the lane to ``LANE_DEPTH`` unfinished ones, not one at a
+    time: with batches of 2, the first item's check leaves every later item of this file in a batch."""
+    cases = _cases(HEALTHY)
+    assert api.LANE_DEPTH >= 2 and len(cases) == 2 * (1 + api.LANE_DEPTH)
+    session = api.RunSession(tmp_path, isolate=False, batch_size=2)
+    first = session.check(cases[0], CPU, upcoming=lambda: [api.Planned(other, CPU) for other in cases[1:]])
+    assert first.verdict.passed
+    assert set(session._batched) == {(case.id, CPU.id) for case in cases[1:]}
+    session.close()
+
+
 def _two_product_cases(count: int):
     """Tiny cases of one output of two products: about one first draw in ten cancels to 0 (the ids are
     those of test_tolerance's tiny cases)."""
