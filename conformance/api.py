@@ -507,6 +507,11 @@ BATCHES_HELD = 8
 LANE_DEPTH = 2
 
 
+def _batchable(planned: Planned) -> bool:
+    """An item that may run in a batch: it has a ``batch_key`` and is not registered to run alone."""
+    return planned.registered_failure not in RUN_ALONE and batch_key(planned.case, planned.target) is not None
+
+
 class RunSession:
     """Settings of one run and what it keeps between items: the oracle's results, reused while
     consecutive items share a case (the same case on other targets), and the results of batches.
@@ -669,8 +674,8 @@ class RunSession:
             first = None
             for planned in upcoming():
                 key = (planned.case.id, planned.target.id)
-                if key not in self._batched and key not in tried and planned.registered_failure not in RUN_ALONE \
-                        and not sequence_kind(planned.case) and batch_key(planned.case, planned.target) is not None:
+                if key not in self._batched and key not in tried and not sequence_kind(planned.case) \
+                        and _batchable(planned):
                     first = planned
                     break
             if first is None:
@@ -722,7 +727,7 @@ class RunSession:
             key = (planned.case.id, planned.target.id)
             if key in self._batched or key in self._alone:
                 continue
-            if planned.registered_failure in RUN_ALONE or batch_key(planned.case, planned.target) is None:
+            if not _batchable(planned):
                 if alone < self.batch_size and self._check_alone_ahead(planned, diagnoses):
                     alone += 1
                 continue
@@ -1068,6 +1073,7 @@ def check_per_group_together(items: list[tuple[Case, Inputs, Reference]], target
     slices cannot share one runs them one model each."""
     checks: list[GroupCheck | None] = [None] * len(items)
     shared: dict[tuple, list[tuple[int, list]]] = {}   # batch key -> [(item index, its slices)]
+    alone: list[int] = []                              # items whose slices run one model each
     for index, (case, inputs, expected) in enumerate(items):
         not_tried = _per_group_not_tried(case, expected)
         if not_tried is not False:
@@ -1078,12 +1084,10 @@ def check_per_group_together(items: list[tuple[Case, Inputs, Reference]], target
         if len(keys) == 1 and None not in keys:
             shared.setdefault(keys.pop(), []).append((index, parts))
         else:
-            checks[index] = check_per_group(case, target, inputs, expected, ir_dir, isolate, timeout, batched=False)
+            alone.append(index)
     for group in shared.values():
         if len(group) == 1 and len(group[0][1]) == 1:   # one slice: a model of its own, no batch
-            index = group[0][0]
-            case, inputs, expected = items[index]
-            checks[index] = check_per_group(case, target, inputs, expected, ir_dir, isolate, timeout, batched=False)
+            alone.append(group[0][0])
             continue
         members = [member(sub, sub_inputs) for _, parts in group for sub, sub_inputs in parts]
         results = run_batch(members, target, ir_dir, isolate=isolate, timeout=timeout)
@@ -1093,6 +1097,9 @@ def check_per_group_together(items: list[tuple[Case, Inputs, Reference]], target
             checks[index] = _group_check(case, inputs, expected, results[start:start + len(parts)],
                                          batch=len(members))
             start += len(parts)
+    for index in alone:
+        case, inputs, expected = items[index]
+        checks[index] = check_per_group(case, target, inputs, expected, ir_dir, isolate, timeout, batched=False)
     return checks
 
 
