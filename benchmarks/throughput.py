@@ -190,7 +190,9 @@ def parallel(work: Path, rounds: int) -> dict:
     limit = _median(rows, lambda r: r["serial"]["wall_seconds"] / r["side_by_side"]["wall_seconds"])
     speedup = _median(rows, lambda r: r["serial"]["wall_seconds"] / r["n2"]["wall_seconds"])
     print(f"  the machine's limit: serial / side by side = {limit:.3f}x; serial / -n 2 = {speedup:.3f}x "
-          f"[serial {medians['serial']:.1f} s]", flush=True)
+          f"[serial {medians['serial']:.1f} s]; CPU seconds -n 2 {_median(rows, lambda r: r['n2']['cpu_seconds']):.1f}, "
+          f"side by side {_median(rows, lambda r: r['side_by_side']['cpu_seconds']):.1f}, serial "
+          f"{_median(rows, lambda r: r['serial']['cpu_seconds']):.1f}", flush=True)
     return {"items": len(ids), "rounds": rows, "median_wall_seconds": medians, "n2_vs_side_by_side": ratio,
             "machine_limit_speedup": round(limit, 4), "n2_speedup": round(speedup, 4)}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from . import api, bundles, cpu, expectations, perf, worker
+from . import api, bundles, cpu, expectations, perf, worker, xdist_split
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
@@ -109,6 +109,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_batch_size", "cases compiled as one model (1: one model per case)",
                   default=str(DEFAULT_BATCH_SIZE))
     parser.addini("conformance_repro_dir", "repro bundle directory (relative to the rootdir)", default="reports/repro")
+    group.addoption("--xdist-split", choices=("interleaved", "xdist"), default=None,
+                    help="with -n N and xdist's default --dist load: 'interleaved' (default) sends worker K items "
+                         "K, K+N, ... up front, so it batches them as a serial run does (xdist_split.py); 'xdist' "
+                         "leaves xdist's own load scheduler (default: ini conformance_xdist_split)")
+    parser.addini("conformance_xdist_split", "xdist scheduling under -n with --dist load: interleaved or xdist",
+                  default="interleaved")
 
 
 def _targets(config: pytest.Config) -> list[Target]:
@@ -222,28 +228,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Recorder(state), "conformance-recorder")
     config.addinivalue_line("markers", "slow: the spec's full-size examples; run with --runslow")
     if hasattr(config, "workerinput"):
-        _share_cores(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+        _share_cores(_worker_threads())
 
 
-def _share_cores(workers: int) -> None:
-    """xdist worker: use cores/workers threads in torch and OpenVINO (here and in its OpenVINO worker
-    process), not every core each.
+def _worker_threads() -> int:
+    """Threads for torch and OpenVINO in an xdist worker: the cores shared out among the workers."""
+    return max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
+
+def _share_cores(threads: int) -> None:
+    """xdist worker: use ``threads`` (cores/workers) in OpenVINO, here and in its OpenVINO worker
+    process, not every core each (torch gets the same when it is imported: pytest_collection_finish).
 
     With ``-n 2`` on 2 cores, two workers each running 2 torch + 2 OpenVINO threads
     oversubscribe the machine; one thread each keeps both cores busy without
     contention. Thread counts should change no result (same kernels, same per-element sums); a
     deviation seen only with more threads is registered with ``min_threads`` (expectations.py).
     """
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    # Isolated items run OpenVINO in a worker process of this xdist worker: it reads this at start.
+    # Read where OpenVINO's Core is made (runtime.core): in this process if it runs OpenVINO itself
+    # (--no-isolate), and in its OpenVINO worker process, which inherits it. Not made here: the
+    # worker would import OpenVINO before collecting, on the way to its first item.
     os.environ[worker.CPU_THREADS_VARIABLE] = str(threads)
-    import torch
-    torch.set_num_threads(threads)
-    from .runtime import core
-    try:
-        core().set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
-    except RuntimeError:
-        pass  # no CPU plugin: nothing to share
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -259,12 +264,47 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             for environment in {tuple(sorted(target.environment().items())) for target in state.targets}:
                 worker.pool().prestart(dict(environment))
         import openvino  # noqa: F401
-        if not hasattr(session.config, "workerinput"):
-            # The first batches render, compile and infer on the session's lane while torch is
-            # imported (under xdist, which items this worker runs is not known yet).
-            state.run.start(lambda: _planned(session.items, range(len(session.items))))
+        # The first batches render, compile and infer on the session's lane while torch is
+        # imported: serially the session's items; an xdist worker's when the split scheduler
+        # tells which they are (under xdist's own schedulers they are not known yet).
+        indices = _own_items(session.config, len(session.items))
+        state.run.start(lambda: _planned(session.items, indices))
         import torch  # noqa: F401
+    if hasattr(session.config, "workerinput") and session.items and not session.config.option.collectonly:
+        import torch   # an xdist worker's share of the cores (any item may use torch: a fuzz campaign does)
+        torch.set_num_threads(_worker_threads())
     gc.freeze()
+
+
+def _own_items(config: pytest.Config, item_count: int) -> range:
+    """Indices of the collected items this process will run, as far as known at the end of collection."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return range(item_count)
+    if not workerinput.get(xdist_split.WORKER_INPUT_KEY):
+        return range(0)
+    return xdist_split.share(workerinput["workerid"], workerinput["workercount"], item_count)
+
+
+def _splits(config: pytest.Config) -> bool:
+    """Whether this -n run's items are scheduled by ``xdist_split`` (xdist's ``load``, not opted out)."""
+    chosen = config.getoption("xdist_split") or config.getini("conformance_xdist_split")
+    if chosen not in ("interleaved", "xdist"):
+        raise pytest.UsageError(f"ini conformance_xdist_split: {chosen!r}: must be interleaved or xdist")
+    return config.getoption("dist", None) == "load" and chosen == "interleaved"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist controller: every N-th item to each worker up front (``xdist_split``), for ``--dist load``."""
+    return xdist_split.make_scheduler(config, log) if _splits(config) else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: tell each worker that the split scheduler serves it (``_own_items``)."""
+    if _splits(node.config):
+        node.workerinput[xdist_split.WORKER_INPUT_KEY] = True
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -539,6 +579,11 @@ class _Recorder:
             self.state.written = report_writer.write_report(document, self.state.report_path)
             self.state.totals = document["summary"]["totals"]
             self.state.kinds = document["summary"].get("kinds", {})
+        if session.config.getoption("dist", "no") != "no":
+            # The xdist controller holds every item's report until it exits, and pytest's cleanup then
+            # runs several full garbage collections over them, after the workers have finished
+            # (~0.15 s on the run's tail). The process ends next, so nothing here needs collecting.
+            gc.freeze()
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.state.written:

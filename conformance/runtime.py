@@ -6,6 +6,7 @@ otherwise) and read back from the compiled model, so reports say what ran.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -116,10 +117,21 @@ def openvino_api():
     return openvino.runtime
 
 
+CPU_THREADS_VARIABLE = "CONFORMANCE_CPU_THREADS"   # set: the CPU plugin's INFERENCE_NUM_THREADS in this process
+
+
 @lru_cache(maxsize=1)
 def core():
-    """The process's one ``openvino.Core`` (creating it loads plugins; do it once)."""
-    return openvino_api().Core()
+    """The process's one ``openvino.Core`` (creating it loads plugins; do it once), its CPU inference
+    threads set from ``CONFORMANCE_CPU_THREADS`` when that is set (an xdist worker's share of the
+    cores: plugin._share_cores; its OpenVINO worker process inherits it)."""
+    created = openvino_api().Core()
+    if os.environ.get(CPU_THREADS_VARIABLE):
+        try:
+            created.set_property("CPU", {"INFERENCE_NUM_THREADS": int(os.environ[CPU_THREADS_VARIABLE])})
+        except RuntimeError:
+            pass  # no CPU plugin: nothing to share
+    return created
 
 
 def openvino_version() -> str:

@@ -81,8 +81,9 @@ STDERR_TAIL_LINES = 20
 CRASHED, HUNG = "crashed", "hung"
 
 # Set by the pytest plugin in an xdist worker (threads per worker): the OpenVINO worker process
-# then runs the CPU plugin with that many inference threads, as the xdist worker itself does.
-CPU_THREADS_VARIABLE = "CONFORMANCE_CPU_THREADS"
+# then runs the CPU plugin with that many inference threads, as the xdist worker itself does
+# (``runtime.core`` applies it wherever the Core is made).
+from .runtime import CPU_THREADS_VARIABLE  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -549,12 +550,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     portable = os.environ.get(PORTABLE_VARIABLE) == "1"
     from . import runtime
-    runtime.core()  # load the plugins now, so startup cost is not charged to the first job
-    if os.environ.get(CPU_THREADS_VARIABLE):
-        try:
-            runtime.core().set_property("CPU", {"INFERENCE_NUM_THREADS": int(os.environ[CPU_THREADS_VARIABLE])})
-        except RuntimeError:
-            pass  # no CPU plugin: nothing to share
+    runtime.core()  # load the plugins now (and set CONFORMANCE_CPU_THREADS), so startup cost is not charged to the first job
     results.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:

@@ -143,3 +143,111 @@ def test_isolated_xdist_workers_run_openvino_one_thread_each(pytester, monkeypat
     seen = [read_json(path) for path in sorted(pytester.path.glob("threads-gw*.json"))]
     assert [entry["openvino_worker"] for entry in seen] == [expected] * 2
     assert all(entry["spawned"] == 1 for entry in seen), seen
+
+
+def test_the_split_gives_each_worker_every_nth_item_and_a_replacement_nothing_up_front():
+    from conformance.xdist_split import share
+    shares = [list(share(f"gw{number}", 3, 8)) for number in range(3)]
+    assert shares == [[0, 3, 6], [1, 4, 7], [2, 5]]
+    assert list(share("gw3", 3, 8)) == [] and list(share("gw1", 2, 0)) == []   # a replacement; no items
+    assert list(share("local", 2, 8)) == [] and list(share("gwx", 2, 8)) == []  # not an xdist worker id
+
+
+# Ten quick cases of one batch key.
+SWEEP = """\
+op: GroupConvolution
+cases:
+  - name: sweep
+    data: [1, 4, 5, 5]
+    kernel: [2, 2, 2, 3, 3]
+    sweep:
+      seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+"""
+
+# Records, per xdist worker, the case ids its session's lane was started with and the items it ran;
+# ``SLOW_ITEM`` sleeps in the first item of gw0 (so gw1 runs dry first and steals).
+WHO_RAN_PROBE = """
+import json, os, time
+from pathlib import Path
+import pytest
+from conformance import api
+
+_original_start = api.RunSession.start
+
+def _recording_start(self, upcoming, *args, **kwargs):
+    started = [planned.case.id for planned in upcoming()]
+    Path(f"started-{os.environ.get('PYTEST_XDIST_WORKER', 'serial')}.json").write_text(json.dumps(started))
+    return _original_start(self, upcoming, *args, **kwargs)
+
+api.RunSession.start = _recording_start
+
+def pytest_collection_finish(session):
+    Path(f"collected-{os.environ.get('PYTEST_XDIST_WORKER', 'serial')}.json").write_text(
+        json.dumps([item.nodeid for item in session.items]))
+
+def pytest_runtest_call(item):
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    with open(f"ran-{worker}.txt", "a") as ran:
+        ran.write(item.nodeid + "\\n")
+    if os.environ.get("SLOW_ITEM") and worker == "gw0" and item.nodeid.endswith("seed=1][CPU-f32]"):
+        time.sleep(float(os.environ["SLOW_ITEM"]))
+    if os.environ.get("CRASH_ITEM") and worker == "gw0" and item.nodeid.endswith("seed=3][CPU-f32]"):
+        os._exit(3)   # the xdist worker itself dies (not an OpenVINO worker process)
+"""
+
+
+def _who_ran(root) -> tuple[list, dict, dict]:
+    collected = read_json(root / "collected-gw0.json")
+    ran = {path.stem[4:]: path.read_text().split() for path in sorted(root.glob("ran-gw*.txt"))}
+    started = {path.stem[8:]: read_json(path) for path in sorted(root.glob("started-gw*.json"))}
+    return collected, ran, started
+
+
+def test_under_n_2_each_worker_knows_and_runs_every_other_item(pytester, monkeypatch):
+    """The split scheduler (default with -n and --dist load): worker K is sent items K, K+2, ... of
+    the collection, and its lane is started with exactly those at the end of its collection. (Which
+    worker runs the last few may change: one that runs dry first takes some of the other's.)"""
+    subprocess_project(pytester, monkeypatch, {"sweep.yaml": SWEEP})
+    pytester.makeconftest(WHO_RAN_PROBE)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly").assert_outcomes(passed=10)
+    collected, ran, started = _who_ran(pytester.path)
+    assert len(collected) == 10 and sorted(ran["gw0"] + ran["gw1"]) == sorted(collected)
+    assert ran["gw0"][:2] == collected[0:4:2] and ran["gw1"][:2] == collected[1:4:2]
+    case_ids = [nodeid.split("::", 1)[1].rsplit("[CPU", 1)[0] for nodeid in collected]
+    assert started == {"gw0": [f"sweep.yaml::{case}" for case in case_ids[0::2]],
+                       "gw1": [f"sweep.yaml::{case}" for case in case_ids[1::2]]}
+
+
+def test_a_worker_that_runs_dry_takes_items_from_the_other(pytester, monkeypatch):
+    """gw0's first item is slow: gw1 ends its own share and takes some of gw0's (work-stealing);
+    every item still runs once."""
+    subprocess_project(pytester, monkeypatch, {"sweep.yaml": SWEEP})
+    pytester.makeconftest(WHO_RAN_PROBE)
+    monkeypatch.setenv("SLOW_ITEM", "4")
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly").assert_outcomes(passed=10)
+    collected, ran, _ = _who_ran(pytester.path)
+    assert sorted(ran["gw0"] + ran["gw1"]) == sorted(collected)
+    assert set(ran["gw1"]) > set(collected[1::2]), ran
+
+
+def test_a_crashed_workers_items_still_run(pytester, monkeypatch):
+    """gw0 dies on its second item: xdist reports that item as crashed, and the rest of gw0's share
+    runs on the other worker or gw0's replacement."""
+    subprocess_project(pytester, monkeypatch, {"sweep.yaml": SWEEP})
+    pytester.makeconftest(WHO_RAN_PROBE)
+    monkeypatch.setenv("CRASH_ITEM", "1")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=9, failed=1)
+    result.stdout.fnmatch_lines(["*sweep[[]seed=3[]]*crashed*"])
+    collected, ran, _ = _who_ran(pytester.path)
+    assert sorted(sum(ran.values(), [])) == sorted(collected)
+
+
+def test_xdist_split_xdist_leaves_xdists_own_load_scheduling(pytester, monkeypatch):
+    subprocess_project(pytester, monkeypatch, {"sweep.yaml": SWEEP})
+    pytester.makeconftest(WHO_RAN_PROBE)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly", "--xdist-split", "xdist").assert_outcomes(passed=10)
+    collected, ran, started = _who_ran(pytester.path)
+    assert sorted(ran["gw0"] + ran["gw1"]) == sorted(collected)
+    assert ran["gw0"] != collected[0::2]   # xdist's load sends consecutive chunks
+    assert started == {"gw0": [], "gw1": []}   # a worker's items are not known at the end of its collection
