@@ -225,7 +225,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = _Session(config)
     config.stash[_STATE] = state
     # Registered as a plugin of its own so its hooks (records, report) see the state.
-    config.pluginmanager.register(_Recorder(state), "conformance-recorder")
+    config.pluginmanager.register(_Recorder(state, config), "conformance-recorder")
     config.addinivalue_line("markers", "slow: the spec's full-size examples; run with --runslow")
     if hasattr(config, "workerinput"):
         _share_cores(_worker_threads())
@@ -553,24 +553,27 @@ def _item_outcome(test_report: pytest.TestReport) -> str:
 class _Recorder:
     """Turns test reports into ``ItemRecord``s and writes the report at the end."""
 
-    def __init__(self, state: _Session):
+    def __init__(self, state: _Session, config: pytest.Config):
         self.state = state
+        self.in_xdist_worker = hasattr(config, "workerinput")   # the controller records and reports
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """One record per item, from its reports (runs on the xdist controller too)."""
-        _record(self.state, report)
+        """One record per item, from its reports (on the xdist controller, which gets them all)."""
+        if not self.in_xdist_worker:
+            _record(self.state, report)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A collector that failed (a broken conftest or test module: case files never do) is an
         ``error`` row in the report; under xdist the controller sees each one once, as in a serial run."""
-        if report.failed:
+        if report.failed and not self.in_xdist_worker:
             _record_collection_error(self.state, report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.state.run.close()
         worker.shutdown()
-        if hasattr(session.config, "workerinput"):
-            return  # xdist worker: the controller writes the report
+        if self.in_xdist_worker:
+            gc.freeze()   # as the controller does below (this worker process ends next)
+            return  # the controller writes the report
         if self.state.records:
             document = reporting.build_report(list(self.state.records.values()), _environment(self.state))
             if self.state.results_dir is not None and len(self.state.targets) > 1:
