@@ -18,7 +18,8 @@ machine is shared: single rounds are noise). Printed as ``name: measured (target
 * parallel: ``pytest -n 2`` over those items vs two independent serial runs side by side,
   each over half of the items (what two cores give two jobs that share nothing): target
   >= 0.95x of that throughput. A single serial run is measured in the same rounds, so the
-  machine's limit (side by side / serial) is printed too.
+  machine's limit (side by side / serial) is printed too, and ``-n 2`` with xdist's own
+  ``load`` scheduling (``--xdist-split xdist``) beside it.
 * full_size: the spec's 3D GroupConvolution example in-process (benchmarks/run.py's
   children): peak RSS of the harness <= 1.3x OpenVINO alone, wall <= 1.2x (OpenVINO alone
   + oracle alone); input generation is excluded from every side.
@@ -179,7 +180,9 @@ def parallel(work: Path, rounds: int) -> dict:
           f"{len(ids[1::2])} items)", flush=True)
     rows = _rounds({"n2": lambda: _timed(_pytest(work, items, "-n", "2")),
                     "side_by_side": lambda: _timed(*(_pytest(work, half) for half in halves)),
-                    "serial": lambda: _timed(_pytest(work, items))}, rounds, "parallel")
+                    "serial": lambda: _timed(_pytest(work, items)),
+                    "n2_xdist_load": lambda: _timed(_pytest(work, items, "-n", "2", "--xdist-split", "xdist"))},
+                   rounds, "parallel")
     medians = {side: _median(rows, lambda row, side=side: row[side]["wall_seconds"]) for side in rows[0]}
     # Throughput = items / wall; both sides run the same items, so the ratio is side_by_side / n2.
     ratio = _verdict("-n 2 throughput / two serial runs side by side",
@@ -193,8 +196,12 @@ def parallel(work: Path, rounds: int) -> dict:
           f"[serial {medians['serial']:.1f} s]; CPU seconds -n 2 {_median(rows, lambda r: r['n2']['cpu_seconds']):.1f}, "
           f"side by side {_median(rows, lambda r: r['side_by_side']['cpu_seconds']):.1f}, serial "
           f"{_median(rows, lambda r: r['serial']['cpu_seconds']):.1f}", flush=True)
+    with_load = _median(rows, lambda r: r["side_by_side"]["wall_seconds"] / r["n2_xdist_load"]["wall_seconds"])
+    print(f"  beside it: -n 2 with xdist's own load scheduling (--xdist-split xdist) / side by side = "
+          f"{with_load:.3f}x [{medians['n2_xdist_load']:.1f} s]", flush=True)
     return {"items": len(ids), "rounds": rows, "median_wall_seconds": medians, "n2_vs_side_by_side": ratio,
-            "machine_limit_speedup": round(limit, 4), "n2_speedup": round(speedup, 4)}
+            "machine_limit_speedup": round(limit, 4), "n2_speedup": round(speedup, 4),
+            "n2_xdist_load_vs_side_by_side": round(with_load, 4)}
 
 
 # --- the full-size example ----------------------------------------------------------------
