@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/throughput.py                  # suite, parallel, full_size, fuzz
     PYTHONPATH=. python benchmarks/throughput.py suite parallel   # a subset
     PYTHONPATH=. python benchmarks/throughput.py --rounds 5 --fuzz-cases 400
+    PYTHONPATH=. python benchmarks/throughput.py parallel --gate 0.3  # each run waits for an idle machine
 
 Every figure is a whole process (or two side by side) started from here, timed from start to
 exit; peak RSS and CPU seconds are the child's own (``os.wait4``). The commands of one
@@ -91,6 +92,8 @@ def _timed(*commands: list[str]) -> dict:
 
 
 WARMUP_ROUNDS = 1   # uncounted rounds before the counted ones (--warmup)
+GATE_CORES: float | None = None   # --gate: wait before each round until the machine is this idle
+GATE_MAX_WAIT_SECONDS = 600
 
 
 def _set_warmup(rounds: int) -> None:
@@ -98,16 +101,45 @@ def _set_warmup(rounds: int) -> None:
     WARMUP_ROUNDS = rounds
 
 
+def _busy_cores(seconds: float = 2.0) -> float:
+    """Cores in use by anything (from /proc/stat) over ``seconds``."""
+    def sample():
+        fields = [int(value) for value in open("/proc/stat").readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]   # total, idle + iowait
+    total, idle = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    return (os.cpu_count() or 1) * (1 - (idle_after - idle) / max(1, total_after - total))
+
+
+def _wait_for_quiet() -> float | None:
+    """With ``--gate CORES``: wait until other work uses fewer than CORES cores (at most
+    ``GATE_MAX_WAIT_SECONDS``); the busy cores last seen, or None without a gate. On a shared
+    machine a round measured beside someone else's job is noise."""
+    if GATE_CORES is None:
+        return None
+    deadline = time.monotonic() + GATE_MAX_WAIT_SECONDS
+    busy = _busy_cores()
+    while busy >= GATE_CORES and time.monotonic() < deadline:
+        busy = _busy_cores()
+    return round(busy, 2)
+
+
 def _rounds(sides: dict, rounds: int, label: str) -> list[dict]:
     """``sides``: name -> function returning a measurement; run them in turn, ``WARMUP_ROUNDS``
     uncounted rounds first."""
     measured = []
     for number in range(1 - WARMUP_ROUNDS, rounds + 1):
-        row = {name: measure() for name, measure in sides.items()}
+        row = {}
+        for name, measure in sides.items():
+            busy = _wait_for_quiet()
+            row[name] = measure() | ({} if busy is None else {"busy_cores_before": busy})
         summary = ", ".join(f"{name} {value['wall_seconds']:.1f} s" for name, value in row.items())
         loads = [value["load_before"] for value in row.values()]
+        gate = "" if GATE_CORES is None else \
+            f"; busy cores before {max(value['busy_cores_before'] for value in row.values()):.2f} at most"
         print(f"  {label} {'warm-up' if number <= 0 else f'round {number}'}: {summary}  "
-              f"[load {min(loads):.1f}-{max(loads):.1f}]", flush=True)
+              f"[load {min(loads):.1f}-{max(loads):.1f}{gate}]", flush=True)
         if number > 0:
             measured.append(row)
     return measured
@@ -280,8 +312,13 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=WARMUP_ROUNDS, help="uncounted rounds first (default 1)")
     parser.add_argument("--fuzz-cases", type=int, default=200, help="--max-cases of each fuzz campaign")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
+    parser.add_argument("--gate", type=float, metavar="CORES", default=None,
+                        help="before each run, wait until the machine's other work uses fewer than CORES cores "
+                             f"(checked over 2 s; at most {GATE_MAX_WAIT_SECONDS} s): for a shared machine")
     options = parser.parse_args(argv)
     _set_warmup(options.warmup)
+    global GATE_CORES
+    GATE_CORES = options.gate
     chosen = options.benchmarks or list(BENCHMARKS)
     if any(name not in BENCHMARKS for name in chosen):
         parser.error(f"benchmarks are {', '.join(BENCHMARKS)}")
