@@ -70,6 +70,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+# Set by the pytest plugin in an xdist worker (threads per worker): the OpenVINO worker process then
+# runs the CPU plugin with that many inference threads, as the xdist worker itself does
+# (``runtime.core`` applies it wherever the Core is made).
+from .runtime import CPU_THREADS_VARIABLE
+
 if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
     from .render import RenderedIR
     from .runtime import RunResult, Target
@@ -80,10 +85,6 @@ STDERR_TAIL_LINES = 20
 
 CRASHED, HUNG = "crashed", "hung"
 
-# Set by the pytest plugin in an xdist worker (threads per worker): the OpenVINO worker process
-# then runs the CPU plugin with that many inference threads, as the xdist worker itself does
-# (``runtime.core`` applies it wherever the Core is made).
-from .runtime import CPU_THREADS_VARIABLE  # noqa: E402
 
 
 @dataclass(frozen=True)

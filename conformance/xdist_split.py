@@ -4,8 +4,8 @@ xdist's default ``load`` scheduler sends a worker a quarter of its share first, 
 shrink with what is left, so a worker never knows more than a few dozen of its items ahead. This
 harness compiles the items it knows ahead as one model per batch (``api.RunSession``) and starts
 compiling its first batches while torch is imported, at the end of collection; with ``load`` a
-worker can do neither (measured: 61 models for the 617 default items against 42 for two serial
-halves, and no early start). Here worker ``gwK`` of N is sent items K, K+N, K+2N, ... of the
+worker can do neither (measured: 62 models for the benchmark's 617 items against 40 for two
+serial halves, and no early start). Here worker ``gwK`` of N is sent items K, K+N, K+2N, ... of the
 collection at once, the split two serial runs over interleaved halves would make, so a worker
 knows at the end of its own collection which items it will run (``share``) and batches them as
 a serial run does. A worker that runs dry takes half of the longest queue left (xdist's
