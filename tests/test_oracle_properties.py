@@ -154,6 +154,34 @@ def test_oracle_equals_literal_reference_at_the_edges(config):
     _assert_close_to_literal(output, magnitude, expected, "streamed oracle (1 plane per slab)")
 
 
+ALL_OPS = ("GroupConvolution", "GroupConvolutionBackpropData", "Convolution", "ConvolutionBackpropData")
+
+
+def _assert_reach_is_the_convolution_of_ones(case):
+    """``taps.reached`` by the ops' per-axis index arithmetic (``Op.reach``) is the mask the oracle's
+    own convolution of all-ones data and kernel gives, element for element."""
+    from dataclasses import replace
+
+    from conformance import ops, taps
+    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
+                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
+    assert ops.get(case.op).reach(single, single.geometry()) is not None
+    got, expected = taps._reached(single), taps._reached_by_convolution(single)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert np.array_equal(got, expected), f"reach differs at {np.argwhere(got != expected)[:5].tolist()}"
+
+
+@given(config=op_configs(ops=ALL_OPS))
+def test_reach_by_index_is_the_convolution_of_ones(config):
+    _assert_reach_is_the_convolution_of_ones(config.case())
+
+
+@given(config=edge_configs(ops=ALL_OPS))
+def test_reach_by_index_is_the_convolution_of_ones_at_the_edges(config):
+    """output_padding past the result, crops past it, output_shape beyond it, strides of 2**40."""
+    _assert_reach_is_the_convolution_of_ones(config.case())
+
+
 def test_edge_configurations_are_drawn():
     """The edge strategy really reaches the edges it names (else the test above proves little)."""
     seen = set()
