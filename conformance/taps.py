@@ -49,18 +49,44 @@ def _threads_for(work: int):
         torch.set_num_threads(previous)
 
 
+# Convolutions up to this much work run on torch's own (native) kernels, not through oneDNN: oneDNN
+# makes (JIT-compiles) a primitive for every new shape, and a fuzzing campaign's shapes are nearly all
+# new: measured, the oracle of a fuzz-sized case (two convolutions) took 1.0-1.3 ms with oneDNN and
+# 0.66 ms without; a 4-channel 8x8 conv2d 0.076 ms against 0.016 ms with oneDNN's primitive already
+# made. oneDNN pays off from ~10**7 products. The values are the same: the oracle's float32 is used
+# only where it is exact (``exact_dtype``: every sum exact in any order), and oneDNN has no float64.
+NATIVE_CONVOLUTION_WORK = 1 << 20
+
+
+@contextmanager
+def _native_convolutions_for(work: int):
+    """torch's oneDNN convolutions off while a computation of ``work`` products runs, when it is small."""
+    import torch
+    mkldnn = torch.backends.mkldnn
+    if work > NATIVE_CONVOLUTION_WORK or not mkldnn.enabled:
+        yield
+        return
+    mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        mkldnn.enabled = True
+
+
 def apply_op(case: Case, data: torch.Tensor, kernel: torch.Tensor,
              geometry: shapes.Geometry | None = None, *, keep_threads: bool = False) -> torch.Tensor:
     """Compute ``case``'s op on torch tensors in the spec's layouts (the op's ``window`` over every
-    output position). Small work runs on one torch thread (``ONE_THREAD_WORK``) unless
-    ``keep_threads`` (the performance view times torch at the thread count it set)."""
+    output position). Small work runs on one torch thread (``ONE_THREAD_WORK``) and, smaller still,
+    on torch's native convolutions (``NATIVE_CONVOLUTION_WORK``) unless ``keep_threads`` (the
+    performance view times torch as it set it up)."""
     geometry = geometry or case.geometry()
     outputs = tuple(range(size) for size in geometry.output_shape[2:])
     first_rows = (0,) * case.spatial_rank
     window = ops.get(case.op).window
     if keep_threads:
         return window(case, geometry, data, torch_weight(case, kernel), outputs, first_rows)
-    with _threads_for(math.prod(geometry.output_shape) * geometry.accumulation_length):
+    work = math.prod(geometry.output_shape) * geometry.accumulation_length
+    with _threads_for(work), _native_convolutions_for(work):
         return window(case, geometry, data, torch_weight(case, kernel), outputs, first_rows)
 
 

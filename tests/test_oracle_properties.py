@@ -25,7 +25,7 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from conformance import oracle
-from conformance.inputs import make_inputs
+from conformance.inputs import Inputs, make_inputs
 from tests import literal_reference as literal
 from tests.case_strategies import CONV, HUGE_STRIDE, OpConfig, edge_configs, op_configs
 
@@ -169,6 +169,24 @@ def _assert_reach_is_the_convolution_of_ones(case):
     got, expected = taps._reached(single), taps._reached_by_convolution(single)
     assert got.shape == expected.shape and got.dtype == expected.dtype
     assert np.array_equal(got, expected), f"reach differs at {np.argwhere(got != expected)[:5].tolist()}"
+
+
+@given(config=op_configs(ops=ALL_OPS))
+def test_native_convolutions_give_onednns_reference_bits(config):
+    """Small oracle convolutions run on torch's native kernels (``taps.NATIVE_CONVOLUTION_WORK``):
+    the same bits as through oneDNN (float32 only where exact; oneDNN has no float64)."""
+    import pytest
+
+    from conformance import taps
+    case = config.case()
+    drawn = make_inputs(case)
+    inputs = Inputs(drawn.data, drawn.kernel)   # without the draw's op output: both convolutions run
+    native = oracle.reference(case, inputs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taps, "NATIVE_CONVOLUTION_WORK", -1)
+        onednn = oracle.reference(case, inputs)
+    assert native.output.dtype == onednn.output.dtype
+    assert np.array_equal(native.output, onednn.output) and np.array_equal(native.magnitude, onednn.magnitude)
 
 
 @given(config=op_configs(ops=ALL_OPS))
