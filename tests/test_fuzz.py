@@ -480,6 +480,22 @@ def test_a_case_loads_from_its_document_as_from_its_yaml_text():
     assert refused   # the generators draw some invalid combinations: both refuse them
 
 
+def test_a_documents_text_is_the_same_with_libyaml_as_with_pyyamls_own_emitter():
+    """``document_text`` emits with libyaml when PyYAML has it (4x faster): the same text, byte for
+    byte, as PyYAML's pure-Python emitter, over documents of every op's draws."""
+    import random
+
+    import yaml
+    rng = random.Random(5)
+    for index in range(500):
+        op = rng.choice(list(strategies.GENERATORS))
+        params = strategies.GENERATORS[op](rng)
+        name = f"case_{index}"
+        expected = yaml.dump(strategies.document(op, params, name), Dumper=yaml.SafeDumper, sort_keys=False,
+                             default_flow_style=None)
+        assert campaign.document_text(op, params, name) == expected
+
+
 def depthwise_rejected_runtime(case, target, steps=None):
     """A fake runtime that rejects depthwise cases (a compile error) and runs the rest as
     ``stride_over_kernel_runtime`` does."""

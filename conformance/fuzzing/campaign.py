@@ -251,9 +251,16 @@ def load_params(op: str, params: dict, name: str = "fuzz_case"):
     return case, text
 
 
+# libyaml's emitter when PyYAML has it: ~4x faster (0.2 ms a finding's document instead of 0.86 ms; the
+# parent of --jobs writes every finding file after the last job ends) and the same text
+# (tests/test_fuzz.py compares both over drawn documents).
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def document_text(op: str, params: dict, name: str = "fuzz_case") -> str:
     """The case-file YAML text of ``params`` (what ``load_params`` loads), without loading it."""
-    return yaml.safe_dump(strategies.document(op, params, name), sort_keys=False, default_flow_style=None)
+    return yaml.dump(strategies.document(op, params, name), Dumper=_SAFE_DUMPER, sort_keys=False,
+                     default_flow_style=None)
 
 
 def load_case(op: str, params: dict, name: str = "fuzz_case"):
