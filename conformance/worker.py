@@ -309,11 +309,19 @@ class _Zygote:
             env=_process_environment(environment, False), stdin=subprocess.DEVNULL, stdout=self.log,
             stderr=self.log, pass_fds=(theirs.fileno(),), start_new_session=True, close_fds=True)
         theirs.close()
+        self.environment = environment
         self.channel = ours
         self._replies: list = []   # fork replies not read yet, oldest first (one per forked process)
+        self.adopted = False       # started by the process this one was forked from (``adopt_zygote``)
 
     @property
     def alive(self) -> bool:
+        if self.adopted:   # not our child: there is no exit status to read here
+            try:
+                os.kill(self.process.pid, 0)
+                return True
+            except ProcessLookupError:
+                return False
         return self.process.poll() is None
 
     def fork(self, fds: tuple[int, int, int]) -> _ForkedProcess:
@@ -342,14 +350,25 @@ class _Zygote:
             self._replies.pop(0)
             process.forked(reply[1])
 
-    def close(self) -> None:
-        """EOF on its channel: it exits (a worker it forked exits when it sees its parent gone)."""
+    def hand_over(self) -> None:
+        """Close this process's end of the channel after forking the process that adopts the zygote."""
         self.channel.close()
-        try:
-            self.process.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+
+    def wait(self) -> None:
+        """Wait for the zygote to exit (its adopter closed the channel) and drop its log."""
+        self.process.wait()
+        self.log.close()
+
+    def close(self) -> None:
+        """EOF on its channel: it exits (a worker it forked exits when it sees its parent gone). An
+        adopted zygote is left for the process that started it to wait for."""
+        self.channel.close()
+        if not self.adopted:
+            try:
+                self.process.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.log.close()
 
 
@@ -491,6 +510,15 @@ class WorkerPool:
                 zygote = self._zygotes[environment] = _Zygote(environment)
         self.spawned += 1
         return _Worker(environment, python, zygote)
+
+    def adopt_zygote(self, zygote: _Zygote) -> None:
+        """Fork this pool's workers of ``zygote``'s environment from ``zygote``, started by the process
+        this one was forked from (``ov-conformance fuzz --jobs N`` starts its jobs' zygotes before it
+        imports torch, so they are ready when it forks the jobs); turns ``fork_from_zygotes`` on."""
+        zygote.adopted = True
+        with self._lock:
+            self.fork_from_zygotes = True
+            self._zygotes[zygote.environment] = zygote
 
     @staticmethod
     def _key(env: dict[str, str] | None, python: str | None) -> tuple:
@@ -659,6 +687,13 @@ def cpu_inference_threads() -> int:
     """This process's CPU ``INFERENCE_NUM_THREADS`` (call it in a worker: ``call(cpu_inference_threads)``)."""
     from .runtime import core
     return int(core().get_property("CPU", "INFERENCE_NUM_THREADS"))
+
+
+def start_zygote(env: dict[str, str] | None = None) -> _Zygote:
+    """A zygote for workers of this interpreter with ``env``'s overrides, not used by this process: for
+    a process forked from this one to take (``WorkerPool.adopt_zygote``). ``close`` it here once forked
+    (the child keeps its channel), and wait for its process when the child is done."""
+    return _Zygote(tuple(sorted((env or {}).items())))
 
 
 def fork_workers_from_zygotes(enabled: bool = True) -> None:

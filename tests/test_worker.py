@@ -197,3 +197,21 @@ def test_api_check_runs_isa_capped_targets_in_a_worker(tmp_path):
     assert "avx512" not in outcome.run.primitive_type
     isolated = api.check(case, runtime.Target("CPU", "f32"), tmp_path, isolate=True)
     assert isolated.verdict.passed
+
+
+def test_a_zygote_started_here_serves_the_pool_of_a_process_that_adopts_it(tmp_path):
+    """``start_zygote`` + ``WorkerPool.adopt_zygote`` (what fuzz --jobs does across its fork): the adopting
+    pool forks its workers from that zygote, and an adopted zygote is not this process's to wait for."""
+    from conformance import worker
+    zygote = worker.start_zygote()
+    workers = WorkerPool()
+    try:
+        workers.adopt_zygote(zygote)
+        assert workers.fork_from_zygotes and zygote.alive
+        assert workers.call(os.getppid) == zygote.process.pid
+        assert workers.call(os._exit, 4).exit_code == 4           # a replacement comes from it too
+        assert workers.call(os.getppid) == zygote.process.pid
+    finally:
+        workers.shutdown()                                       # closes its channel: the zygote exits
+    zygote.wait()
+    assert zygote.process.returncode == 0

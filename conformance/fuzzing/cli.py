@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 DEFAULT_TARGETS = ("CPU:f32",)
 
@@ -136,11 +137,11 @@ class _ForkedJob:
         return self.returncode
 
 
-def _fork_job(arguments: list[str], log_path: Path) -> _ForkedJob:
-    """Run ``ov-conformance <arguments>`` (a ``--job``) in a forked child, its output in ``log_path``.
-    The child ends with ``os._exit`` once its workers are stopped: the interpreter's teardown (torch,
-    OpenVINO's telemetry; ~0.4-0.8 s) is not on the campaign's tail, and the parent's exit handlers do
-    not run twice."""
+def _fork_job(arguments: list[str], log_path: Path, setup: Callable[[], None] | None = None) -> _ForkedJob:
+    """Run ``ov-conformance <arguments>`` (a ``--job``) in a forked child, its output in ``log_path``
+    (``setup``: run first in the child). The child ends with ``os._exit`` once its workers are stopped:
+    the interpreter's teardown (torch, OpenVINO's telemetry; ~0.4-0.8 s) is not on the campaign's tail,
+    and the parent's exit handlers do not run twice."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -152,6 +153,8 @@ def _fork_job(arguments: list[str], log_path: Path) -> _ForkedJob:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
+        if setup is not None:
+            setup()
         from ..cli import build_parser
         job = build_parser().parse_args(arguments)
         code = job.handler(job)
@@ -165,6 +168,17 @@ def _fork_job(arguments: list[str], log_path: Path) -> _ForkedJob:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+
+
+def _take_zygotes(zygotes: list[list], index: int) -> None:
+    """In job ``index``: fork its workers from its own zygotes; let go of the other jobs'."""
+    from .. import worker
+    for job, job_zygotes in enumerate(zygotes):
+        for zygote in job_zygotes:
+            if job == index:
+                worker.pool().adopt_zygote(zygote)
+            else:
+                zygote.hand_over()
 
 
 def _wait_for_jobs(processes: list) -> dict[str, str]:
@@ -207,6 +221,11 @@ def cmd_fuzz(args) -> int:
         jobs_dir = out / "jobs"
         # The jobs' torch runs on one OpenMP thread (read when torch loads: before the import below).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        # Each job's workers' zygotes, one per environment of the targets, start now: they import
+        # OpenVINO on the other core while this process imports torch, and are ready when the jobs start.
+        environments = {tuple(sorted(target.environment().items())) for target in settings.targets}
+        zygotes = [[worker.start_zygote(dict(environment)) for environment in sorted(environments)]
+                   for _ in range(args.jobs)]
         import importlib
         for module in JOB_IMPORTS:
             importlib.import_module(module)
@@ -216,8 +235,13 @@ def cmd_fuzz(args) -> int:
             job_out.mkdir(parents=True, exist_ok=True)
             print(f"[fuzz] job {index}: seed {job_seeds(args.seed, args.jobs)[index]}, log {job_out / 'log.txt'}",
                   flush=True)
-            processes.append((_fork_job(_job_arguments(args, index, job_out), job_out / "log.txt"), job_out))
+            processes.append((_fork_job(_job_arguments(args, index, job_out), job_out / "log.txt",
+                                        lambda index=index: _take_zygotes(zygotes, index)), job_out))
+        for zygote in (zygote for job_zygotes in zygotes for zygote in job_zygotes):
+            zygote.hand_over()   # each job holds its own zygotes' channels
         texts = _wait_for_jobs(processes)
+        for zygote in (zygote for job_zygotes in zygotes for zygote in job_zygotes):
+            zygote.wait()
         result, missing = merge_job_outputs([job_out for _, job_out in processes])
         for job_out in missing:
             print(f"[fuzz] {job_out}: no summary (the job died: see its log.txt)", file=sys.stderr)
