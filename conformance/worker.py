@@ -43,6 +43,14 @@ does not load under numpy 1 and back; large arrays go through ``.npy`` files as
 always (the format is the same in every numpy). The IR crosses as its paths
 (``run_rendered``), because ``RenderedIR`` lives in ``render`` (lxml).
 
+**Forked workers.** ``WorkerPool(fork_from_zygotes=True)`` (``fork_workers_from_zygotes()`` for the
+shared pool; ``ov-conformance fuzz`` turns it on) starts this interpreter's workers by forking them
+from a *zygote*, one per environment: a process with numpy, OpenVINO's Python API, lxml and the
+runtime stage imported but no OpenVINO Core, so a worker (and a replacement after a crash) costs a
+fork instead of an interpreter start and imports (~0.4 s of CPU). The worker creates its Core after
+the fork and reads its environment (an ISA cap included) as a fresh process does. Crashes, hangs and
+exit codes read as with started workers (the zygote waits for its children and says how they ended).
+
 ``worker.call(function, *args, env=..., timeout=...)`` runs any importable
 function in a worker (probing a capped ISA, or a deliberate segfault in tests).
 ``WorkerPool`` is the class behind these module-level functions, for callers
