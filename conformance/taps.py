@@ -97,13 +97,14 @@ def reached(case: Case) -> np.ndarray:
     Read-only: the array is shared by every case of the same geometry (the draw's cancellation
     check and the trust check both ask for it).
     """
-    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
-                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
-    key = (single.op, single.data_shape, single.kernel_shape, tuple(sorted(single.attributes().items())),
-           single.output_shape)
+    data_shape = (1, 1) + case.data_shape[2:]
+    kernel_shape = ops.get(case.op).single_channel_kernel_shape(case.kernel_shape)
+    # The one-channel case's fields, read off ``case`` (its attributes do not depend on channels): the
+    # one-channel case itself (a dataclass copy, ~30 us) is made only when the mask is not kept.
+    key = (case.op, data_shape, kernel_shape, tuple(sorted(case.attributes().items())), case.output_shape)
     mask = _REACHED.get(key)
     if mask is None:   # (a local: another thread may clear the dict meanwhile)
-        mask = _reached(single)
+        mask = _reached(replace(case, data_shape=data_shape, kernel_shape=kernel_shape))
         if len(_REACHED) >= _REACHED_KEPT:
             _REACHED.clear()
         _REACHED[key] = mask

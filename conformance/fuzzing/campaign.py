@@ -329,8 +329,8 @@ class Campaign:
 
     def _score(self, op: str, params: dict) -> int:
         classes = strategies.attribute_class(op, params)
-        return sum(self.coverage[(op, target.id, key, value)]
-                   for target in self.settings.targets for key, value in classes.items())
+        return sum(self.coverage[(op, target, key, value)]
+                   for target in self.result.targets for key, value in classes.items())
 
     def next_case(self):
         """The least covered of a few drawn candidates that loads, is small, has outputs kernel taps
@@ -355,9 +355,9 @@ class Campaign:
                 # The oracle drawing needs is the one the case runs with (its inputs come from its own seed).
                 steps = self._prepare(case) if strategies.needs_the_oracle_to_draw(case) else None
                 if strategies.post_ops_keep_the_op_visible(case, steps):
-                    for target in self.settings.targets:
+                    for target in self.result.targets:   # the targets' ids
                         for key, value in strategies.attribute_class(op, params).items():
-                            self.coverage[(op, target.id, key, value)] += 1
+                            self.coverage[(op, target, key, value)] += 1
                     if steps is not None:
                         self._drawn_steps[id(case)] = (case, steps)   # the case kept: its id stays its own
                     return op, params, case
