@@ -322,14 +322,7 @@ class Campaign:
         self.result.cpu = this_cpu().describe()
         try:
             from ..runtime import openvino_version
-            if self.uses_oracle and settings.targets:
-                # Asked of the worker the first target's cases run in (the same interpreter and OpenVINO):
-                # this process then never imports OpenVINO (0.17 s, and its telemetry's sender).
-                from .. import worker
-                version = worker.call(openvino_version, env=settings.targets[0].environment())
-                self.result.openvino_version = version if isinstance(version, str) else openvino_version()
-            else:
-                self.result.openvino_version = openvino_version()
+            self.result.openvino_version = openvino_version()
         except Exception:  # noqa: BLE001 - no OpenVINO (a fake runner in tests): the registry gets ""
             self.result.openvino_version = ""
         self.release = release_of(self.result.openvino_version)
