@@ -49,18 +49,44 @@ def _threads_for(work: int):
         torch.set_num_threads(previous)
 
 
+# Convolutions up to this much work run on torch's own (native) kernels, not through oneDNN: oneDNN
+# makes (JIT-compiles) a primitive for every new shape, and a fuzzing campaign's shapes are nearly all
+# new: measured, the oracle of a fuzz-sized case (two convolutions) took 1.0-1.3 ms with oneDNN and
+# 0.66 ms without; a 4-channel 8x8 conv2d 0.076 ms against 0.016 ms with oneDNN's primitive already
+# made. oneDNN pays off from ~10**7 products. The values are the same: the oracle's float32 is used
+# only where it is exact (``exact_dtype``: every sum exact in any order), and oneDNN has no float64.
+NATIVE_CONVOLUTION_WORK = 1 << 20
+
+
+@contextmanager
+def _native_convolutions_for(work: int):
+    """torch's oneDNN convolutions off while a computation of ``work`` products runs, when it is small."""
+    import torch
+    mkldnn = torch.backends.mkldnn
+    if work > NATIVE_CONVOLUTION_WORK or not mkldnn.enabled:
+        yield
+        return
+    mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        mkldnn.enabled = True
+
+
 def apply_op(case: Case, data: torch.Tensor, kernel: torch.Tensor,
              geometry: shapes.Geometry | None = None, *, keep_threads: bool = False) -> torch.Tensor:
     """Compute ``case``'s op on torch tensors in the spec's layouts (the op's ``window`` over every
-    output position). Small work runs on one torch thread (``ONE_THREAD_WORK``) unless
-    ``keep_threads`` (the performance view times torch at the thread count it set)."""
+    output position). Small work runs on one torch thread (``ONE_THREAD_WORK``) and, smaller still,
+    on torch's native convolutions (``NATIVE_CONVOLUTION_WORK``) unless ``keep_threads`` (the
+    performance view times torch as it set it up)."""
     geometry = geometry or case.geometry()
     outputs = tuple(range(size) for size in geometry.output_shape[2:])
     first_rows = (0,) * case.spatial_rank
     window = ops.get(case.op).window
     if keep_threads:
         return window(case, geometry, data, torch_weight(case, kernel), outputs, first_rows)
-    with _threads_for(math.prod(geometry.output_shape) * geometry.accumulation_length):
+    work = math.prod(geometry.output_shape) * geometry.accumulation_length
+    with _threads_for(work), _native_convolutions_for(work):
         return window(case, geometry, data, torch_weight(case, kernel), outputs, first_rows)
 
 
@@ -71,13 +97,14 @@ def reached(case: Case) -> np.ndarray:
     Read-only: the array is shared by every case of the same geometry (the draw's cancellation
     check and the trust check both ask for it).
     """
-    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
-                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
-    key = (single.op, single.data_shape, single.kernel_shape, tuple(sorted(single.attributes().items())),
-           single.output_shape)
+    data_shape = (1, 1) + case.data_shape[2:]
+    kernel_shape = ops.get(case.op).single_channel_kernel_shape(case.kernel_shape)
+    # The one-channel case's fields, read off ``case`` (its attributes do not depend on channels): the
+    # one-channel case itself (a dataclass copy, ~30 us) is made only when the mask is not kept.
+    key = (case.op, data_shape, kernel_shape, tuple(sorted(case.attributes().items())), case.output_shape)
     mask = _REACHED.get(key)
     if mask is None:   # (a local: another thread may clear the dict meanwhile)
-        mask = _reached(single)
+        mask = _reached(replace(case, data_shape=data_shape, kernel_shape=kernel_shape))
         if len(_REACHED) >= _REACHED_KEPT:
             _REACHED.clear()
         _REACHED[key] = mask
@@ -89,7 +116,23 @@ _REACHED_KEPT = 256
 
 
 def _reached(single: Case) -> np.ndarray:
-    """``reached`` of ``single``, the one-channel case."""
+    """``reached`` of ``single``, the one-channel case: the outer AND of the op's per-axis reach
+    (``Op.reach``: index arithmetic, ~50x cheaper than a convolution of ones on a fuzz-sized case, and
+    the same mask: tests/test_oracle_properties.py), else ones convolved (``_reached_by_convolution``)."""
+    axes = ops.get(single.op).reach(single, single.geometry())
+    if axes is None:
+        return _reached_by_convolution(single)
+    mask = np.ones((), dtype=bool)
+    for axis in axes:
+        mask = np.logical_and.outer(mask, axis)
+    mask = np.ascontiguousarray(mask.reshape((1, 1) + mask.shape))
+    mask.flags.writeable = False
+    return mask
+
+
+def _reached_by_convolution(single: Case) -> np.ndarray:
+    """``reached`` of ``single`` by the oracle's own computation: the tap count of every output
+    element with all-ones data and kernel, > 0."""
     import torch   # here, not at module level: see oracle.py
     # Tap counts are integers below the kernel's volume: float32 counts them exactly (and faster).
     dtype = torch.float32 if math.prod(single.kernel_shape) < FLOAT32_EXACT_LIMIT else torch.float64

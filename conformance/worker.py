@@ -43,6 +43,14 @@ does not load under numpy 1 and back; large arrays go through ``.npy`` files as
 always (the format is the same in every numpy). The IR crosses as its paths
 (``run_rendered``), because ``RenderedIR`` lives in ``render`` (lxml).
 
+**Forked workers.** ``WorkerPool(fork_from_zygotes=True)`` (``fork_workers_from_zygotes()`` for the
+shared pool; ``ov-conformance fuzz`` turns it on) starts this interpreter's workers by forking them
+from a *zygote*, one per environment: a process with numpy, OpenVINO's Python API, lxml and the
+runtime stage imported but no OpenVINO Core, so a worker (and a replacement after a crash) costs a
+fork instead of an interpreter start and imports (~0.4 s of CPU). The worker creates its Core after
+the fork and reads its environment (an ISA cap included) as a fresh process does. Crashes, hangs and
+exit codes read as with started workers (the zygote waits for its children and says how they ended).
+
 ``worker.call(function, *args, env=..., timeout=...)`` runs any importable
 function in a worker (probing a capped ISA, or a deliberate segfault in tests).
 ``WorkerPool`` is the class behind these module-level functions, for callers
@@ -57,6 +65,7 @@ import io
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -149,27 +158,21 @@ def inherited_environment() -> dict[str, str]:
 class _Worker:
     """One subprocess with a fixed environment, a job pipe and a stderr log file."""
 
-    def __init__(self, environment: tuple[tuple[str, str], ...], python: str | None = None):
+    def __init__(self, environment: tuple[tuple[str, str], ...], python: str | None = None,
+                 zygote: _Zygote | None = None):
         self.environment = environment
         self.python = python or sys.executable
         self.portable = is_foreign_python(python)   # another environment: portable arrays, no inherited PYTHONPATH
         self.inherited = inherited_environment()   # a worker whose parent's environment changed is replaced
         parent_end, child_end = os.pipe(), os.pipe()   # (parent reads, child writes), (child reads, parent writes)
         self.log = tempfile.TemporaryFile(prefix="ov-conformance-worker-")
-        env = {**os.environ, **dict(environment)}
-        # The worker must import *this* conformance package (a worktree or an install alike).
-        package_root = str(Path(__file__).resolve().parent.parent)
-        if self.portable:
-            # Only the harness source: the parent's PYTHONPATH may lead to its own numpy/OpenVINO.
-            env["PYTHONPATH"] = package_root
-            env[PORTABLE_VARIABLE] = "1"
-            env.pop("VIRTUAL_ENV", None)
+        if zygote is not None:   # forked by the zygote: same environment, imports already done
+            self.process = zygote.fork((child_end[0], parent_end[1], self.log.fileno()))
         else:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
-            [self.python, "-m", "conformance.worker", str(child_end[0]), str(parent_end[1])],
-            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            pass_fds=(child_end[0], parent_end[1]), start_new_session=True, close_fds=True)
+            self.process = subprocess.Popen(
+                [self.python, "-m", "conformance.worker", str(child_end[0]), str(parent_end[1])],
+                env=_process_environment(environment, self.portable), stdin=subprocess.DEVNULL, stdout=self.log,
+                stderr=self.log, pass_fds=(child_end[0], parent_end[1]), start_new_session=True, close_fds=True)
         os.close(child_end[0])
         os.close(parent_end[1])
         self.receive = Connection(parent_end[0], writable=False)
@@ -261,15 +264,271 @@ class _Worker:
         self.log.close()
 
 
+def _process_environment(environment: tuple[tuple[str, str], ...], portable: bool) -> dict[str, str]:
+    """The environment of a worker (or zygote) process: this one's plus ``environment``'s overrides, with
+    this conformance package first on its path (a worktree or an install alike)."""
+    env = {**os.environ, **dict(environment)}
+    package_root = str(Path(__file__).resolve().parent.parent)
+    if portable:
+        # Only the harness source: the parent's PYTHONPATH may lead to its own numpy/OpenVINO.
+        env["PYTHONPATH"] = package_root
+        env[PORTABLE_VARIABLE] = "1"
+        env.pop("VIRTUAL_ENV", None)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    return env
+
+
+# ---- forking workers from a zygote ------------------------------------------------------------
+# A new worker is an interpreter start plus numpy, OpenVINO's Python API, lxml and this package
+# (~0.4 s of CPU), and a worker that crashes is replaced for the next job: a crash in a batch costs
+# one replacement per crashing half of its bisection, so a fuzzing campaign starts a few workers
+# per 1,000 cases. A zygote is a process with those imports done and no OpenVINO Core (so neither
+# the CPU plugin, oneDNN nor their threads exist in it); it forks each worker of its environment
+# on demand, and the worker creates its Core after the fork, reading the environment it inherits
+# (ONEDNN_MAX_CPU_ISA included) as a fresh process would. The zygote's other threads (numpy's
+# OpenBLAS pool, stopped by OpenBLAS's own fork handler; OpenVINO's telemetry sender, which the
+# worker never calls) do not exist in the worker.
+
+ZYGOTE_PRELOAD = ("conformance.runtime", "conformance.render", "conformance.batch")
+
+
+def _send_message(channel: socket.socket, message, fds=()) -> None:
+    socket.send_fds(channel, [pickle.dumps(message)], list(fds))
+
+
+def _receive_message(channel: socket.socket):
+    """(message, received fds); EOFError when the other end is gone."""
+    data, fds, _, _ = socket.recv_fds(channel, 1 << 16, 8)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        raise EOFError
+    return pickle.loads(data), fds
+
+
+class _Zygote:
+    """The zygote process of one environment (parent side): ``fork`` starts a worker from it."""
+
+    def __init__(self, environment: tuple[tuple[str, str], ...]):
+        self.inherited = inherited_environment()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = tempfile.TemporaryFile(prefix="ov-conformance-zygote-")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "conformance.worker", "--zygote", str(theirs.fileno())],
+            env=_process_environment(environment, False), stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=self.log, pass_fds=(theirs.fileno(),), start_new_session=True, close_fds=True)
+        theirs.close()
+        self.environment = environment
+        self.channel = ours
+        self._replies: list = []   # fork replies not read yet, oldest first (one per forked process)
+        self.adopted = False       # started by the process this one was forked from (``adopt_zygote``)
+
+    @property
+    def alive(self) -> bool:
+        if self.adopted:   # not our child: there is no exit status to read here
+            try:
+                os.kill(self.process.pid, 0)
+                return True
+            except ProcessLookupError:
+                return False
+        return self.process.poll() is None
+
+    def fork(self, fds: tuple[int, int, int]) -> _ForkedProcess:
+        """A worker forked with ``fds`` (its job pipe's read end, its result pipe's write end, its log);
+        returns at once (the zygote may still be importing): the pid is read when first needed."""
+        process = _ForkedProcess(self)
+        try:
+            _send_message(self.channel, ("fork",), fds)
+            self._replies.append(process)
+        except OSError:
+            process.forked(-1)   # no zygote: the worker never started (its pipes close: EOF)
+            process.returncode = -1
+        return process
+
+    def request(self, message):
+        """Send ``message`` and return the zygote's reply (fork replies still due are read first)."""
+        self._read_fork_replies()
+        _send_message(self.channel, message)
+        reply, _ = _receive_message(self.channel)
+        return reply
+
+    def _read_fork_replies(self) -> None:
+        while self._replies:
+            process = self._replies[0]
+            reply, _ = _receive_message(self.channel)
+            self._replies.pop(0)
+            process.forked(reply[1])
+
+    def hand_over(self) -> None:
+        """Close this process's end of the channel after forking the process that adopts the zygote."""
+        self.channel.close()
+
+    def wait(self) -> None:
+        """Wait for the zygote to exit (its adopter closed the channel) and drop its log."""
+        self.process.wait()
+        self.log.close()
+
+    def close(self) -> None:
+        """EOF on its channel: it exits (a worker it forked exits when it sees its parent gone). An
+        adopted zygote is left for the process that started it to wait for."""
+        self.channel.close()
+        if not self.adopted:
+            try:
+                self.process.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+class _ForkedProcess:
+    """A worker forked by a ``_Zygote``, with what ``_Worker`` uses of ``subprocess.Popen``: pid, poll,
+    wait, kill, returncode (negative: killed by that signal). Its exit status is the zygote's to
+    read (it is the zygote's child); a zygote that is gone reads as exit code -1."""
+
+    def __init__(self, zygote: _Zygote):
+        self.zygote = zygote
+        self._pid: int | None = None
+        self.returncode: int | None = None
+
+    def forked(self, pid: int) -> None:
+        self._pid = pid
+
+    @property
+    def pid(self) -> int:
+        if self._pid is None:
+            try:
+                self.zygote._read_fork_replies()
+            except (EOFError, OSError):
+                self._pid = -1
+        return self._pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and self.pid <= 0:
+            self.returncode = -1
+        if self.returncode is None:
+            try:
+                self.returncode = self.zygote.request(("wait", self.pid, timeout))
+            except (EOFError, OSError):
+                self.returncode = -1
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        try:
+            return self.wait(0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.poll() is None and self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _zygote_serve(channel_fd: int) -> None:
+    """The zygote: import what a worker imports, then fork a worker per request (``_Zygote``) and
+    say how forked workers ended, until the parent closes the channel."""
+    import importlib
+    for module in ZYGOTE_PRELOAD:
+        importlib.import_module(module)
+    from . import runtime
+    runtime.openvino_api()   # the Python API only: no Core (see above)
+    channel = socket.socket(fileno=channel_fd)
+    statuses: dict[int, int] = {}
+    while True:
+        try:
+            message, fds = _receive_message(channel)
+        except (EOFError, OSError):
+            os._exit(0)
+        if message[0] == "fork":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _forked_worker(channel, fds)
+            for fd in fds:
+                os.close(fd)
+            _send_message(channel, ("forked", pid))
+        elif message[0] == "wait":
+            _send_message(channel, _wait_for_child(message[1], message[2], statuses))
+
+
+def _forked_worker(channel: socket.socket, fds: list[int]) -> None:
+    """In a worker just forked by the zygote: its output to its log, then serve jobs; never returns."""
+    code = 1
+    try:
+        channel.close()
+        read_fd, write_fd, log_fd = fds
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        _serve(read_fd, write_fd)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the worker's own failure, told in its log
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait_for_child(pid: int, timeout: float | None, statuses: dict[int, int]) -> int | None:
+    """The exit code of the zygote's child ``pid`` (negative: its signal) once it ends, waiting at most
+    ``timeout`` seconds (None: until it ends); None if it is still running then."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while pid not in statuses:
+        try:
+            done, status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
+        except ChildProcessError:
+            return -1
+        if done:
+            statuses[pid] = os.waitstatus_to_exitcode(status)
+        elif time.monotonic() >= deadline:
+            return None
+        else:
+            time.sleep(0.005)
+    return statuses[pid]
+
+
 class WorkerPool:
     """Workers keyed by environment; a dead or killed worker is replaced on the next job."""
 
-    def __init__(self, startup_timeout: float = STARTUP_TIMEOUT):
+    def __init__(self, startup_timeout: float = STARTUP_TIMEOUT, fork_from_zygotes: bool = False):
+        """``fork_from_zygotes``: start this interpreter's workers by forking them from one zygote per
+        environment (``_Zygote``: a replacement costs a fork, not an interpreter start and imports)."""
         self.startup_timeout = startup_timeout
+        self.fork_from_zygotes = fork_from_zygotes
         self._workers: dict[tuple, _Worker] = {}   # key: (interpreter or None, environment overrides)
         self._starting: dict[tuple, _Worker] = {}  # started by prestart, not yet waited for
+        self._zygotes: dict[tuple, _Zygote] = {}   # key: environment overrides
         self._lock = threading.Lock()
         self.spawned = 0
+
+    def _new_worker(self, key: tuple) -> _Worker:
+        python, environment = key
+        zygote = None
+        if self.fork_from_zygotes and python is None:
+            zygote = self._zygotes.get(environment)
+            if zygote is None or not zygote.alive or zygote.inherited != inherited_environment():
+                if zygote is not None:
+                    zygote.close()
+                zygote = self._zygotes[environment] = _Zygote(environment)
+        self.spawned += 1
+        return _Worker(environment, python, zygote)
+
+    def adopt_zygote(self, zygote: _Zygote) -> None:
+        """Fork this pool's workers of ``zygote``'s environment from ``zygote``, started by the process
+        this one was forked from (``ov-conformance fuzz --jobs N`` starts its jobs' zygotes before it
+        imports torch, so they are ready when it forks the jobs); turns ``fork_from_zygotes`` on."""
+        zygote.adopted = True
+        with self._lock:
+            self.fork_from_zygotes = True
+            self._zygotes[zygote.environment] = zygote
 
     @staticmethod
     def _key(env: dict[str, str] | None, python: str | None) -> tuple:
@@ -282,8 +541,7 @@ class WorkerPool:
         key = self._key(env, python)
         with self._lock:
             if key not in self._workers and key not in self._starting:
-                self._starting[key] = _Worker(key[1], key[0])
-                self.spawned += 1
+                self._starting[key] = self._new_worker(key)
 
     def _worker(self, key: tuple) -> _Worker | WorkerFailure:
         worker = self._workers.get(key)
@@ -299,9 +557,7 @@ class WorkerPool:
             return worker
         if worker is not None:
             worker.close(grace=0)
-        python, environment = key
-        worker = _Worker(environment, python)
-        self.spawned += 1
+        worker = self._new_worker(key)
         failure = worker.wait_ready(self.startup_timeout)
         if failure is not None:
             worker.close(grace=0)
@@ -370,6 +626,10 @@ class WorkerPool:
             worker.close()
         for worker in starting:   # never used: it may still be importing OpenVINO
             worker.close(grace=0)
+        with self._lock:
+            zygotes, self._zygotes = list(self._zygotes.values()), {}
+        for zygote in zygotes:
+            zygote.close()
 
 
 _POOL = WorkerPool()
@@ -437,6 +697,19 @@ def cpu_inference_threads() -> int:
     """This process's CPU ``INFERENCE_NUM_THREADS`` (call it in a worker: ``call(cpu_inference_threads)``)."""
     from .runtime import core
     return int(core().get_property("CPU", "INFERENCE_NUM_THREADS"))
+
+
+def start_zygote(env: dict[str, str] | None = None) -> _Zygote:
+    """A zygote for workers of this interpreter with ``env``'s overrides, not used by this process: for
+    a process forked from this one to take (``WorkerPool.adopt_zygote``). ``close`` it here once forked
+    (the child keeps its channel), and wait for its process when the child is done."""
+    return _Zygote(tuple(sorted((env or {}).items())))
+
+
+def fork_workers_from_zygotes(enabled: bool = True) -> None:
+    """Start the shared pool's workers (this interpreter's) by forking them from a zygote per
+    environment (``WorkerPool(fork_from_zygotes=True)``); ``ov-conformance fuzz`` does."""
+    _POOL.fork_from_zygotes = enabled
 
 
 def pool() -> WorkerPool:
@@ -573,5 +846,8 @@ def _serve(read_fd: int, write_fd: int) -> None:
 if __name__ == "__main__":
     # Run the imported module's _serve, not this __main__ copy's: what the worker pickles
     # (e.g. the mapped-file loader) must be found as conformance.worker.* by the parent.
+    if sys.argv[1] == "--zygote":
+        from conformance.worker import _zygote_serve
+        _zygote_serve(int(sys.argv[2]))
     from conformance.worker import _serve as serve
     serve(int(sys.argv[1]), int(sys.argv[2]))

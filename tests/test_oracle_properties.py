@@ -25,7 +25,7 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from conformance import oracle
-from conformance.inputs import make_inputs
+from conformance.inputs import Inputs, make_inputs
 from tests import literal_reference as literal
 from tests.case_strategies import CONV, HUGE_STRIDE, OpConfig, edge_configs, op_configs
 
@@ -152,6 +152,52 @@ def test_oracle_equals_literal_reference_at_the_edges(config):
     _assert_close_to_literal(got.output, got.magnitude, expected, "torch oracle")
     output, magnitude = _streamed_output(case, inputs, 1, torch.float64)
     _assert_close_to_literal(output, magnitude, expected, "streamed oracle (1 plane per slab)")
+
+
+ALL_OPS = ("GroupConvolution", "GroupConvolutionBackpropData", "Convolution", "ConvolutionBackpropData")
+
+
+def _assert_reach_is_the_convolution_of_ones(case):
+    """``taps.reached`` by the ops' per-axis index arithmetic (``Op.reach``) is the mask the oracle's
+    own convolution of all-ones data and kernel gives, element for element."""
+    from dataclasses import replace
+
+    from conformance import ops, taps
+    single = replace(case, data_shape=(1, 1) + case.data_shape[2:],
+                     kernel_shape=ops.get(case.op).single_channel_kernel_shape(case.kernel_shape))
+    assert ops.get(case.op).reach(single, single.geometry()) is not None
+    got, expected = taps._reached(single), taps._reached_by_convolution(single)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert np.array_equal(got, expected), f"reach differs at {np.argwhere(got != expected)[:5].tolist()}"
+
+
+@given(config=op_configs(ops=ALL_OPS))
+def test_native_convolutions_give_onednns_reference_bits(config):
+    """Small oracle convolutions run on torch's native kernels (``taps.NATIVE_CONVOLUTION_WORK``):
+    the same bits as through oneDNN (float32 only where exact; oneDNN has no float64)."""
+    import pytest
+
+    from conformance import taps
+    case = config.case()
+    drawn = make_inputs(case)
+    inputs = Inputs(drawn.data, drawn.kernel)   # without the draw's op output: both convolutions run
+    native = oracle.reference(case, inputs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taps, "NATIVE_CONVOLUTION_WORK", -1)
+        onednn = oracle.reference(case, inputs)
+    assert native.output.dtype == onednn.output.dtype
+    assert np.array_equal(native.output, onednn.output) and np.array_equal(native.magnitude, onednn.magnitude)
+
+
+@given(config=op_configs(ops=ALL_OPS))
+def test_reach_by_index_is_the_convolution_of_ones(config):
+    _assert_reach_is_the_convolution_of_ones(config.case())
+
+
+@given(config=edge_configs(ops=ALL_OPS))
+def test_reach_by_index_is_the_convolution_of_ones_at_the_edges(config):
+    """output_padding past the result, crops past it, output_shape beyond it, strides of 2**40."""
+    _assert_reach_is_the_convolution_of_ones(config.case())
 
 
 def test_edge_configurations_are_drawn():

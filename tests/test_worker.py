@@ -25,9 +25,14 @@ cases:
 """
 
 
-@pytest.fixture(scope="module")
-def pool():
-    workers = WorkerPool()
+# Every test of a pool runs with workers started as interpreters and with workers forked from a
+# zygote (WorkerPool(fork_from_zygotes=True), what ov-conformance fuzz uses): the same behaviour.
+START_KINDS = pytest.mark.parametrize("forked", [False, True], ids=["started", "forked"])
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["started", "forked"])
+def pool(request):
+    workers = WorkerPool(fork_from_zygotes=request.param)
     yield workers
     workers.shutdown()
 
@@ -145,18 +150,35 @@ def test_the_per_test_variable_pytest_sets_keeps_the_worker(pool, monkeypatch):
     assert pool.stats()["spawned"] == spawned
 
 
-def test_shutdown_stops_every_worker(rendered):
-    workers = WorkerPool()
+@START_KINDS
+def test_shutdown_stops_every_worker(rendered, forked):
+    workers = WorkerPool(fork_from_zygotes=forked)
     pids = [workers.call(os.getpid), workers.call(os.getpid, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})]
     assert len(set(pids)) == 2 and workers.stats()["spawned"] == 2
+    zygotes = [zygote.process.pid for zygote in workers._zygotes.values()]
+    assert len(zygotes) == (2 if forked else 0)   # one per environment
     workers.shutdown()
-    for pid in pids:
+    for pid in pids + zygotes:
         with pytest.raises((ProcessLookupError, ChildProcessError)):
             os.kill(pid, 0)
 
 
-def test_a_prestarted_worker_serves_the_first_job_and_shutdown_stops_an_unused_one():
-    workers = WorkerPool()
+def test_a_forked_worker_is_the_zygotes_child_and_replacing_it_is_a_fork():
+    workers = WorkerPool(fork_from_zygotes=True)
+    try:
+        first = workers.call(os.getpid)
+        (zygote,) = workers._zygotes.values()
+        assert workers.call(os.getppid) == zygote.process.pid
+        assert workers.call(os._exit, 9).exit_code == 9
+        assert workers.call(os.getpid) != first and workers.call(os.getppid) == zygote.process.pid
+        assert workers.stats()["spawned"] == 2 and list(workers._zygotes.values()) == [zygote]
+    finally:
+        workers.shutdown()
+
+
+@START_KINDS
+def test_a_prestarted_worker_serves_the_first_job_and_shutdown_stops_an_unused_one(forked):
+    workers = WorkerPool(fork_from_zygotes=forked)
     workers.prestart()
     (starting,) = workers._starting.values()
     assert workers.call(os.getpid) == starting.process.pid and workers.stats()["spawned"] == 1
@@ -175,3 +197,21 @@ def test_api_check_runs_isa_capped_targets_in_a_worker(tmp_path):
     assert "avx512" not in outcome.run.primitive_type
     isolated = api.check(case, runtime.Target("CPU", "f32"), tmp_path, isolate=True)
     assert isolated.verdict.passed
+
+
+def test_a_zygote_started_here_serves_the_pool_of_a_process_that_adopts_it(tmp_path):
+    """``start_zygote`` + ``WorkerPool.adopt_zygote`` (what fuzz --jobs does across its fork): the adopting
+    pool forks its workers from that zygote, and an adopted zygote is not this process's to wait for."""
+    from conformance import worker
+    zygote = worker.start_zygote()
+    workers = WorkerPool()
+    try:
+        workers.adopt_zygote(zygote)
+        assert workers.fork_from_zygotes and zygote.alive
+        assert workers.call(os.getppid) == zygote.process.pid
+        assert workers.call(os._exit, 4).exit_code == 4           # a replacement comes from it too
+        assert workers.call(os.getppid) == zygote.process.pid
+    finally:
+        workers.shutdown()                                       # closes its channel: the zygote exits
+    zygote.wait()
+    assert zygote.process.returncode == 0

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
+from typing import Callable
 
 DEFAULT_TARGETS = ("CPU:f32",)
 
@@ -91,7 +92,12 @@ def merge_job_outputs(job_dirs) -> tuple:
 
 
 def _job_command(args, index: int, out: Path) -> list[str]:
-    command = [sys.executable, "-m", "conformance.cli", "fuzz", "--seed", str(job_seeds(args.seed, args.jobs)[index]),
+    """The command line of job ``index`` of ``--jobs N`` as its own process (what ``_fork_job`` runs)."""
+    return [sys.executable, "-m", "conformance.cli"] + _job_arguments(args, index, out)
+
+
+def _job_arguments(args, index: int, out: Path) -> list[str]:
+    command = ["fuzz", "--seed", str(job_seeds(args.seed, args.jobs)[index]),
                "--out", str(out), "--expected-failures", args.expected_failures,
                "--item-timeout", str(args.item_timeout), "--shrink-checks", str(args.shrink_checks), "--job"]
     if getattr(args, "shrink_known", False):
@@ -109,10 +115,76 @@ def _job_command(args, index: int, out: Path) -> list[str]:
     return command
 
 
+# What every job imports, imported once by the parent before it forks them: torch alone is ~1.5 s of CPU
+# a process. Fork-safe: the parent computes nothing with them, so no torch (OpenMP) thread pool, no
+# OpenVINO Core and no worker exists in it yet (numpy's OpenBLAS pool is stopped by OpenBLAS's own fork
+# handler); each job creates its own after the fork.
+JOB_IMPORTS = ("torch", "conformance.api", "conformance.batch", "conformance.fuzzing.campaign")
+
+
+class _ForkedJob:
+    """A job forked by ``_fork_job``: ``poll`` as ``subprocess.Popen``'s."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def _fork_job(arguments: list[str], log_path: Path, setup: Callable[[], None] | None = None) -> _ForkedJob:
+    """Run ``ov-conformance <arguments>`` (a ``--job``) in a forked child, its output in ``log_path``
+    (``setup``: run first in the child). The child ends with ``os._exit`` once its workers are stopped:
+    the interpreter's teardown (torch, OpenVINO's telemetry; ~0.4-0.8 s) is not on the campaign's tail,
+    and the parent's exit handlers do not run twice."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return _ForkedJob(pid)
+    code = 1
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        if setup is not None:
+            setup()
+        from ..cli import build_parser
+        job = build_parser().parse_args(arguments)
+        code = job.handler(job)
+    except BaseException:  # noqa: BLE001 - the job's own failure, told in its log (the parent sees no summary)
+        traceback.print_exc()
+    finally:
+        try:
+            from .. import worker
+            worker.shutdown()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+
+def _take_zygotes(zygotes: list[list], index: int) -> None:
+    """In job ``index``: fork its workers from its own zygotes; let go of the other jobs'."""
+    from .. import worker
+    for job, job_zygotes in enumerate(zygotes):
+        for zygote in job_zygotes:
+            if job == index:
+                worker.pool().adopt_zygote(zygote)
+            else:
+                zygote.hand_over()
+
+
 def _wait_for_jobs(processes: list) -> dict[str, str]:
-    """Wait for every job ((process, out dir, log) triples); meanwhile, as each job but the last ends,
+    """Wait for every job ((process, out dir) pairs); meanwhile, as each job but the last ends,
     make the texts of its finding files (``campaign.finding_texts``): the jobs rarely end together,
-    and this runs while a core is free instead of after the last job (~0.8 ms a finding)."""
+    and this runs while a core is free instead of after the last job (~0.3 ms a finding)."""
     from . import campaign
     running, texts = list(processes), {}
     while running:
@@ -122,7 +194,6 @@ def _wait_for_jobs(processes: list) -> dict[str, str]:
             continue
         for job in finished:
             running.remove(job)
-            job[2].close()
             summary = Path(job[1]) / "summary.json"
             if running and summary.exists():
                 finished_job = campaign.merge([json.loads(summary.read_text(encoding="utf-8"))])
@@ -132,7 +203,11 @@ def _wait_for_jobs(processes: list) -> dict[str, str]:
 
 def cmd_fuzz(args) -> int:
     """Run the campaign(s); print progress, the summary and the rate; 1 when there are new findings."""
+    from .. import worker
     from . import campaign
+    # A campaign replaces a crashed worker a few times per 1,000 cases (each crashing half of a bisected
+    # batch): forked from a zygote, a replacement costs a fork instead of ~0.4 s of interpreter start-up.
+    worker.fork_workers_from_zygotes()
     out = Path(args.out)
     try:
         settings = _settings(args, args.seed)
@@ -144,18 +219,30 @@ def cmd_fuzz(args) -> int:
     if args.jobs > 1:
         started = time.monotonic()
         jobs_dir = out / "jobs"
+        # The jobs' torch runs on one OpenMP thread (read when torch loads: before the import below).
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        # Each job's workers' zygotes, one per environment of the targets, start now: they import
+        # OpenVINO on the other core while this process imports torch, and are ready when the jobs start.
+        environments = {tuple(sorted(target.environment().items())) for target in settings.targets}
+        zygotes = [[worker.start_zygote(dict(environment)) for environment in sorted(environments)]
+                   for _ in range(args.jobs)]
+        import importlib
+        for module in JOB_IMPORTS:
+            importlib.import_module(module)
         processes = []
         for index in range(args.jobs):
             job_out = jobs_dir / f"job-{index}"
             job_out.mkdir(parents=True, exist_ok=True)
-            log = open(job_out / "log.txt", "w", encoding="utf-8")
-            env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-            processes.append((subprocess.Popen(_job_command(args, index, job_out), stdout=log,
-                                               stderr=subprocess.STDOUT, env=env), job_out, log))
             print(f"[fuzz] job {index}: seed {job_seeds(args.seed, args.jobs)[index]}, log {job_out / 'log.txt'}",
                   flush=True)
+            processes.append((_fork_job(_job_arguments(args, index, job_out), job_out / "log.txt",
+                                        lambda index=index: _take_zygotes(zygotes, index)), job_out))
+        for zygote in (zygote for job_zygotes in zygotes for zygote in job_zygotes):
+            zygote.hand_over()   # each job holds its own zygotes' channels
         texts = _wait_for_jobs(processes)
-        result, missing = merge_job_outputs([job_out for _, job_out, _ in processes])
+        for zygote in (zygote for job_zygotes in zygotes for zygote in job_zygotes):
+            zygote.wait()
+        result, missing = merge_job_outputs([job_out for _, job_out in processes])
         for job_out in missing:
             print(f"[fuzz] {job_out}: no summary (the job died: see its log.txt)", file=sys.stderr)
         result.seed = args.seed

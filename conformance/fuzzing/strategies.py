@@ -133,7 +133,7 @@ def reaches_enough(case) -> bool:
     from ..taps import reached
     from ..compare import MIN_REACHED_FRACTION
     for shape in case.infer_shapes or (case.data_shape,):
-        mask = reached(case.at_data_shape(shape))
+        mask = reached(case.at_data_shape(shape) if case.dynamic else case)
         if mask.size and mask.sum() < MIN_REACHED_FRACTION * mask.size:
             return False
     return True

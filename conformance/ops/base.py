@@ -137,6 +137,13 @@ class Op:
         return tuple(shapes.dilated_kernel(k, d) for k, d in zip(self.kernel_spatial(case.kernel_shape),
                                                                   case.dilations))
 
+    def reach(self, case, geometry) -> tuple[np.ndarray, ...] | None:
+        """Per spatial axis, which output positions at least one kernel tap reaches (a product of a
+        data element, not only pads or zeros past the result): with all-ones data and kernel the tap
+        count of an output element is the product of its axes' counts, so ``taps.reached`` is the
+        outer AND of these. None: no per-axis formula (``taps.reached`` convolves ones instead)."""
+        return None
+
     def torch_weight(self, kernel):
         """Grouped spec kernel (``grouped_kernel``) -> torch's grouped layout: [G, A, B, k...] -> [G*A, B, k...] (A = C_OUT for a
         convolution, C_IN for a transposed one: exactly torch's conv / conv_transpose weights)."""

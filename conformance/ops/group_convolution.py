@@ -66,6 +66,11 @@ def convolution_input_index(outputs: range, stride: int, extent: int, pads_begin
     return np.where((row >= 0) & (row < rows), row, -1)
 
 
+def _fits_int64(bound: int) -> bool:
+    """True when index arithmetic bounded by ``bound`` stays exact in int64 (``reach``)."""
+    return bound < 1 << 62
+
+
 SPEC_SCAFFOLD = """\
 # GroupConvolution-1 cases, written in the spec's terms.
 # Check with: ov-conformance validate {path}
@@ -155,6 +160,21 @@ class GroupConvolution(Op):
         strides = tuple(window_stride(s, e) for s, e in zip(case.strides, extents))
         return conv(case.spatial_rank)(fast_layout(gathered), fast_layout(weight), stride=strides,
                                        dilation=case.dilations, groups=geometry.groups).contiguous()
+
+    def reach(self, case, geometry):
+        """An output position is reached when some tap of its window lands on a data row (not a pad):
+        the window of output ``o`` reads rows ``o * stride - pads_begin + k * dilation``, k < taps."""
+        axes = []
+        for size, rows, taps, stride, dilation, begin in zip(
+                geometry.output_shape[2:], case.data_shape[2:], self.kernel_spatial(case.kernel_shape),
+                case.strides, case.dilations, geometry.pads_begin):
+            if not _fits_int64(size * stride + abs(begin) + rows + taps * dilation):
+                return None
+            first = np.arange(size, dtype=np.int64) * stride - begin   # the row of each window's tap 0
+            lowest = np.maximum(0, -(first // dilation))                # its first tap on a row >= 0
+            highest = np.minimum(taps - 1, (rows - 1 - first) // dilation)   # its last tap on a row < rows
+            axes.append(lowest <= highest)
+        return tuple(axes)
 
     def slab(self, case, geometry, data, weight, start, stop):
         """Only the input rows the slab's windows read, then the windows."""

@@ -14,9 +14,11 @@ import numpy as np
 from .. import shapes
 from . import fuzz
 from .base import Op, _join
+from .group_convolution import _fits_int64
 from .torch_util import conv_transpose, fast_layout, take, window_stride
 
 INT32_MAX = (1 << 31) - 1   # torch's transposed convolution reads dilations as int32
+REACH_GRID_ELEMENTS = 1 << 22   # reach: output positions x taps of one axis, above which ones are convolved
 
 
 def landing_taps(kernel: int, stride: int, dilation: int) -> int:
@@ -216,6 +218,23 @@ class GroupConvolutionBackpropData(Op):
             axis + 2: transposed_output_index(out, stride, extent, begin, first, data.shape[axis + 2])
             for axis, (out, stride, extent, begin, first) in enumerate(
                 zip(outputs, case.strides, extents, geometry.pads_begin, first_rows))})
+
+    def reach(self, case, geometry):
+        """An output position ``o`` is reached when some tap lands on it: data row ``i`` and tap ``k``
+        with ``i * stride + k * dilation = o + pads_begin`` (a position of the uncropped result; none
+        lands past it, in ``output_padding`` or an output_shape beyond it)."""
+        axes = []
+        for size, rows, taps, stride, dilation, begin in zip(
+                geometry.output_shape[2:], case.data_shape[2:], self.kernel_spatial(case.kernel_shape),
+                case.strides, case.dilations, geometry.pads_begin):
+            if size * taps > REACH_GRID_ELEMENTS or not _fits_int64(size + abs(begin) + taps * dilation
+                                                                    + rows * stride):
+                return None
+            # landing[o, k]: where data row i would have to be, times stride, for tap k to land on o
+            landing = (np.arange(size, dtype=np.int64)[:, None] + begin
+                       - np.arange(taps, dtype=np.int64)[None, :] * dilation)
+            axes.append(((landing >= 0) & (landing % stride == 0) & (landing // stride < rows)).any(axis=1))
+        return tuple(axes)
 
     def slab(self, case, geometry, data, weight, start, stop):
         """Only the input rows that reach the slab's planes, then the spec's window."""
