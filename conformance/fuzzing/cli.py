@@ -155,8 +155,10 @@ def _fork_job(arguments: list[str], log_path: Path, setup: Callable[[], None] | 
         os.close(log)
         if setup is not None:
             setup()
-        from ..cli import build_parser
-        job = build_parser().parse_args(arguments)
+        # The job's arguments are a ``fuzz`` command line (``_job_arguments``): this module's parser reads them.
+        parser = argparse.ArgumentParser(prog="ov-conformance")
+        add_parser(parser.add_subparsers(dest="command", required=True))
+        job = parser.parse_args(arguments)
         code = job.handler(job)
     except BaseException:  # noqa: BLE001 - the job's own failure, told in its log (the parent sees no summary)
         traceback.print_exc()
