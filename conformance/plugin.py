@@ -571,10 +571,7 @@ class _Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.state.run.close()
         worker.shutdown()
-        if self.in_xdist_worker:
-            gc.freeze()   # as the controller does below (this worker process ends next)
-            return  # the controller writes the report
-        if self.state.records:
+        if self.state.records:   # none in an xdist worker: the controller records and writes the report
             document = reporting.build_report(list(self.state.records.values()), _environment(self.state))
             if self.state.results_dir is not None and len(self.state.targets) > 1:
                 document["cross_target"] = bundles.summarize_differences(
@@ -582,10 +579,10 @@ class _Recorder:
             self.state.written = report_writer.write_report(document, self.state.report_path)
             self.state.totals = document["summary"]["totals"]
             self.state.kinds = document["summary"].get("kinds", {})
-        if session.config.getoption("dist", "no") != "no":
-            # The xdist controller holds every item's report until it exits, and pytest's cleanup then
-            # runs several full garbage collections over them, after the workers have finished
-            # (~0.15 s on the run's tail). The process ends next, so nothing here needs collecting.
+        if self.in_xdist_worker or session.config.getoption("dist", "no") != "no":
+            # pytest's cleanup runs several full garbage collections over everything alive (the xdist
+            # controller holds every item's report: ~0.15 s on the run's tail, after the workers have
+            # finished). An xdist process ends next, so nothing here needs collecting.
             gc.freeze()
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
