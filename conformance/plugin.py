@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import json
 import os
 import re
 import reprlib
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -270,10 +273,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         indices = _own_items(session.config, len(session.items))
         state.run.start(lambda: _planned(session.items, indices))
         import torch  # noqa: F401
+        _import_tail_modules(session.config)
     if hasattr(session.config, "workerinput") and session.items and not session.config.option.collectonly:
         import torch   # an xdist worker's share of the cores (any item may use torch: a fuzz campaign does)
         torch.set_num_threads(_worker_threads())
     gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.getoption("dist", "no") != "no" and not hasattr(session.config, "workerinput"):
+        _import_tail_modules(session.config)   # the xdist controller: its workers have just been started
+
+
+# Hypothesis's pytest plugin imports Hypothesis in its terminal summary, which every pytest process
+# of a run reaches (a serial run, the xdist controller and each worker): measured 0.2 s on each
+# process's tail, after its last item. Imported on a thread while the items run, it is off the tail.
+_TAIL_MODULES = {"hypothesispytest": "hypothesis.internal.observability"}
+
+
+def _import_tail_modules(config: pytest.Config) -> None:
+    """Start importing, on a background thread, what the end of the run imports (``_TAIL_MODULES``)."""
+    names = [module for plugin, module in _TAIL_MODULES.items()
+             if config.pluginmanager.has_plugin(plugin) and module not in sys.modules]
+    if names:
+        threading.Thread(target=_import_quietly, args=(names,), name="conformance-tail-imports", daemon=True).start()
+
+
+def _import_quietly(names: list[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the plugin that needs it imports it again and reports the error
+            pass
 
 
 def _own_items(config: pytest.Config, item_count: int) -> range:
