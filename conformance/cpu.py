@@ -111,6 +111,11 @@ CAP_MASKS: dict[str, int] = {
 # avx512_core, oneDNN emulating bf16 where avx512_core_bf16 is missing, or avx2_vnni_2; f16 with
 # avx512_core_fp16 or avx2_vnni_2). Without one of them the hint runs in f32.
 PRECISION_HINT_FEATURES = {"bf16": ("avx512_core", "avx2_vnni_2"), "f16": ("avx512_core_fp16", "avx2_vnni_2")}
+# Of those, the ones that do bf16/f16 in hardware. The plugin sees these by cpuid whatever
+# ONEDNN_MAX_CPU_ISA says, and a cap that hides them leaves it picking kernels oneDNN then refuses
+# (the compile fails). avx512_core alone only emulates bf16, and the plugin asks oneDNN, which
+# honours the cap: a capped bf16 hint then runs in f32 (observed on an Ice Lake Xeon, 2026-12-02).
+NATIVE_PRECISION_FEATURES = {"bf16": ("avx512_core_bf16", "avx2_vnni_2"), "f16": PRECISION_HINT_FEATURES["f16"]}
 
 
 def canonical_feature(name: str) -> str:
@@ -153,6 +158,11 @@ def supports_precision_hint(features, precision: str) -> bool:
     """True when the CPU plugin, given these features, runs a ``precision`` hint (bf16/f16) in that
     precision rather than f32 (``PRECISION_HINT_FEATURES``); always True for f32."""
     return precision == "f32" or any(name in set(features) for name in PRECISION_HINT_FEATURES.get(precision, ()))
+
+
+def supports_precision_natively(features, precision: str) -> bool:
+    """True when these features do a bf16/f16 hint in hardware (``NATIVE_PRECISION_FEATURES``); True for f32."""
+    return precision == "f32" or any(name in set(features) for name in NATIVE_PRECISION_FEATURES.get(precision, ()))
 
 
 def process_isa_cap() -> str | None:

@@ -22,13 +22,13 @@ PRECISIONS = ("f32", "bf16", "f16")
 
 
 def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
-    """True when this CPU supports the ``target.precision`` hint (bf16/f16) but the target's ISA cap
-    (or the process's ``ONEDNN_MAX_CPU_ISA``) hides the features that do it (``conformance.cpu``;
-    ``cpu`` defaults to this machine)."""
-    from .cpu import supports_precision_hint, target_cap, this_cpu
+    """True when this CPU does the ``target.precision`` hint (bf16/f16) in hardware but the target's ISA
+    cap (or the process's ``ONEDNN_MAX_CPU_ISA``) hides the features that do it: the compile fails
+    (``conformance.cpu``, NATIVE_PRECISION_FEATURES; ``cpu`` defaults to this machine)."""
+    from .cpu import supports_precision_hint, supports_precision_natively, target_cap, this_cpu
     cpu, cap = cpu or this_cpu(), target_cap(target.isa)
     return (cap is not None and target.precision != "f32"
-            and supports_precision_hint(cpu.features, target.precision)
+            and supports_precision_natively(cpu.features, target.precision)
             and not supports_precision_hint(cpu.effective(cap), target.precision))
 
 

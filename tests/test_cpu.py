@@ -51,11 +51,14 @@ def test_each_feature_mask_is_within_the_cap_of_its_own_name():
 
 
 @pytest.mark.parametrize("kind, bf16, f16", [
-    ("avx2_only", False, False), ("skylake", True, False), ("amd_avx512_bf16", True, False),
+    ("avx2_only", False, False), ("skylake", True, False), ("icelake", True, False), ("amd_avx512_bf16", True, False),
     ("intel_amx", True, True), ("intel_amx_fp16", True, True)])
 def test_which_cpus_support_bf16_and_f16_hints(kind, bf16, f16):
     native = cpu.features_from_flags(FLAGS[kind].split())
     assert cpu.supports_precision_hint(native, "bf16") is bf16      # avx512_core (emulated bf16) is enough
+    # ... but only avx512_core_bf16 (or avx2_vnni_2) is bf16 in hardware
+    assert cpu.supports_precision_natively(native, "bf16") is ("avx512_core_bf16" in native)
+    assert cpu.supports_precision_natively(native, "f16") is f16
     assert cpu.supports_precision_hint(native, "f16") is f16
     assert cpu.supports_precision_hint(native, "f32")
     assert not cpu.supports_precision_hint(cpu.effective_features(native, "avx2"), "bf16")
