@@ -7,18 +7,16 @@ plugin skips slow ones.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from math import prod
 from typing import TYPE_CHECKING
 
 from . import ops
+from .settings import DEFAULT_MEMORY_BUDGET, format_size, parse_size  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from .schema import Case
 
-GIB = 1 << 30
-DEFAULT_MEMORY_BUDGET = 16 * GIB  # the spec's full-size examples (224^3 3D) fit; a typo'd 10^6 does not
 
 
 # Above this many output elements the oracle is computed and compared in slabs of
@@ -80,29 +78,6 @@ def footprint_bytes(case: Case) -> int:
     f32 = 4 * (data + kernel + 2 * output)
     f64 = 8 * (2 * data + 2 * kernel + 2 * intermediate + 2 * output)
     return f32 + f64
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-
-
-def parse_size(text: str | int) -> int:
-    """``'16GiB'``, ``'512MB'``, ``'1000'`` or an int -> bytes."""
-    if isinstance(text, int):
-        return text
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a size (e.g. 16GiB, 512MiB, 2GB, 1000000)")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
-
-
-def format_size(size: int) -> str:
-    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            return f"{size / factor:.3g} {unit}"
-    return f"{size} B"
-
 
 
 def memory_culprit(case: Case, budget: int) -> str:

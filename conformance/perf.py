@@ -33,20 +33,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import cpu, ops, runtime, worker
+from .settings import PerfSettings  # noqa: F401 (re-exported)
 
 # A case output above this many elements is a full-size (streamed) item: not timed (minutes a run).
 NOT_MEASURED_STREAMED = "streamed (full-size) item: not timed"
-
-
-@dataclass(frozen=True)
-class PerfSettings:
-    """How each passed item is timed (``pytest --perf``; recorded in every record)."""
-
-    threads: int = 1                # INFERENCE_NUM_THREADS and torch.set_num_threads
-    budget_seconds: float = 0.2     # per side (OpenVINO, torch) and item, after the minimum repeats
-    min_repeats: int = 5
-    max_repeats: int = 2000
-    warmup: int = 2
 
 
 @dataclass(frozen=True)

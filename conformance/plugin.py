@@ -21,14 +21,24 @@ import threading
 import time
 from pathlib import Path
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 import pytest
 
-from . import api, bundles, cpu, expectations, perf, worker, xdist_split
+# Only light modules here (no stage, no numpy): pytest imports this module before anything runs, and
+# the xdist controller, which never collects or runs an item, starts its workers sooner without them
+# (docs/performance.md, "Session 7"). The stages (api and what it imports) are imported where used.
+from . import cpu, settings, xdist_split
 from . import report as reporting
 from . import report_writer
 from . import targets as target_lists
-from .case import DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, format_size, parse_size, printable_path
-from .runtime import PRECISIONS, Target, openvino_release, openvino_version
+from .settings import DEFAULT_MEMORY_BUDGET, format_size, parse_size
+from .targets import PRECISIONS, Target
+
+if TYPE_CHECKING:
+    from . import api, expectations
+    from .case import Case, CaseError
 
 # The fuzzer's --fuzz option and campaign item (a plugin module of its own).
 pytest_plugins = ["conformance.fuzzing.pytest_plugin"]
@@ -79,7 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run OpenVINO in the pytest process (a crash in OpenVINO then ends the run)")
     group.addoption("--item-timeout", type=float, metavar="SECONDS", default=None,
                     help="with --isolate: an item whose compile+infer takes longer is 'hung' "
-                         f"(default: ini conformance_item_timeout, {worker.DEFAULT_TIMEOUT:g})")
+                         f"(default: ini conformance_item_timeout, {settings.DEFAULT_TIMEOUT:g})")
     group.addoption("--repro-dir", metavar="DIR", default=None,
                     help="where repro bundles of failing items are written "
                          "(default: ini conformance_repro_dir, reports/repro)")
@@ -91,7 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: ini conformance_perf_threads, 1)")
     group.addoption("--perf-budget", type=float, metavar="SECONDS", default=None,
                     help=f"with --perf: seconds of timed repeats per item and side, after at least "
-                         f"{perf.PerfSettings.min_repeats} (default {perf.PerfSettings.budget_seconds:g})")
+                         f"{settings.PerfSettings.min_repeats} (default {settings.PerfSettings.budget_seconds:g})")
     parser.addini("conformance_perf", "performance view of passed items (as --perf)", type="bool", default=False)
     parser.addini("conformance_perf_threads", "threads while timing with --perf", default="1")
     parser.addini("conformance_cases", "directory of case YAML files, relative to the rootdir", default="cases")
@@ -103,7 +113,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_expected_failures", "expected-failure registry (relative to the rootdir)",
                   default="expected_failures.yaml")
     parser.addini("conformance_item_timeout", "seconds before an isolated item is 'hung'",
-                  default=str(worker.DEFAULT_TIMEOUT))
+                  default=str(settings.DEFAULT_TIMEOUT))
     group.addoption("--batch-size", type=int, dest="conformance_batch_size", metavar="N", default=None,
                     help="compile up to N cases of one target and element type as one model (static ones, or else "
                          "dynamic-shape ones; outputs, primitives and "
@@ -126,7 +136,7 @@ def _targets(config: pytest.Config) -> list[Target]:
     try:
         chosen = [target_lists.parse_target(text) for text in config.getoption("conformance_targets") or []]
         if config.getoption("conformance_targets_file"):
-            chosen += target_lists.load_targets(config.getoption("conformance_targets_file"))
+            chosen += _targets_file(config.getoption("conformance_targets_file"))
         if devices or precisions:
             chosen += [target_lists.make_target(device, precision)
                        for device in devices or config.getini("conformance_devices")
@@ -136,9 +146,18 @@ def _targets(config: pytest.Config) -> list[Target]:
         if not chosen:
             chosen = [target_lists.make_target(device, precision) for device in config.getini("conformance_devices")
                       for precision in config.getini("conformance_precisions")]
-    except (target_lists.TargetError, CaseError) as error:
+    except target_lists.TargetError as error:
         raise pytest.UsageError(f"conformance targets: {error}") from None
     return target_lists.unique(chosen)
+
+
+def _targets_file(path: str) -> list[Target]:
+    """``--targets FILE`` (read with the case YAML loader: imported only when one is given)."""
+    from .case import CaseError
+    try:
+        return target_lists.load_targets(path)
+    except CaseError as error:
+        raise pytest.UsageError(f"conformance targets: {error}") from None
 
 
 class _Session:
@@ -159,14 +178,8 @@ class _Session:
         # only refuses shapes above the larger of it and the default (a typo'd dimension).
         self.load_budget = None if self.memory_budget is None else max(self.memory_budget, DEFAULT_MEMORY_BUDGET)
         self.progress = config.getoption("progress") or config.getoption("verbose") > 0
-        registry = config.getoption("expected_failures") or root / config.getini("conformance_expected_failures")
-        self.registry_error: CaseError | None = None
-        self.registry: list[expectations.ExpectedFailure] = []
-        if Path(registry).is_file():
-            try:
-                self.registry = expectations.load_registry(registry)
-            except CaseError as error:
-                self.registry_error = error
+        self.registry_path = Path(config.getoption("expected_failures")
+                                  or root / config.getini("conformance_expected_failures"))
         report_path = config.getoption("conformance_report") or config.getini("conformance_report")
         self.report_path = root / report_path
         self.repro_dir = root / (config.getoption("repro_dir") or config.getini("conformance_repro_dir"))
@@ -184,24 +197,63 @@ class _Session:
         self.results_dir: Path | None = (Path(save_results) if save_results else
                                          root / ".conformance" / "results" if len(self.targets) > 1 else None)
         if self.results_dir is not None and not hasattr(config, "workerinput"):
+            from . import bundles
+            from .runtime import openvino_version
             bundles.start_bundle(self.results_dir, {"openvino_version": openvino_version(),
                                                     "targets": [target.id for target in self.targets]}, clear=True)
-        batch_size = config.getoption("conformance_batch_size") or int(config.getini("conformance_batch_size"))
-        if batch_size < 1:
-            raise pytest.UsageError(f"--batch-size / conformance_batch_size: {batch_size}: must be >= 1")
-        # The oracle cache, the check, batches and the item's ending (repro and result bundles, record fields).
-        self.run = api.RunSession(self.ir_dir, self.isolate, self.item_timeout, repro_dir=self.repro_dir,
-                                  results_dir=self.results_dir, root=root, report_dir=self.report_path.parent,
-                                  perf_settings=_perf_settings(config), batch_size=batch_size)
+        self.batch_size = config.getoption("conformance_batch_size") or int(config.getini("conformance_batch_size"))
+        if self.batch_size < 1:
+            raise pytest.UsageError(f"--batch-size / conformance_batch_size: {self.batch_size}: must be >= 1")
+        self.perf_settings = _perf_settings(config)
         self.kinds: dict[str, dict[str, int]] = {}
+
+    # The registry and the run session are made when first used: by a process that collects case
+    # files and runs items, never by the xdist controller.
+
+    @cached_property
+    def _registry(self) -> tuple[list[expectations.ExpectedFailure], CaseError | None]:
+        from . import expectations
+        from .case import CaseError
+        if not self.registry_path.is_file():
+            return [], None
+        try:
+            return expectations.load_registry(self.registry_path), None
+        except CaseError as error:
+            return [], error
+
+    @property
+    def registry(self) -> list[expectations.ExpectedFailure]:
+        """The expected-failure registry's entries (none if it is missing or broken)."""
+        return self._registry[0]
+
+    @property
+    def registry_error(self) -> CaseError | None:
+        """Why the registry could not be loaded (every item then fails with it), or None."""
+        return self._registry[1]
+
+    @cached_property
+    def run(self) -> api.RunSession:
+        """The oracle cache, the check, batches and each item's ending (repro and result bundles, record fields)."""
+        from . import api
+        return api.RunSession(self.ir_dir, self.isolate, self.item_timeout, repro_dir=self.repro_dir,
+                              results_dir=self.results_dir, root=self.root, report_dir=self.report_path.parent,
+                              perf_settings=self.perf_settings, batch_size=self.batch_size)
+
+    def close(self) -> None:
+        """End the run session and the OpenVINO workers, if this process started them."""
+        if "run" in self.__dict__:
+            from . import worker
+            self.run.close()
+            worker.shutdown()
 
     def relative(self, path: Path | str, start: Path | None = None, *, resolve: bool = True) -> str:
         """``path`` relative to ``start`` (default the rootdir), so reports don't depend on the checkout;
         ``resolve=False`` keeps a symlink's own name (a case file pointing elsewhere is named as written)."""
+        from . import api
         return api.relative_path(path, start or self.root, resolve=resolve)
 
 
-def _perf_settings(config: pytest.Config) -> perf.PerfSettings | None:
+def _perf_settings(config: pytest.Config) -> settings.PerfSettings | None:
     """--perf / ini conformance_perf with its thread count and time budget; None without it."""
     if not (config.getoption("perf") or config.getini("conformance_perf")):
         return None
@@ -210,7 +262,7 @@ def _perf_settings(config: pytest.Config) -> perf.PerfSettings | None:
     if not str(threads).isdigit() or int(threads) < 1 or (budget is not None and budget < 0):
         raise pytest.UsageError(f"--perf-threads / ini conformance_perf_threads must be a whole number of at least 1 "
                                 f"(got {threads!r}) and --perf-budget not negative (got {budget!r})")
-    return perf.PerfSettings(threads=int(threads), **({} if budget is None else {"budget_seconds": budget}))
+    return settings.PerfSettings(threads=int(threads), **({} if budget is None else {"budget_seconds": budget}))
 
 
 def _resolved(path: Path | str) -> Path:
@@ -251,7 +303,7 @@ def _share_cores(threads: int) -> None:
     # Read where OpenVINO's Core is made (runtime.core): in this process if it runs OpenVINO itself
     # (--no-isolate), and in its OpenVINO worker process, which inherits it. Not made here: the
     # worker would import OpenVINO before collecting, on the way to its first item.
-    os.environ[worker.CPU_THREADS_VARIABLE] = str(threads)
+    os.environ[settings.CPU_THREADS_VARIABLE] = str(threads)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -261,6 +313,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # and moves out of the garbage collector's generations: each full collection (pytest
     # runs several at session end) then scans only what the items create (~0.3 s otherwise).
     if not session.config.option.collectonly and any(isinstance(item, CaseItem) for item in session.items):
+        from . import worker
         state = session.config.stash[_STATE]
         if state.isolate:
             # The OpenVINO worker starts now and imports OpenVINO while this process imports torch.
@@ -283,7 +336,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     if session.config.getoption("dist", "no") != "no" and not hasattr(session.config, "workerinput"):
-        _import_tail_modules(session.config)   # the xdist controller: its workers have just been started
+        # The xdist controller, its workers just started: it imported no stage to get here, and
+        # the report's end needs one (api.report_environment).
+        _import_tail_modules(session.config, "conformance.api")
 
 
 # Hypothesis's pytest plugin imports Hypothesis in its terminal summary, which every pytest process
@@ -292,10 +347,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 _TAIL_MODULES = {"hypothesispytest": "hypothesis.internal.observability"}
 
 
-def _import_tail_modules(config: pytest.Config) -> None:
-    """Start importing, on a background thread, what the end of the run imports (``_TAIL_MODULES``)."""
-    names = [module for plugin, module in _TAIL_MODULES.items()
-             if config.pluginmanager.has_plugin(plugin) and module not in sys.modules]
+def _import_tail_modules(config: pytest.Config, *modules: str) -> None:
+    """Start importing, on a background thread, what the end of the run imports (``_TAIL_MODULES``
+    of the plugins in use, and ``modules``)."""
+    names = [module for plugin, module in _TAIL_MODULES.items() if config.pluginmanager.has_plugin(plugin)]
+    names = [name for name in [*modules, *names] if name not in sys.modules]
     if names:
         threading.Thread(target=_import_quietly, args=(names,), name="conformance-tail-imports", daemon=True).start()
 
@@ -340,6 +396,7 @@ def pytest_configure_node(node) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    from .case import printable_path
     state = parent.config.stash[_STATE]
     if file_path.suffix in (".yaml", ".yml") and (
             state.cases_root in _resolved(file_path).parents or state.cases_root in file_path.absolute().parents):
@@ -366,6 +423,7 @@ class CaseFile(pytest.File):
     def collect(self):
         """The file's items (one per case and target), or one ``InvalidCaseFile`` item: nothing a
         case file holds stops the session (no collection error)."""
+        from .case import CaseError
         state = self.config.stash[_STATE]
         try:
             items = list(self._items(state))
@@ -378,6 +436,8 @@ class CaseFile(pytest.File):
         yield from items
 
     def _items(self, state: _Session):
+        from . import api
+        from .runtime import openvino_release
         cases = api.load_cases(self.file_path, state.cases_root, memory_budget=state.load_budget)
         release = openvino_release()
         for case in cases:
@@ -403,6 +463,7 @@ class CaseFile(pytest.File):
 def _relative_errors(state: _Session, error: CaseError) -> CaseError:
     """``error`` (every problem of a ``CaseFileErrors``) with paths relative to the rootdir, so the
     report does not depend on where the checkout is."""
+    from .case import CaseError, CaseFileErrors
     problems = error.errors if isinstance(error, CaseFileErrors) else [error]
     relative = [CaseError(state.relative(problem.path, resolve=False), problem.line, problem.field, problem.message)
                 for problem in problems]
@@ -414,6 +475,7 @@ class InvalidCaseFile(pytest.Item):
 
     def __init__(self, *, error: CaseError, **kwargs):
         super().__init__(**kwargs)
+        from .case import printable_path
         self.error = error
         state = self.config.stash[_STATE]
         self.user_properties += [("case_id", printable_path(state.relative(self.path, resolve=False))), ("target", "-"),
@@ -423,6 +485,7 @@ class InvalidCaseFile(pytest.Item):
         raise self.error
 
     def repr_failure(self, excinfo, style=None) -> str:
+        from .case import CaseError
         return f"invalid case file\n{self.error}" if isinstance(excinfo.value, CaseError) else super().repr_failure(excinfo)
 
     def reportinfo(self):
@@ -451,6 +514,7 @@ class OtherWorkerFailure(AssertionError):
 
 def _xfail_raises(kind: str):
     """The exception class(es) that count as a registered kind of failure (``fails`` in the registry)."""
+    from . import worker
     return {"mismatch": ConformanceFailure, "error": (RuntimeError, DeviceRejected),
             "crashed": worker.WorkerFailed, "hung": worker.WorkerFailed}[kind]
 
@@ -459,6 +523,7 @@ class CaseItem(pytest.Item):
     """One case on one target."""
 
     def __init__(self, *, case: Case, target: Target, **kwargs):
+        from . import api
         super().__init__(**kwargs)
         self.case = case
         self.target = target
@@ -471,6 +536,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         """The item, checked by the session (``api.RunSession.run_item``), mapped onto pytest."""
+        from . import worker
         state = self.config.stash[_STATE]
         if state.registry_error is not None:
             raise state.registry_error
@@ -514,6 +580,8 @@ class CaseItem(pytest.Item):
         return write
 
     def repr_failure(self, excinfo, style=None) -> str:
+        from . import worker
+        from .case import CaseError
         if isinstance(excinfo.value, (ConformanceFailure, worker.WorkerFailed, OtherWorkerFailure, DeviceRejected,
                                       UntrustworthyItem)) and self.result is not None:
             return self.result.explain()
@@ -540,6 +608,7 @@ def _upcoming(item: CaseItem):
 
 def _planned(items: list, indices):
     """The case items of ``items`` at ``indices`` (skipped ones left out), in order, as ``api.Planned``."""
+    from . import api
     for index in indices:
         if not isinstance(index, int) or not 0 <= index < len(items):
             continue
@@ -601,11 +670,11 @@ class _Recorder:
             _record_collection_error(self.state, report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.state.run.close()
-        worker.shutdown()
+        self.state.close()
         if self.state.records:   # none in an xdist worker: the controller records and writes the report
             document = reporting.build_report(list(self.state.records.values()), _environment(self.state))
             if self.state.results_dir is not None and len(self.state.targets) > 1:
+                from . import bundles
                 document["cross_target"] = bundles.summarize_differences(
                     bundles.cross_target_diffs(self.state.results_dir))
             self.state.written = report_writer.write_report(document, self.state.report_path)
@@ -670,10 +739,12 @@ def _record_collection_error(state: _Session, report: pytest.CollectReport) -> N
 
 
 def _environment(state: _Session) -> dict:
+    from . import api
     return api.report_environment(state.records.values(), state.targets)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    from .runtime import openvino_release
     state = config.stash[_STATE]
     return [f"conformance: OpenVINO {openvino_release()}, targets {', '.join(t.id for t in state.targets)}, "
             f"cases {state.cases_root}"

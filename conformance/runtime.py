@@ -1,6 +1,6 @@
 """Stage 3: run a rendered IR on an OpenVINO device and record what ran.
 
-A ``Target`` is a device string plus properties; the inference precision is
+A ``Target`` (``targets.py``) is a device string plus properties; the inference precision is
 always set explicitly (this class of CPU silently runs f32 models in bf16
 otherwise) and read back from the compiled model, so reports say what ran.
 """
@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .settings import CPU_THREADS_VARIABLE  # noqa: F401 (re-exported)
+from .targets import PRECISIONS, Target  # noqa: F401 (re-exported: the stages name them runtime.*)
+
 if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
     from .render import RenderedIR
-
-PRECISIONS = ("f32", "bf16", "f16")
 
 
 def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
@@ -46,36 +47,6 @@ class RuntimeRejected(RuntimeError):
 
     def __str__(self) -> str:
         return f"OpenVINO failed to {self.stage} the model: {self.message}"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and how to run: device, inference precision, extra properties, CPU ISA cap.
-
-    ``isa`` caps oneDNN's CPU kernels (``ONEDNN_MAX_CPU_ISA``, e.g. ``avx2``);
-    it is read at process start, so such a target runs in a worker process
-    (``conformance.worker``) started with that environment.
-    """
-
-    device: str = "CPU"
-    precision: str = "f32"
-    properties: tuple[tuple[str, str], ...] = ()
-    isa: str | None = None
-
-    @property
-    def id(self) -> str:
-        """Readable id used in test ids and reports, e.g. ``CPU-f32``, ``CPU-f32-avx2``."""
-        extra = "".join(f"-{key}={value}" for key, value in self.properties)
-        cap = f"-{self.isa.lower()}" if self.isa else ""
-        return f"{self.device}-{self.precision}{cap}{extra}"
-
-    def environment(self) -> dict[str, str]:
-        """Environment variables the runtime must start with for this target."""
-        return {"ONEDNN_MAX_CPU_ISA": self.isa.upper()} if self.isa else {}
-
-    def config(self) -> dict[str, str]:
-        """Properties passed to ``compile_model``: precision first, then the rest."""
-        return {"INFERENCE_PRECISION_HINT": self.precision, **dict(self.properties)}
 
 
 @dataclass(frozen=True)
@@ -115,9 +86,6 @@ def openvino_api():
         return openvino
     import openvino.runtime
     return openvino.runtime
-
-
-CPU_THREADS_VARIABLE = "CONFORMANCE_CPU_THREADS"   # set: the CPU plugin's INFERENCE_NUM_THREADS in this process
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""Target lists: from ``--target`` strings, ini/pyproject, or a small YAML file.
+"""Targets (``Target``: where and how a case runs) and their lists: from ``--target`` strings,
+ini/pyproject, or a small YAML file.
 
 A target string is ``DEVICE[:PRECISION][:ISA][:KEY=VALUE...]``; the fields
 after the device are recognised by what they are (any order), and the virtual
@@ -26,10 +27,10 @@ for a GPU machine still runs on a CPU-only one.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from .case import CaseError, parse_yaml
-from .runtime import PRECISIONS, Target
+PRECISIONS = ("f32", "bf16", "f16")
 
 # ONEDNN_MAX_CPU_ISA values (oneDNN "CPU dispatcher control"), lower case; a cap
 # above what the CPU has changes nothing. oneDNN silently ignores unknown values,
@@ -50,6 +51,36 @@ class TargetError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to run: device, inference precision, extra properties, CPU ISA cap.
+
+    ``isa`` caps oneDNN's CPU kernels (``ONEDNN_MAX_CPU_ISA``, e.g. ``avx2``);
+    it is read at process start, so such a target runs in a worker process
+    (``conformance.worker``) started with that environment.
+    """
+
+    device: str = "CPU"
+    precision: str = "f32"
+    properties: tuple[tuple[str, str], ...] = ()
+    isa: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Readable id used in test ids and reports, e.g. ``CPU-f32``, ``CPU-f32-avx2``."""
+        extra = "".join(f"-{key}={value}" for key, value in self.properties)
+        cap = f"-{self.isa.lower()}" if self.isa else ""
+        return f"{self.device}-{self.precision}{cap}{extra}"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables the runtime must start with for this target."""
+        return {"ONEDNN_MAX_CPU_ISA": self.isa.upper()} if self.isa else {}
+
+    def config(self) -> dict[str, str]:
+        """Properties passed to ``compile_model``: precision first, then the rest."""
+        return {"INFERENCE_PRECISION_HINT": self.precision, **dict(self.properties)}
 
 
 def make_target(device: str, precision: str = "f32", isa: str | None = None,
@@ -106,6 +137,7 @@ def _is_setting(part: str) -> bool:
 
 def load_targets(path: Path | str) -> list[Target]:
     """Targets listed in a YAML file; problems raise ``CaseError`` naming file, line and field."""
+    from .case import CaseError, parse_yaml   # the YAML stage: not imported to parse --target strings
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

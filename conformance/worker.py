@@ -79,16 +79,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-# Set by the pytest plugin in an xdist worker (threads per worker): the OpenVINO worker process then
-# runs the CPU plugin with that many inference threads, as the xdist worker itself does
-# (``runtime.core`` applies it wherever the Core is made).
-from .runtime import CPU_THREADS_VARIABLE
+# CPU_THREADS_VARIABLE: set by the pytest plugin in an xdist worker (threads per worker); the OpenVINO
+# worker process then runs the CPU plugin with that many inference threads, as the xdist worker does.
+from .settings import CPU_THREADS_VARIABLE, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
     from .render import RenderedIR
     from .runtime import RunResult, Target
 
-DEFAULT_TIMEOUT = 120.0        # seconds per job (compile + infer); far above any case here
 STARTUP_TIMEOUT = 120.0        # seconds for a fresh worker to import OpenVINO and say "ready"
 STDERR_TAIL_LINES = 20
 

@@ -20,6 +20,11 @@ settings.load_profile(os.environ.get("CONFORMANCE_HYPOTHESIS_PROFILE", "quick"))
 import openvino  # noqa: E402,F401
 import torch  # noqa: E402,F401
 
+# Likewise the harness's stages: the pytest plugin imports them only when a run collects case files
+# (an xdist controller never does), so a first in-process run would import them and pytester would
+# drop them after it, leaving objects made from the old classes (a cached RenderedIR) unpicklable.
+import conformance.api  # noqa: E402,F401
+
 
 def pytest_collection_modifyitems(config, items):
     """Harness tests marked ``slow`` (the full-size examples) run only with --runslow (tox -e slow)."""
