@@ -669,6 +669,9 @@ class _Recorder:
         if report.failed and not self.in_xdist_worker:
             _record_collection_error(self.state, report)
 
+    # First: on the xdist controller, xdist's own session end waits for the workers to exit (their
+    # interpreters' teardown); the report is written while they do, not after.
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.state.close()
         if self.state.records:   # none in an xdist worker: the controller records and writes the report
