@@ -123,12 +123,13 @@ from pathlib import Path
 import pytest
 from conformance import worker
 
-@pytest.hookimpl(tryfirst=True)  # before the plugin's own, which stops the workers
+@pytest.hookimpl(wrapper=True)  # before every implementation: the plugin's own stops the workers
 def pytest_sessionfinish(session):
     name = os.environ.get("PYTEST_XDIST_WORKER")
     if name:  # asked of the OpenVINO worker process this xdist worker ran its items in
         Path(f"threads-{name}.json").write_text(json.dumps(
             {"openvino_worker": worker.call(worker.cpu_inference_threads), "spawned": worker.pool().spawned}))
+    return (yield)
 """
 
 
