@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from .schema import Case
 
 
-
 # Above this many output elements the oracle is computed and compared in slabs of
 # output planes (oracle.reference_slabs + compare.StreamingComparison) instead of
 # whole: 32M elements = 512 MB of float64 output + magnitude.

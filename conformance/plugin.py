@@ -19,9 +19,8 @@ import reprlib
 import sys
 import threading
 import time
-from pathlib import Path
-
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
