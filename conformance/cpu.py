@@ -109,7 +109,7 @@ CAP_MASKS: dict[str, int] = {
 # The features with which OpenVINO's CPU plugin accepts a bf16/f16 INFERENCE_PRECISION_HINT
 # (hasHardwareSupport in src/plugins/intel_cpu/src/utils/precision_support.cpp: bf16 with
 # avx512_core, oneDNN emulating bf16 where avx512_core_bf16 is missing, or avx2_vnni_2; f16 with
-# avx512_core_fp16 or avx2_vnni_2). Without one of them the hint runs in f32.
+# avx512_core_fp16 or avx2_vnni_2). Without one of them the hint is ignored (``hint_runs_in``).
 PRECISION_HINT_FEATURES = {"bf16": ("avx512_core", "avx2_vnni_2"), "f16": ("avx512_core_fp16", "avx2_vnni_2")}
 # Of those, the ones that do bf16/f16 in hardware. The plugin sees these by cpuid whatever
 # ONEDNN_MAX_CPU_ISA says, and a cap that hides them leaves it picking kernels oneDNN then refuses
@@ -158,6 +158,18 @@ def supports_precision_hint(features, precision: str) -> bool:
     """True when the CPU plugin, given these features, runs a ``precision`` hint (bf16/f16) in that
     precision rather than f32 (``PRECISION_HINT_FEATURES``); always True for f32."""
     return precision == "f32" or any(name in set(features) for name in PRECISION_HINT_FEATURES.get(precision, ()))
+
+
+def hint_runs_in(features, precision: str) -> str:
+    """The precision the CPU plugin runs an f32 model in under a ``precision`` hint, given these features.
+
+    A hint the features support is taken; one they don't is ignored and the plugin's default stays
+    (``Config::readProperties`` in src/plugins/intel_cpu/src/config.cpp): bf16 where oneDNN may use
+    avx512_core_bf16, else f32. So an f16 hint runs in bf16 on an AMD EPYC Zen 4 (avx512_bf16, no
+    avx512_fp16; observed 2026-12-02, OpenVINO 2026.4.1), in f32 on an Ice Lake Xeon."""
+    if supports_precision_hint(features, precision):
+        return precision
+    return "bf16" if "avx512_core_bf16" in set(features) else "f32"
 
 
 def supports_precision_natively(features, precision: str) -> bool:

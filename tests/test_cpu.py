@@ -64,6 +64,17 @@ def test_which_cpus_support_bf16_and_f16_hints(kind, bf16, f16):
     assert not cpu.supports_precision_hint(cpu.effective_features(native, "avx2"), "bf16")
 
 
+@pytest.mark.parametrize("kind, under_bf16, under_f16", [
+    ("avx2_only", "f32", "f32"), ("skylake", "bf16", "f32"), ("icelake", "bf16", "f32"),
+    ("amd_avx512_bf16", "bf16", "bf16"), ("intel_amx", "bf16", "f16"), ("intel_amx_fp16", "bf16", "f16")])
+def test_an_unsupported_hint_runs_in_the_plugins_default_precision(kind, under_bf16, under_f16):
+    native = cpu.features_from_flags(FLAGS[kind].split())
+    assert cpu.hint_runs_in(native, "f32") == "f32"
+    assert cpu.hint_runs_in(native, "bf16") == under_bf16
+    assert cpu.hint_runs_in(native, "f16") == under_f16     # Zen 4: no avx512_fp16, bf16 is its default
+    assert cpu.hint_runs_in(cpu.effective_features(native, "avx2"), "f16") == "f32"
+
+
 def test_feature_names_aliases_and_typos():
     assert cpu.canonical_feature("AVX10_1_512") == "avx512_core_fp16"
     assert cpu.canonical_feature("avx512_core_vnni") == "avx512_core_vnni"

@@ -18,7 +18,7 @@ from conformance import api, inputs as inputs_module, oracle as oracle_module, s
 from conformance.case import load_cases_text
 from conformance.compare import (UNIT_ROUNDOFF, compare, exact_integer_limit, sparse_reference,
                                  tolerance_for)
-from conformance.cpu import supports_precision_hint, this_cpu
+from conformance.cpu import hint_runs_in, this_cpu
 from conformance.inputs import Inputs, make_inputs, max_nonzero_taps, round_to_bf16
 from conformance.oracle import apply_op, reference
 from conformance.ops.group_convolution import group_convolution_geometry
@@ -505,6 +505,5 @@ def test_tolerance_uses_the_precision_the_op_ran_in(hint, tmp_path):
     ran = outcome.run.compute_precision
     assert outcome.verdict.tolerance.precision == ran
     assert ran in ("f32", "bf16", "f16")
-    if not supports_precision_hint(this_cpu().features, hint):   # f32, and bf16/f16 on CPUs without them
-        assert ran == "f32"
+    assert ran == hint_runs_in(this_cpu().features, hint)   # an unsupported hint leaves the plugin's default
     assert outcome.verdict.passed, outcome.verdict.describe()
