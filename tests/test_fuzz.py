@@ -378,6 +378,32 @@ def test_the_fuzz_command_runs_a_small_campaign_and_writes_its_summary(tmp_path,
     assert summary
 
 
+def test_the_fuzz_command_names_a_registry_it_cannot_use_and_runs_no_case(tmp_path, capsys):
+    """A missing ``--expected-failures`` file, or one that does not load, is exit 2 and one line naming
+    the file (and the line and field), never a traceback from inside a job."""
+    from conformance import cli
+    bad = tmp_path / "registry.yaml"
+    bad.write_text("- id: x\n  bogus: 1\n")
+    out = tmp_path / "findings"
+    for path, said in ((tmp_path / "absent.yaml", "absent.yaml: no such file"), (bad, "registry.yaml:2: bogus")):
+        code = cli.main(["fuzz", "--max-cases", "2", "--jobs", "2", "--expected-failures", str(path), "--out", str(out)])
+        assert code == 2
+        error = capsys.readouterr().err
+        assert said in error and "Traceback" not in error
+    assert not out.exists()
+
+
+def test_without_the_default_registry_the_campaign_says_so_and_counts_findings_as_new(tmp_path, monkeypatch, capsys):
+    """Run outside the project (no ./expected_failures.yaml): the campaign runs without a registry and says so."""
+    from conformance import cli
+    from conformance.fuzzing import cli as fuzz_cli
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(["fuzz"])
+    assert fuzz_cli.registry_problem(args) is None and args.expected_failures is None
+    assert "no registry, every finding counts as new" in capsys.readouterr().err
+    assert "--expected-failures" not in fuzz_cli._job_arguments(args, 0, tmp_path)
+
+
 def test_jobs_2_forks_its_jobs_and_merges_what_they_wrote(tmp_path):
     """``ov-conformance fuzz --jobs 2`` end to end on OpenVINO: the parent imports what the jobs need
     and forks them; each job writes its log and summary.json; the parent's summary and finding files

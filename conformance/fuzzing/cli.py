@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 DEFAULT_TARGETS = ("CPU:f32",)
+DEFAULT_REGISTRY = "expected_failures.yaml"
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -34,7 +35,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="N campaigns in parallel processes, seeds SEED*1000+i; findings merged")
     fuzz.add_argument("--out", default="findings", metavar="DIR")
-    fuzz.add_argument("--expected-failures", default="expected_failures.yaml", metavar="PATH")
+    fuzz.add_argument("--expected-failures", default=DEFAULT_REGISTRY, metavar="PATH",
+                      help=f"the registry findings are matched against (default {DEFAULT_REGISTRY}; without "
+                           "it, when the default is absent, every finding counts as new)")
     fuzz.add_argument("--item-timeout", type=float, default=60.0, metavar="SECONDS")
     fuzz.add_argument("--batch-size", type=int, default=None, metavar="N",
                       help="cases drawn at a time and run per target as one model (batched compilation; "
@@ -52,6 +55,28 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     fuzz.set_defaults(handler=cmd_fuzz)
     return fuzz
+
+
+def registry_problem(args) -> str | None:
+    """Why ``--expected-failures`` cannot be used, or None; an absent default registry is no problem
+    (the campaign runs without one, saying so) and sets ``args.expected_failures`` to None."""
+    from ..case import CaseError
+    from ..expectations import load_registry
+    path = args.expected_failures
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        if path != DEFAULT_REGISTRY:
+            return f"fuzz: --expected-failures {path}: no such file"
+        print(f"[fuzz] no {DEFAULT_REGISTRY} in {Path.cwd()}: no registry, every finding counts as new "
+              f"(--expected-failures PATH names one)", file=sys.stderr, flush=True)
+        args.expected_failures = None
+        return None
+    try:
+        load_registry(path)
+    except CaseError as error:
+        return f"fuzz: {error}"
+    return None
 
 
 def _settings(args, seed: int):
@@ -97,8 +122,8 @@ def _job_command(args, index: int, out: Path) -> list[str]:
 
 
 def _job_arguments(args, index: int, out: Path) -> list[str]:
-    command = ["fuzz", "--seed", str(job_seeds(args.seed, args.jobs)[index]),
-               "--out", str(out), "--expected-failures", args.expected_failures,
+    command = ["fuzz", "--seed", str(job_seeds(args.seed, args.jobs)[index]), "--out", str(out),
+               *(["--expected-failures", args.expected_failures] if args.expected_failures else []),
                "--item-timeout", str(args.item_timeout), "--shrink-checks", str(args.shrink_checks), "--job"]
     if getattr(args, "shrink_known", False):
         command.append("--shrink-known")
@@ -211,6 +236,10 @@ def cmd_fuzz(args) -> int:
     # batch): forked from a zygote, a replacement costs a fork instead of ~0.4 s of interpreter start-up.
     worker.fork_workers_from_zygotes()
     out = Path(args.out)
+    problem = registry_problem(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     try:
         settings = _settings(args, args.seed)
     except ValueError as error:
