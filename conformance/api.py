@@ -467,15 +467,9 @@ def item_ending(result: ItemResult | None, policy: ItemPolicy) -> tuple[str, str
 
 
 def report_environment(records, targets: list[Target]) -> dict:
-    """The report's ``environment``: OpenVINO's build string as the items recorded it (a driver that
-    never imported OpenVINO, like the xdist controller, has none of its own), targets, Python, CPU."""
-    recorded = next((record.run["openvino_version"] for record in records
-                     if record.run and record.run.get("openvino_version")), None)
-    this_cpu = cpu.this_cpu()
-    return {"openvino_version": recorded or openvino_version(), "targets": [target.id for target in targets],
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
-            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
+    """The report's ``environment`` (``report.environment``: OpenVINO's build string as the items
+    recorded it, targets, Python, CPU)."""
+    return reporting.environment(records, [target.id for target in targets])
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def cmd_run(args) -> int:
     from . import api, bundles, expectations
     from . import report as reporting
     from .report_writer import write_report
-    from .runtime import openvino_release
+    from .releases import openvino_release
     from .targets import TargetError, parse_target, unique
     try:
         targets = unique([parse_target(text) for text in args.target or ["CPU:f32"]])

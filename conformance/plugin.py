@@ -335,9 +335,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     if session.config.getoption("dist", "no") != "no" and not hasattr(session.config, "workerinput"):
-        # The xdist controller, its workers just started: it imported no stage to get here, and
-        # the report's end needs one (api.report_environment).
-        _import_tail_modules(session.config, "conformance.api")
+        # The xdist controller, its workers just started. It imports no stage (the report is
+        # report.py's, imported with the plugin): on a 2-core machine its CPU is the workers'.
+        _import_tail_modules(session.config)
 
 
 # Hypothesis's pytest plugin imports Hypothesis in its terminal summary, which every pytest process
@@ -436,7 +436,7 @@ class CaseFile(pytest.File):
 
     def _items(self, state: _Session):
         from . import api
-        from .runtime import openvino_release
+        from .releases import openvino_release
         cases = api.load_cases(self.file_path, state.cases_root, memory_budget=state.load_budget)
         release = openvino_release()
         for case in cases:
@@ -741,12 +741,11 @@ def _record_collection_error(state: _Session, report: pytest.CollectReport) -> N
 
 
 def _environment(state: _Session) -> dict:
-    from . import api
-    return api.report_environment(state.records.values(), state.targets)
+    return reporting.environment(state.records.values(), [target.id for target in state.targets])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    from .runtime import openvino_release
+    from .releases import openvino_release
     state = config.stash[_STATE]
     return [f"conformance: OpenVINO {openvino_release()}, targets {', '.join(t.id for t in state.targets)}, "
             f"cases {state.cases_root}"

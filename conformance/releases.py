@@ -58,6 +58,24 @@ GOOD, BAD, DIFFERS, SKIPPED = "pass", "bad", "differs", NOT_INSTALLABLE
 
 # ---- releases and their order -------------------------------------------------------------------
 
+def openvino_release() -> str:
+    """The OpenVINO release, e.g. ``2026.4.1`` (what the expected-failure registry is tied to).
+
+    Read from the installed package's metadata while openvino is not imported yet, so
+    collection and the xdist controller, which run no model, do not import it (nor numpy: it lives
+    here, not in ``runtime``); the same string as ``runtime.openvino_version()``'s first part
+    (tests/test_parallel.py checks that).
+    """
+    if "openvino" not in sys.modules:
+        from importlib import metadata
+        try:
+            return metadata.version("openvino").split("-")[0]
+        except metadata.PackageNotFoundError:
+            pass  # not installed as a package (a source build): ask the runtime
+    from .runtime import openvino_version
+    return openvino_version().split("-")[0]
+
+
 def release_key(release: str):
     """Sort key of a release string (PEP 440: ``2023.0.10`` after ``2023.0.2``)."""
     try:

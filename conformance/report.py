@@ -163,6 +163,25 @@ def _document(environment: dict, items: list[dict]) -> dict:
     }
 
 
+def environment(records, target_ids: list[str]) -> dict:
+    """The report's ``environment``: OpenVINO's build string as the items recorded it (a driver that
+    never imported OpenVINO, like the xdist controller, has none of its own; it imports OpenVINO
+    only when no item recorded one), targets, Python, CPU. Here, not in ``api``: the xdist
+    controller writes the report and imports no stage."""
+    import platform
+    from . import cpu
+    recorded = next((record.run["openvino_version"] for record in records
+                     if record.run and record.run.get("openvino_version")), None)
+    if recorded is None:
+        from .runtime import openvino_version
+        recorded = openvino_version()
+    this_cpu = cpu.this_cpu()
+    return {"openvino_version": recorded, "targets": list(target_ids),
+            "python": platform.python_version(), "machine": platform.machine(),
+            "cpu": this_cpu.model, "cpu_features": list(this_cpu.features),
+            **({"onednn_max_cpu_isa": cpu.process_isa_cap()} if cpu.process_isa_cap() else {})}
+
+
 def build_report(records: list[ItemRecord], environment: dict) -> dict:
     """The whole JSON document: environment, summary, and one row per item."""
     # json_safe already copies every dict and list: no dataclasses.asdict deep copy first (~0.5 ms a record).

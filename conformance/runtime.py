@@ -17,6 +17,7 @@ import numpy as np
 
 from .settings import CPU_THREADS_VARIABLE  # noqa: F401 (re-exported)
 from .targets import PRECISIONS, Target  # noqa: F401 (re-exported: the stages name them runtime.*)
+from .releases import openvino_release  # noqa: F401 (re-exported: read without importing OpenVINO or numpy)
 
 if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
     from .render import RenderedIR
@@ -105,23 +106,6 @@ def core():
 def openvino_version() -> str:
     """Full OpenVINO build string, e.g. ``2026.4.1-22982-e213a147257-releases/2026/4``."""
     return openvino_api().get_version()
-
-
-def openvino_release() -> str:
-    """The OpenVINO release, e.g. ``2026.4.1`` (what the expected-failure registry is tied to).
-
-    Read from the installed package's metadata while openvino is not imported yet, so
-    collection and the xdist controller, which run no model, do not import it; the same
-    string as ``openvino_version()``'s first part (tests/test_runtime.py checks that).
-    """
-    import sys
-    if "openvino" not in sys.modules:
-        from importlib import metadata
-        try:
-            return metadata.version("openvino").split("-")[0]
-        except metadata.PackageNotFoundError:
-            pass  # not installed as a package (a source build): ask the runtime
-    return openvino_version().split("-")[0]
 
 
 # Runtime-model nodes that move or convert data around the op rather than compute it.

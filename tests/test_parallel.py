@@ -90,6 +90,29 @@ def test_the_release_read_without_importing_openvino_is_the_runtimes():
     assert metadata.version("openvino").split("-")[0] == release == runtime.openvino_release()
 
 
+CONTROLLER_IMPORTS_PROBE = """
+import json, os, sys
+from pathlib import Path
+
+def pytest_unconfigure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):   # the controller, its report written
+        heavy = ("numpy", "torch", "openvino", "lxml", "conformance.api", "conformance.runtime")
+        Path("controller-imports.json").write_text(json.dumps(sorted(name for name in heavy if name in sys.modules)))
+"""
+
+
+def test_the_xdist_controller_writes_the_report_without_importing_a_stage(pytester, monkeypatch):
+    """On 2 cores the controller's CPU is taken from the workers: it imports neither numpy, torch,
+    OpenVINO nor a stage, and the report it writes still names OpenVINO's build (from the items)."""
+    make_suite(pytester)
+    pytester.makeconftest(CONTROLLER_IMPORTS_PROBE)
+    subprocess_env(monkeypatch)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly").assert_outcomes(passed=5)
+    assert read_json(pytester.path / "controller-imports.json") == []
+    environment = read_json(pytester.path / "reports" / "conformance.json")["environment"]
+    assert environment["openvino_version"].startswith("20") and environment["targets"] == ["CPU-f32"]
+
+
 THREADS_PROBE = """
 import json, os
 from pathlib import Path
