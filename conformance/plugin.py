@@ -9,10 +9,12 @@ skip, raise, user_properties) and turns pytest's reports into the report.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import importlib
 import json
+import logging
 import os
 import re
 import reprlib
@@ -47,6 +49,28 @@ _STATUS_KEY = "conformance_status"  # "crashed" / "hung": the worker died or ove
 _PER_GROUP_KEY = "conformance_per_group"  # api.GroupCheck.record() of a failing grouped item
 DEFAULT_BATCH_SIZE = 32   # measured: docs/performance.md, "Batched compilation"
 _PERF_KEY = "conformance_perf"  # perf.measure's record of a passed item (--perf)
+
+
+# Set by an xdist worker whose session ended cleanly (pytest_unconfigure): its process may then end
+# without the interpreter's teardown (``_end_finished_xdist_worker``).
+_worker_finished = False
+
+
+def _end_finished_xdist_worker() -> None:
+    """An xdist worker's process, its session over, ends here without the interpreter's teardown:
+    unloading torch and OpenVINO (their C++ destructors, every module's objects) took ~0.2 s, and
+    the controller waits for it before its own end. Registered when this module is imported, before
+    conftests and most plugins register theirs: exit handlers run last-registered first, so theirs
+    have run when this one does (logging's, registered earlier, is called here). Nothing else
+    runs in that process after its session: its results went to the controller during it."""
+    if _worker_finished:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+atexit.register(_end_finished_xdist_worker)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -283,6 +307,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: the spec's full-size examples; run with --runslow")
     if hasattr(config, "workerinput"):
         _share_cores(_worker_threads())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _worker_finished
+    _worker_finished = hasattr(config, "workerinput")
 
 
 def _worker_threads() -> int:

@@ -113,6 +113,41 @@ def test_the_xdist_controller_writes_the_report_without_importing_a_stage(pytest
     assert environment["openvino_version"].startswith("20") and environment["targets"] == ["CPU-f32"]
 
 
+ATEXIT_PROBE = """
+import atexit, os
+from pathlib import Path
+
+def _written_at_exit():
+    Path(f"atexit-{os.environ.get('PYTEST_XDIST_WORKER', 'controller')}.txt").write_text("ran")
+
+atexit.register(_written_at_exit)
+"""
+
+
+def test_xdist_workers_end_without_teardown_after_every_exit_handler(pytester, monkeypatch):
+    """An xdist worker whose session is over ends with os._exit (no teardown of torch and OpenVINO),
+    as the last of its exit handlers: a conftest's handler (registered after the plugin's) still runs."""
+    make_suite(pytester)
+    pytester.makeconftest(ATEXIT_PROBE)
+    subprocess_env(monkeypatch)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly").assert_outcomes(passed=5)
+    assert sorted(path.name for path in pytester.path.glob("atexit-*.txt")) == \
+        ["atexit-controller.txt", "atexit-gw0.txt", "atexit-gw1.txt"]
+
+
+def test_only_an_xdist_worker_is_ended_early():
+    from types import SimpleNamespace
+
+    from conformance import plugin
+    try:
+        plugin.pytest_unconfigure(SimpleNamespace())                         # a serial run or the controller
+        assert plugin._worker_finished is False
+        plugin.pytest_unconfigure(SimpleNamespace(workerinput={}))
+        assert plugin._worker_finished is True
+    finally:
+        plugin._worker_finished = False   # this process is not ended early
+
+
 THREADS_PROBE = """
 import json, os
 from pathlib import Path
