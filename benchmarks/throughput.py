@@ -24,8 +24,8 @@ machine is shared: single rounds are noise). Printed as ``name: measured (target
 * full_size: the spec's 3D GroupConvolution example in-process (benchmarks/run.py's
   children): peak RSS of the harness <= 1.3x OpenVINO alone, wall <= 1.2x (OpenVINO alone
   + oracle alone); input generation is excluded from every side.
-* fuzz: ``ov-conformance fuzz --max-cases N --jobs 2``: the rate it prints, median of the
-  rounds (target >= 100 cases/s).
+* fuzz: ``ov-conformance fuzz --max-cases N --jobs 2`` and ``--jobs auto`` (two jobs per core),
+  interleaved: the rate each prints, median of the rounds (target >= 100 cases/s).
 """
 from __future__ import annotations
 
@@ -277,12 +277,13 @@ _RATE = re.compile(r"(\d+) cases in ([\d.]+) s: ([\d.]+) cases/s")
 
 
 def fuzz(work: Path, rounds: int, cases: int) -> dict:
-    print(f"fuzz: ov-conformance fuzz --max-cases {cases} --jobs 2 (the rate it prints)", flush=True)
+    print(f"fuzz: ov-conformance fuzz --max-cases {cases} --jobs 2, and --jobs auto (two per core) beside it "
+          f"(the rate each prints)", flush=True)
 
-    def campaign() -> dict:
+    def campaign(jobs: str) -> dict:
         out = Path(tempfile.mkdtemp(dir=work))
         measured = _timed([sys.executable, "-m", "conformance.cli", "fuzz", "--max-cases", str(cases),
-                           "--jobs", "2", "--seed", "1", "--out", str(out / "findings")])
+                           "--jobs", jobs, "--seed", "1", "--out", str(out / "findings")])
         match = _RATE.search(measured["runs"][0]["tail"])
         if not match:
             raise SystemExit(f"fuzz printed no rate: {measured['runs'][0]['tail']!r}")
@@ -292,15 +293,19 @@ def fuzz(work: Path, rounds: int, cases: int) -> dict:
         return {**measured, "cases": int(match.group(1)), "rate": float(match.group(3)),
                 "cpu_ms_per_case": 1000 * run["cpu_seconds"] / int(match.group(1))}
 
-    rows = _rounds({"fuzz": campaign}, rounds, "fuzz")
-    rate = _median(rows, lambda r: r["fuzz"]["rate"])
-    cpu = _median(rows, lambda r: r["fuzz"]["cpu_ms_per_case"])
-    met = rate >= 100
-    print(f"fuzzing rate: {rate:.2f} cases/s (target >= 100 cases/s) {'MET' if met else 'NOT MET'}  "
-          f"[rounds {_spread(rows, lambda r: r['fuzz']['rate'])} cases/s, {cases} cases, 2 jobs; "
-          f"CPU {cpu:.1f} ms a case over every process (rounds {_spread(rows, lambda r: r['fuzz']['cpu_ms_per_case'])})]",
-          flush=True)
-    return {"rounds": rows, "rate": rate, "cpu_ms_per_case": cpu, "target": 100, "met": met}
+    rows = _rounds({"jobs_2": lambda: campaign("2"), "jobs_auto": lambda: campaign("auto")}, rounds, "fuzz")
+    figures = {}
+    for side, label in (("jobs_2", "--jobs 2"), ("jobs_auto", "--jobs auto")):
+        rate = _median(rows, lambda r: r[side]["rate"])
+        cpu = _median(rows, lambda r: r[side]["cpu_ms_per_case"])
+        met = rate >= 100
+        print(f"fuzzing rate, {label}: {rate:.2f} cases/s (target >= 100 cases/s) {'MET' if met else 'NOT MET'}  "
+              f"[rounds {_spread(rows, lambda r: r[side]['rate'])} cases/s, {cases} cases; CPU {cpu:.1f} ms a case "
+              f"over every process (rounds {_spread(rows, lambda r: r[side]['cpu_ms_per_case'])})]", flush=True)
+        figures[side] = {"rate": rate, "cpu_ms_per_case": cpu, "met": met}
+    ratio = _median(rows, lambda r: r["jobs_auto"]["wall_seconds"] / r["jobs_2"]["wall_seconds"])
+    print(f"  wall --jobs auto / --jobs 2 in the same rounds: {ratio:.3f}x", flush=True)
+    return {"rounds": rows, **figures, "auto_vs_2_wall": round(ratio, 4), "target": 100}
 
 
 def main(argv=None) -> int:

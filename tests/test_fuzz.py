@@ -393,6 +393,18 @@ def test_the_fuzz_command_names_a_registry_it_cannot_use_and_runs_no_case(tmp_pa
     assert not out.exists()
 
 
+def test_jobs_auto_is_two_per_core_and_a_count_must_be_positive():
+    import argparse
+    import os
+
+    from conformance.fuzzing.cli import jobs_count
+    assert jobs_count("auto") == jobs_count("AUTO") == 2 * len(os.sched_getaffinity(0))
+    assert jobs_count("3") == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a number of jobs >= 1, or auto"):
+            jobs_count(bad)
+
+
 def test_without_the_default_registry_the_campaign_says_so_and_counts_findings_as_new(tmp_path, monkeypatch, capsys):
     """Run outside the project (no ./expected_failures.yaml): the campaign runs without a registry and says so."""
     from conformance import cli

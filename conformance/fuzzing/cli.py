@@ -12,6 +12,10 @@ from typing import Callable
 
 DEFAULT_TARGETS = ("CPU:f32",)
 DEFAULT_REGISTRY = "expected_failures.yaml"
+# --jobs auto: a job computes (draws, oracles, compares) while its OpenVINO worker waits, and the
+# reverse, so one job per core leaves the cores idle between turns. Measured on 2 cores (AMD EPYC,
+# 2,000 cases, 5 pairs): 4 jobs took 0.91x the wall of 2 for 1.03x the CPU (docs/performance.md).
+AUTO_JOBS_PER_CORE = 2
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -32,8 +36,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--op", action="append", dest="ops", metavar="OP", choices=tuple(strategies.GENERATORS),
                       help="repeatable; any op the harness knows (" + ", ".join(strategies.GENERATORS)
                            + "); default the grouped ones: " + ", ".join(strategies.DEFAULT_OPS))
-    fuzz.add_argument("--jobs", type=int, default=1, metavar="N",
-                      help="N campaigns in parallel processes, seeds SEED*1000+i; findings merged")
+    fuzz.add_argument("--jobs", type=jobs_count, default=1, metavar="N|auto",
+                      help="N campaigns in parallel processes, seeds SEED*1000+i; findings merged; auto: two "
+                           "per core (a job and its OpenVINO worker take turns, so one per core leaves "
+                           "the cores idle between turns)")
     fuzz.add_argument("--out", default="findings", metavar="DIR")
     fuzz.add_argument("--expected-failures", default=DEFAULT_REGISTRY, metavar="PATH",
                       help=f"the registry findings are matched against (default {DEFAULT_REGISTRY}; without "
@@ -55,6 +61,20 @@ def add_parser(commands) -> argparse.ArgumentParser:
     fuzz.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     fuzz.set_defaults(handler=cmd_fuzz)
     return fuzz
+
+
+def jobs_count(text: str) -> int:
+    """``--jobs``: a positive number, or ``auto``: two jobs per core (``AUTO_JOBS_PER_CORE``)."""
+    if text.strip().lower() == "auto":
+        return AUTO_JOBS_PER_CORE * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                     else os.cpu_count() or 1)
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of jobs >= 1, or auto")
+    return count
 
 
 def registry_problem(args) -> str | None:
