@@ -24,10 +24,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cases", default=str(ROOT / "cases"))
     options = parser.parse_args(argv)
-    from conformance import api, batch, expectations, runtime
+    from conformance import api, batch, expectations, releases, runtime
     target = api.Target("CPU", "f32")
     registry = expectations.load_registry(ROOT / "expected_failures.yaml")
-    release, features = runtime.openvino_release(), expectations.target_features(None)
+    release, features = releases.openvino_release(), expectations.target_features(None)
     groups: dict[tuple, list] = {}
     for case in api.load_cases(options.cases):
         known = expectations.match(registry, case.id, target.id, release, features)

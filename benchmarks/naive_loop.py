@@ -29,7 +29,7 @@ def selected(cases_dir: Path, registry: Path = ROOT / "expected_failures.yaml") 
     those the registry expects to crash or hang on CPU-f32 here (a loop without isolation dies
     on them; the suite isolates them)."""
     from conformance import api, expectations
-    from conformance.runtime import openvino_release
+    from conformance.releases import openvino_release
     entries = expectations.load_registry(registry) if registry.is_file() else []
     release, features = openvino_release(), expectations.target_features(None)
 

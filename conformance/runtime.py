@@ -17,7 +17,6 @@ import numpy as np
 
 from .settings import CPU_THREADS_VARIABLE  # noqa: F401 (re-exported)
 from .targets import PRECISIONS, Target  # noqa: F401 (re-exported: the stages name them runtime.*)
-from .releases import openvino_release  # noqa: F401 (re-exported: read without importing OpenVINO or numpy)
 
 if TYPE_CHECKING:  # annotations only: a release environment's worker imports this module without lxml
     from .render import RenderedIR

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import api, batch, expectations, render, runtime, worker
+from conformance import api, batch, expectations, releases, render, runtime, worker
 from conformance import inputs as inputs_module
 from conformance.case import load_cases_text
 from conformance.inputs import Inputs
@@ -121,7 +121,7 @@ def _registered_crash():
     """The default suite's depthwise huge-stride case, and whether the registry says it crashes here."""
     case = next(case for case in api.load_cases(REPOSITORY / "cases" / "spec_notes" / "huge_stride_depthwise.yaml"))
     registry = expectations.load_registry(REPOSITORY / "expected_failures.yaml")
-    known = expectations.match(registry, case.id, CPU.id, runtime.openvino_release(),
+    known = expectations.match(registry, case.id, CPU.id, releases.openvino_release(),
                                expectations.target_features(None))
     return case, known is not None and known.fails == "crashed"
 
@@ -358,7 +358,7 @@ def _post_op_cases(kinds=None, element_type=None):
     make run alone (``api.RUN_ALONE``) at any inference thread count; with ``kinds``, only those
     with a post-op of one of these kinds, with ``element_type`` only those of that element type."""
     registry = expectations.load_registry(REPOSITORY / "expected_failures.yaml")
-    release, features = runtime.openvino_release(), expectations.target_features(None)
+    release, features = releases.openvino_release(), expectations.target_features(None)
     chosen = []
     for case in (case for path in POST_OP_PATHS for case in api.load_cases(REPOSITORY / path, root=REPOSITORY / "cases")):
         known = expectations.match(registry, case.id, CPU.id, release, features, threads=1 << 10)
@@ -578,7 +578,7 @@ def _sequence_cases():
     (dynamic/, runtime_inputs/, fuzz_findings/: healthy ones and ones OpenVINO rejects), with the
     registry's ``fails`` for each on CPU f32 here."""
     registry = expectations.load_registry(REPOSITORY / "expected_failures.yaml")
-    release, features = runtime.openvino_release(), expectations.target_features(None)
+    release, features = releases.openvino_release(), expectations.target_features(None)
     cases = [case for case in api.load_cases(REPOSITORY / "cases") if batch.sequence_kind(case)]
     registered = {}
     for case in cases:

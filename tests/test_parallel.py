@@ -84,10 +84,10 @@ def test_collection_and_the_header_import_neither_torch_nor_openvino(monkeypatch
 def test_the_release_read_without_importing_openvino_is_the_runtimes():
     from importlib import metadata
 
-    from conformance import runtime
+    from conformance import releases, runtime
     from conformance.expectations import release_of
     release = release_of(runtime.openvino_version())
-    assert metadata.version("openvino").split("-")[0] == release == runtime.openvino_release()
+    assert metadata.version("openvino").split("-")[0] == release == releases.openvino_release()
 
 
 CONTROLLER_IMPORTS_PROBE = """
