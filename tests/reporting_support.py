@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from conformance.settings import CPU_THREADS_VARIABLE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,9 +111,18 @@ def checkout_pythonpath() -> str:
     return os.pathsep.join([str(REPO_ROOT)] + ([path] if path else []))
 
 
+# What an xdist worker running these tests has in its environment. A pytest run started from it is a
+# run of its own: with them, its controller would take itself for a worker and share out the cores.
+OUTER_RUN_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID",
+                       CPU_THREADS_VARIABLE)
+
+
 def subprocess_env(monkeypatch) -> None:
-    """Subprocess runs must import this checkout's ``conformance``, not the installed one."""
+    """Subprocess runs must import this checkout's ``conformance``, not the installed one, and be runs
+    of their own when these tests run under xdist (``OUTER_RUN_VARIABLES`` removed)."""
     monkeypatch.setenv("PYTHONPATH", checkout_pythonpath())
+    for name in OUTER_RUN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 def write_project(root: Path, cases: dict[str, str], ini_extra: str = "") -> Path:

@@ -21,7 +21,7 @@ from conformance import api, batch, expectations, releases, render, runtime, wor
 from conformance import inputs as inputs_module
 from conformance.case import load_cases_text
 from conformance.inputs import Inputs
-from reporting_support import checkout_pythonpath, in_process_project, read_json
+from reporting_support import OUTER_RUN_VARIABLES, checkout_pythonpath, in_process_project, read_json
 from test_per_group import SINGLE_GROUP   # GROUPS=1 BackpropData: a compile error on >= 2024.2 (registry)
 
 CPU = api.Target("CPU", "f32")
@@ -503,8 +503,8 @@ def _suite_run(tmp_path: Path, name: str, *options: str, paths=("cases",)) -> tu
     """The default conformance suite (or its ``paths``) in a subprocess (report and result bundle under
     ``tmp_path``)."""
     report, results = tmp_path / name / "conformance.json", tmp_path / name / "results"
-    environment = {**os.environ, "PYTHONPATH": checkout_pythonpath()}
-    environment.pop("PYTEST_XDIST_WORKER", None)
+    environment = {name: value for name, value in os.environ.items() if name not in OUTER_RUN_VARIABLES}
+    environment["PYTHONPATH"] = checkout_pythonpath()
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "--conformance-report", str(report), "--save-results", str(results),
