@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -18,7 +17,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import bundles, cpu, expectations
+from . import bundles, expectations
 from . import report as reporting
 from .case import (DEFAULT_MEMORY_BUDGET, Case, CaseError, CaseFileErrors, footprint_bytes, format_size,
                    load_case_file, load_cases_text, load_paths)
