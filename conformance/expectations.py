@@ -34,7 +34,12 @@ Fields:
 - ``cpu``: ``has: [...]`` (all present) and/or ``lacks: [...]`` (none present), over the
   oneDNN features the item's target may use: this machine's features (``conformance.cpu``)
   left by the target's ISA cap. Where no x86 feature is known (another architecture), a
-  ``cpu`` condition does not hold.
+  ``cpu`` condition does not hold. ``machine_has: [...]`` / ``machine_lacks: [...]`` are over
+  the machine's own features before any cap, for a deviation of kernels the CPU plugin picks by
+  the CPU's own cpuid (which ``ONEDNN_MAX_CPU_ISA`` does not hide): ``{has: [avx2], lacks:
+  [avx512_core], machine_lacks: [avx512_core]}`` holds on an AVX2-only CPU, not on an AVX-512 one
+  under an AVX2 cap. They are judged from a ``TargetFeatures`` (``target_features``); given plain
+  effective features, the machine is not known and they do not hold.
 - ``fails``: how the deviation shows: ``mismatch`` (wrong output), ``error`` (OpenVINO raises),
   ``crashed`` / ``hung`` (the isolated worker died / overran its time limit). Any other
   failure of a registered item is a plain failure.
@@ -80,7 +85,9 @@ ENTRY_FIELDS = ("id", "case", "signature", "target", "openvino", "cpu", "min_thr
 # How a known deviation shows: a wrong output (mismatch), OpenVINO raising (error), or the
 # isolated worker process dying (crashed) or overrunning its time limit (hung).
 FAILS = ("mismatch", "error", "crashed", "hung")
-CPU_CONDITION_FIELDS = ("has", "lacks")
+CPU_CONDITION_FIELDS = ("has", "lacks", "machine_has", "machine_lacks")
+# Pairs of cpu lists that cannot both hold for one feature (effective features are a subset of the machine's).
+_CONTRADICTORY_CPU_LISTS = (("has", "lacks"), ("machine_has", "machine_lacks"), ("has", "machine_lacks"))
 SIGNATURE_FIELDS = ("op", "primitive", "attributes", "message")
 _RANGE_OPERATORS = ("<", ">", "=", "!", "~")
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -125,25 +132,53 @@ def parse_release_range(text: str) -> ReleaseRange:
     return release_range
 
 
+class TargetFeatures(tuple):
+    """A target's effective CPU features (a tuple of names, lowest first, as ``CpuInfo.effective`` gives)
+    that also carries ``machine``: the features of the machine's own CPU before any ISA cap, which the
+    ``cpu`` condition's ``machine_has`` / ``machine_lacks`` are judged by."""
+
+    def __new__(cls, effective=(), machine=()):
+        features = super().__new__(cls, effective)
+        features.machine = tuple(machine)
+        return features
+
+
+def _with_and_without(has, lacks) -> str:
+    return ", ".join(([f"with {', '.join(has)}"] if has else []) + ([f"without {', '.join(lacks)}"] if lacks else []))
+
+
 @dataclass(frozen=True)
 class CpuCondition:
-    """The ``cpu`` field: features that must all be present (``has``) / all absent (``lacks``)."""
+    """The ``cpu`` field: effective features that must all be present (``has``) / all absent (``lacks``),
+    and features of the machine's own CPU, before any ISA cap (``machine_has`` / ``machine_lacks``)."""
 
     has: tuple[str, ...] = ()
     lacks: tuple[str, ...] = ()
+    machine_has: tuple[str, ...] = ()
+    machine_lacks: tuple[str, ...] = ()
 
-    def holds(self, features) -> bool:
-        """True for these effective features; never for ``None`` or no features (CPU not known as x86)."""
-        if not features:
+    @property
+    def names_machine(self) -> bool:
+        """True when the condition is also on the machine's own CPU (``machine_has`` / ``machine_lacks``)."""
+        return bool(self.machine_has or self.machine_lacks)
+
+    def holds(self, features, machine_features=None) -> bool:
+        """True for these effective features and (if the condition names the machine) the machine's own
+        features; never for ``None`` or no features (CPU not known as x86, or machine not given)."""
+        if not features or (self.names_machine and not machine_features):
             return False
-        present = set(features)
-        return all(name in present for name in self.has) and not any(name in present for name in self.lacks)
+        present, machine = set(features), set(machine_features or ())
+        return (all(name in present for name in self.has) and not any(name in present for name in self.lacks)
+                and all(name in machine for name in self.machine_has)
+                and not any(name in machine for name in self.machine_lacks))
 
     def describe(self) -> str:
-        """E.g. ``CPU features with avx2, without avx512_core_vnni, avx2_vnni``."""
-        parts = ([f"with {', '.join(self.has)}"] if self.has else []) + \
-                ([f"without {', '.join(self.lacks)}"] if self.lacks else [])
-        return "CPU features " + ", ".join(parts)
+        """E.g. ``CPU features with avx2, without avx512_core; machine's own CPU (before any ISA cap)
+        without avx512_core``."""
+        effective = _with_and_without(self.has, self.lacks)
+        machine = _with_and_without(self.machine_has, self.machine_lacks)
+        return "; ".join(([f"CPU features {effective}"] if effective else []) +
+                         ([f"machine's own CPU (before any ISA cap) {machine}"] if machine else []))
 
 
 @dataclass(frozen=True)
@@ -217,14 +252,20 @@ class ExpectedFailure:
         if self.releases is None:
             object.__setattr__(self, "releases", parse_release_range(self.openvino))
 
+    def cpu_holds(self, features) -> bool:
+        """True without a ``cpu`` condition, or when it holds for a target's effective ``features`` (and
+        the machine's own, which a ``TargetFeatures`` carries; plain features: the machine is not known)."""
+        return self.cpu is None or self.cpu.holds(features, getattr(features, "machine", None))
+
     def _common_match(self, target_id: str, openvino_release: str, features) -> bool:
         return (fnmatchcase(target_id, self.target) and self.releases.contains(openvino_release)
-                and (self.cpu is None or self.cpu.holds(features)))
+                and self.cpu_holds(features))
 
     def matches(self, case_id: str, target_id: str, openvino_release: str, features=None,
                 threads: int | None = None) -> bool:
-        """True for this case on this target, release, effective CPU features (see ``cpu``) and
-        inference thread count (see ``min_threads``; ``None``: unknown, and then it does not hold)."""
+        """True for this case on this target, release, effective CPU features (see ``cpu``; a
+        ``TargetFeatures`` also gives the machine's own) and inference thread count (see ``min_threads``;
+        ``None``: unknown, and then it does not hold)."""
         return (self.case is not None and fnmatchcase(case_id, self.case)
                 and self._common_match(target_id, openvino_release, features)
                 and (self.min_threads is None or (threads is not None and threads >= self.min_threads)))
@@ -243,13 +284,17 @@ class ExpectedFailure:
                 and self._common_match(target_id, openvino_release, features))
 
     def describe(self, features=None) -> str:
-        """The xfail reason: what deviates, where it is registered, what an XPASS means."""
+        """The xfail reason: what deviates, where it is registered, what an XPASS means (with ``features``,
+        the target's CPU features, and the machine's own when the ``cpu`` condition names them)."""
         note = f" (see {self.spec_note})" if self.spec_note else ""
         where = f" on {self.cpu.describe()}" if self.cpu else ""
         where += f" with {self.min_threads}+ inference threads" if self.min_threads else ""
         origin = f"; origin: {self.origin}" if self.origin else ""
-        seen = (f" (this target's CPU features: {' '.join(features) or 'none known'})"
-                if self.cpu is not None and features is not None else "")
+        seen = ""
+        if self.cpu is not None and features is not None:
+            machine = (f"; the machine's own: {' '.join(getattr(features, 'machine', ())) or 'not known'}"
+                       if self.cpu.names_machine else "")
+            seen = f" (this target's CPU features: {' '.join(features) or 'none known'}{machine})"
         changed = "OpenVINO changed" + (" or the cpu condition is wrong" if self.cpu else "")
         if self.intermittent:
             return (f"known intermittent deviation on OpenVINO {self.openvino}{where}: {self.reason}{note} "
@@ -323,8 +368,8 @@ def _entry(path: Path, raw) -> ExpectedFailure:
 
 def _cpu_condition(path: Path, raw, line: int) -> CpuCondition:
     if not isinstance(raw, dict) or not raw:
-        raise CaseError(path, line, "cpu", f"expected a mapping with has: and/or lacks: (lists of CPU features), "
-                                           f"got {raw!r}")
+        raise CaseError(path, line, "cpu", f"expected a mapping with has:, lacks:, machine_has:, machine_lacks: "
+                                           f"(lists of CPU features), got {raw!r}")
     lists = {}
     for key, value in raw.items():
         where = raw.key_lines[key]
@@ -341,10 +386,11 @@ def _cpu_condition(path: Path, raw, line: int) -> CpuCondition:
             except ValueError as error:
                 raise CaseError(path, item_line, f"cpu.{key}", str(error)) from None
         lists[key] = tuple(names)
-    both = set(lists.get("has", ())) & set(lists.get("lacks", ()))
-    if both:
-        raise CaseError(path, line, "cpu", f"{', '.join(sorted(both))} in both has: and lacks: (never true)")
-    return CpuCondition(lists.get("has", ()), lists.get("lacks", ()))
+    for first, second in _CONTRADICTORY_CPU_LISTS:
+        both = set(lists.get(first, ())) & set(lists.get(second, ()))
+        if both:
+            raise CaseError(path, line, "cpu", f"{', '.join(sorted(both))} in both {first}: and {second}: (never true)")
+    return CpuCondition(**lists)
 
 
 def _signature(path: Path, raw, line: int, fails: str) -> Signature:
@@ -414,6 +460,7 @@ def match(entries: list[ExpectedFailure], case_id: str, target_id: str,
 
     ``features``: the oneDNN features the target may use (``conformance.cpu``: this CPU's,
     left by the target's ISA cap); ``None`` when unknown, and then no ``cpu`` condition holds.
+    ``machine_has`` / ``machine_lacks`` hold only when ``features`` is a ``TargetFeatures`` (``target_features``).
     """
     release = release_of(openvino_version)
     for entry in entries:
@@ -432,11 +479,12 @@ def match_signature(entries: list[ExpectedFailure], finding: FindingSignature, o
     return None
 
 
-def target_features(isa_cap: str | None, cpu: cpu_features.CpuInfo | None = None) -> tuple[str, ...] | None:
-    """The effective CPU features of a target with ISA cap ``isa_cap`` on ``cpu`` (default this machine).
+def target_features(isa_cap: str | None, cpu: cpu_features.CpuInfo | None = None) -> TargetFeatures | None:
+    """The effective CPU features of a target with ISA cap ``isa_cap`` on ``cpu`` (default this machine),
+    carrying ``cpu``'s own features as ``machine``.
 
     A target without a cap runs under the process's ``ONEDNN_MAX_CPU_ISA``, if set.
     ``None`` when the CPU's features are not known (not x86, or no /proc/cpuinfo).
     """
     cpu = cpu or cpu_features.this_cpu()
-    return cpu.effective(cpu_features.target_cap(isa_cap)) if cpu.features else None
+    return TargetFeatures(cpu.effective(cpu_features.target_cap(isa_cap)), cpu.features) if cpu.features else None

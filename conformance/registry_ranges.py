@@ -121,7 +121,7 @@ def suggest(entries: list[expectations.ExpectedFailure], matrix: dict, features=
     releases = list(matrix["releases"])
     suggestions = []
     for entry in entries:
-        if entry.case is None or (entry.cpu is not None and not entry.cpu.holds(features)):
+        if entry.case is None or not entry.cpu_holds(features):
             continue
         covered = [cells for case_id, cells in matrix["cells"].items()
                    if fnmatchcase(case_id, entry.case) and fnmatchcase(matrix["target"], entry.target)]

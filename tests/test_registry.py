@@ -80,7 +80,7 @@ def test_description_says_how_to_update_the_registry(registry):
     ("- case: a\n  openvino: '1'\n  reason: r\n  origin: 3\n", "expected_failures.yaml:4: origin: must be a non-empty"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: [avx2]\n", "expected_failures.yaml:4: cpu: expected a mapping"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lack: [avx2]\n",
-     "expected_failures.yaml:5: cpu.lack: unknown field (allowed: has, lacks)"),
+     "expected_failures.yaml:5: cpu.lack: unknown field (allowed: has, lacks, machine_has, machine_lacks)"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lacks:\n      - avx2\n      - avx512_vnni\n",
      "expected_failures.yaml:7: cpu.lacks: unknown CPU feature 'avx512_vnni'; that is a /proc/cpuinfo flag, "
      "the oneDNN feature is 'avx512_core_vnni'"),
@@ -88,6 +88,15 @@ def test_description_says_how_to_update_the_registry(registry):
      "expected_failures.yaml:4: cpu.has: expected a non-empty list"),
     ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {has: [avx2], lacks: [AVX2]}\n",
      "expected_failures.yaml:4: cpu: avx2 in both has: and lacks:"),
+    # machine_has / machine_lacks: the machine's own CPU, before any ISA cap
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    lacks: [avx512_core]\n    machine_lacks: avx512_core\n",
+     "expected_failures.yaml:6: cpu.machine_lacks: expected a non-empty list"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu:\n    machine_has:\n      - avx2\n      - avx512f\n",
+     "expected_failures.yaml:7: cpu.machine_has: unknown CPU feature 'avx512f'; that is a /proc/cpuinfo flag"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {machine_has: [avx2], machine_lacks: [avx2]}\n",
+     "expected_failures.yaml:4: cpu: avx2 in both machine_has: and machine_lacks:"),
+    ("- case: a\n  openvino: '1'\n  reason: r\n  cpu: {has: [avx512_core], machine_lacks: [avx512_core]}\n",
+     "expected_failures.yaml:4: cpu: avx512_core in both has: and machine_lacks: (never true)"),
     ("- signature: {op: Deconvolution}\n  openvino: '1'\n  reason: r\n",
      "expected_failures.yaml:1: signature.op: 'Deconvolution' is not one of GroupConvolution"),
     ("- openvino: '1'\n  reason: r\n  signature:\n    op: GroupConvolution\n    primitve: jit_*\n",
@@ -300,6 +309,64 @@ def test_shipped_cpu_entries_on_each_kind_of_cpu(kind, target, cap, i8_registere
     assert i8 is None or i8.id == "i8-group-convolution-without-vnni"
 
 
+MACHINE_REGISTRY = """\
+- id: avx2-machine
+  case: "x.yaml::*"
+  signature: {op: GroupConvolution, primitive: "jit_avx2_f32"}
+  openvino: "*"
+  cpu: {has: [avx2], lacks: [avx512_core], machine_lacks: [AVX512_CORE]}
+  reason: "wrong where the CPU itself has no AVX-512"
+- case: "y.yaml::*"
+  openvino: "*"
+  cpu: {machine_has: [avx10_1_512]}
+  reason: "a machine condition alone"
+"""
+
+
+def test_machine_conditions_load(tmp_path):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(MACHINE_REGISTRY)
+    by_effective, by_machine = expectations.load_registry(path)
+    assert by_effective.cpu == expectations.CpuCondition(has=("avx2",), lacks=("avx512_core",),
+                                                         machine_lacks=("avx512_core",))
+    assert by_machine.cpu == expectations.CpuCondition(machine_has=("avx512_core_fp16",))
+    assert by_effective.cpu.describe() == ("CPU features with avx2, without avx512_core; machine's own CPU "
+                                           "(before any ISA cap) without avx512_core")
+
+
+@pytest.mark.parametrize("kind, cap, registered", [
+    ("avx2_only", None, True),
+    ("avx2_only", "avx2", True),                   # the cap hides nothing there
+    ("amd_avx512_bf16", "avx2", False),            # same effective features, but the CPU itself has AVX-512
+    ("skylake", "avx2", False),
+    ("skylake", None, False),
+])
+def test_a_machine_condition_sees_the_cpu_before_its_cap(tmp_path, kind, cap, registered):
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(MACHINE_REGISTRY)
+    entry = expectations.load_registry(path)[0]
+    features = expectations.target_features(cap, cpu.parse_cpuinfo(cpuinfo(kind)))
+    target = f"CPU-f32-{cap}" if cap else "CPU-f32"
+    by_case = expectations.match([entry], "x.yaml::a", target, "2026.4.1", features)
+    finding = expectations.FindingSignature("GroupConvolution", "mismatch", target, "jit_avx2_f32")
+    by_signature = expectations.match_signature([entry], finding, "2026.4.1", features)
+    assert (by_case is entry, by_signature is entry) == (registered, registered)
+    if registered:
+        assert "machine's own CPU (before any ISA cap) without avx512_core" in entry.describe(features)
+        assert "the machine's own: sse41 avx avx2)" in entry.describe(features)
+
+
+def test_a_machine_condition_never_holds_without_the_machines_features(tmp_path):
+    # Plain effective features (not a TargetFeatures) do not say what the machine has.
+    path = tmp_path / "expected_failures.yaml"
+    path.write_text(MACHINE_REGISTRY)
+    entry = expectations.load_registry(path)[0]
+    assert expectations.match([entry], "x.yaml::a", "CPU-f32", "2026.4.1", ("sse41", "avx", "avx2")) is None
+    assert entry.cpu.holds(("sse41", "avx", "avx2"), ("sse41", "avx", "avx2"))
+    assert not entry.cpu.holds(("sse41", "avx", "avx2"), None)
+    assert "the machine's own: not known" in entry.describe(("sse41", "avx", "avx2"))
+
+
 SIGNATURE_REGISTRY = """\
 - signature:
     op: GroupConvolutionBackpropData
@@ -409,6 +476,30 @@ def test_the_plugin_matches_cpu_conditions_with_the_machines_features(pytester, 
         finally:
             cpu.this_cpu.cache_clear()
         result.assert_outcomes(**outcomes)
+    monkeypatch.delenv("CONFORMANCE_CPUINFO")
+
+
+def test_the_plugin_matches_machine_conditions_with_the_machines_own_features(pytester, monkeypatch):
+    # Under the avx2 cap both (pretended) CPUs leave sse41 avx avx2; only on the one without AVX-512 of its
+    # own does the entry hold. A capped item runs in a worker, unaltered, and passes: held, it is an
+    # XPASS(strict) whose reason names the machine's features; not held, a plain pass.
+    make_suite(pytester)
+    pytester.path.joinpath("expected_failures.yaml").write_text(
+        '- case: "conv.yaml::broken_*"\n  openvino: "*"\n'
+        '  cpu: {has: [avx2], lacks: [avx512_core], machine_lacks: [avx512_core]}\n  reason: "injected"\n')
+    for kind, outcomes in (("avx2_only", dict(passed=4, failed=1)), ("skylake", dict(passed=5))):
+        pytester.path.joinpath("cpuinfo").write_text(cpuinfo(kind))
+        monkeypatch.setenv("CONFORMANCE_CPUINFO", str(pytester.path / "cpuinfo"))
+        cpu.this_cpu.cache_clear()
+        try:
+            result = pytester.runpytest("--target", "CPU:f32:AVX2")
+        finally:
+            cpu.this_cpu.cache_clear()
+        result.assert_outcomes(**outcomes)
+        if kind == "avx2_only":
+            result.stdout.fnmatch_lines(["*XPASS(strict)*machine's own CPU (before any ISA cap) without avx512_core*"
+                                         "(this target's CPU features: sse41 avx avx2; the machine's own: "
+                                         "sse41 avx avx2)*"])
     monkeypatch.delenv("CONFORMANCE_CPUINFO")
 
 
