@@ -367,6 +367,28 @@ def test_a_machine_condition_never_holds_without_the_machines_features(tmp_path)
     assert "the machine's own: not known" in entry.describe(("sse41", "avx", "avx2"))
 
 
+@pytest.mark.parametrize("kind, cap, kernel_registered", [
+    ("avx2_only", None, True),
+    ("amd_avx512_bf16", "avx2", False),
+    ("intel_amx_fp16", "avx2", False),
+])
+def test_shipped_entries_of_avx2_kernels_picked_by_cpuid(kind, cap, kernel_registered):
+    # An AVX-512 CPU under the avx2 cap runs brgconv_avx2 kernels, right (measured on an AMD Zen 5):
+    # those entries need a CPU without AVX-512; the bf16 crash stays registered under the cap.
+    entries = expectations.load_registry(REPO_ROOT / "expected_failures.yaml")
+    features = expectations.target_features(cap, cpu.parse_cpuinfo(cpuinfo(kind)))
+    target = f"CPU-f32-{cap}" if cap else "CPU-f32"
+
+    def registered(case_id):
+        return expectations.match(entries, case_id, target, "2026.4.1", features) is not None
+
+    assert registered("fuzz_findings/group_convolution_left_pad_beyond_kernel.yaml::left_pad_beyond_kernel"
+                      "[pads_end=2x0]") is kernel_registered
+    assert registered("fuzz_findings/group_convolution_f16_runtime_kernel_3d.yaml::f16_runtime_kernel_dilated_3d"
+                      ) is kernel_registered
+    assert registered("fuzz_findings/group_convolution_bf16_crash.yaml::bf16_grouped_dilated_crash")
+
+
 SIGNATURE_REGISTRY = """\
 - signature:
     op: GroupConvolutionBackpropData
