@@ -212,6 +212,70 @@ def test_the_split_gives_each_worker_every_nth_item_and_a_replacement_nothing_up
     assert list(share("local", 2, 8)) == [] and list(share("gwx", 2, 8)) == []  # not an xdist worker id
 
 
+def test_stealing_is_worth_it_only_from_a_slow_or_unknown_worker_or_a_long_queue():
+    from conformance.xdist_split import STEAL_WORTH_SECONDS, worth_stealing
+    quick = 0.015
+    assert not worth_stealing(queued=20, finished=300, busy_seconds=0.01, mean_seconds=quick)
+    assert worth_stealing(queued=20, finished=0, busy_seconds=0.01, mean_seconds=0.0)            # speed unknown
+    assert worth_stealing(queued=4, finished=300, busy_seconds=STEAL_WORTH_SECONDS, mean_seconds=quick)  # slow item
+    assert worth_stealing(queued=int(STEAL_WORTH_SECONDS / quick) + 1, finished=300, busy_seconds=0.0,
+                          mean_seconds=quick)                                                    # long queue
+
+
+class _FakeWorker:
+    """What xdist's scheduler asks of a worker controller: its gateway id and three commands."""
+
+    def __init__(self, number: int):
+        self.gateway = type("Gateway", (), {"id": f"gw{number}"})()
+        self.shutting_down, self.sent, self.stolen = False, [], []
+
+    def send_runtest_some(self, indices):
+        self.sent.extend(indices)
+
+    def send_steal(self, indices):
+        self.stolen.extend(indices)
+
+    def shutdown(self):
+        self.shutting_down = True
+
+
+def _split_scheduler(item_count: int):
+    from conformance.xdist_split import make_scheduler
+    config = type("Config", (), {"getvalue": lambda self, name: ["2*popen"] if name == "tx" else None})()
+    scheduler = make_scheduler(config, None)
+    workers = [_FakeWorker(0), _FakeWorker(1)]
+    collection = [f"case_{index}" for index in range(item_count)]
+    for worker in workers:
+        scheduler.add_node(worker)
+        scheduler.add_node_collection(worker, collection)
+    scheduler.schedule()
+    return scheduler, workers
+
+
+def test_a_worker_running_dry_waits_rather_than_steal_a_short_queue_of_quick_items():
+    """gw1 ends its share while gw0, quick so far, has a few items left: gw1 waits (those items are
+    compiled in gw0's batches already) and the run ends when gw0 is on its last item."""
+    scheduler, (gw0, gw1) = _split_scheduler(20)
+    assert gw0.sent == list(range(0, 20, 2)) and gw1.sent == list(range(1, 20, 2))
+    for index in gw0.sent[:6]:
+        scheduler.mark_test_complete(gw0, index, 0.015)
+    for index in gw1.sent:
+        scheduler.mark_test_complete(gw1, index, 0.015)
+    assert gw0.stolen == [] and not scheduler.tests_finished
+    for index in gw0.sent[6:9]:
+        scheduler.mark_test_complete(gw0, index, 0.015)
+    assert gw0.stolen == [] and scheduler.tests_finished
+
+
+def test_a_worker_running_dry_steals_from_one_that_has_finished_nothing():
+    """gw0 is still on its first item when gw1 ends its share: its speed is unknown, so gw1 takes
+    half of its queue (work-stealing)."""
+    scheduler, (gw0, gw1) = _split_scheduler(20)
+    for index in gw1.sent:
+        scheduler.mark_test_complete(gw1, index, 0.015)
+    assert gw0.stolen == gw0.sent[-5:]   # half of its 10 (work-stealing keeps it two at least)
+
+
 # Ten quick cases of one batch key.
 SWEEP = """\
 op: GroupConvolution
