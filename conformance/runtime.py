@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # annotations only: a release environment's worker imports th
 
 def cap_hides_native_precision(target: "Target", cpu=None) -> bool:
     """True when this CPU does the ``target.precision`` hint (bf16/f16) in hardware but the target's ISA
-    cap (or the process's ``ONEDNN_MAX_CPU_ISA``) hides the features that do it: the compile fails
-    (``conformance.cpu``, NATIVE_PRECISION_FEATURES; ``cpu`` defaults to this machine)."""
+    cap (or the process's ``ONEDNN_MAX_CPU_ISA``) hides the features that do it: a state no real CPU is in,
+    whose items are ``TargetUnavailable`` (``conformance.cpu``, NATIVE_PRECISION_FEATURES; ``cpu`` defaults
+    to this machine)."""
     from .cpu import supports_precision_hint, supports_precision_natively, target_cap, this_cpu
     cpu, cap = cpu or this_cpu(), target_cap(target.isa)
     return (cap is not None and target.precision != "f32"
@@ -256,6 +257,18 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return (*_COMPILED[key], 0.0, 0.0)
+    if cap_hides_native_precision(target):
+        # On a CPU that supports the hint, the CPU plugin decides bf16/f16 support from cpuid, which the
+        # cap does not hide, so it picks kernels the capped oneDNN cannot create: a static model does not
+        # compile ("object is not initialized"); a dynamic one compiles and runs 'undef_bf16' kernels that
+        # return wrong outputs or crash, and leave the worker process broken for the items after them
+        # (seen on an AMD Zen 5: CPU-f32-avx2 items crashing after CPU-bf16-avx2 ones in the same worker,
+        # right when run alone). No real CPU is in this state: one without those features runs the hint
+        # in f32. Not a spec deviation, and nothing here is worth running.
+        raise TargetUnavailable(
+            f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} is a state "
+            f"no real CPU is in: the ISA cap hides bf16/f16 from oneDNN but not from the CPU plugin's own cpuid "
+            f"check (static models do not compile; dynamic ones run kernels that are wrong or crash)")
     ov_core = core()
     started = time.perf_counter()
     model = ov_core.read_model(str(ir.xml_path), str(ir.bin_path))
@@ -266,15 +279,6 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         message = str(error).strip()
         if "Unsupported" in message or "not supported" in message.lower():
             raise TargetUnavailable(f"{target.id}: {_last_line(message)}") from None
-        if cap_hides_native_precision(target):
-            # On a CPU that supports the hint, the CPU plugin decides bf16/f16 support from cpuid, which
-            # the cap does not hide, so it picks kernels the capped oneDNN cannot create. No real CPU is
-            # in this state: one without those features runs the hint in f32 (and on such a CPU a
-            # compile failure here is a real one). Not a spec deviation.
-            raise TargetUnavailable(
-                f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} does "
-                f"not compile ({_last_line(message)}): the ISA cap hides bf16/f16 from oneDNN but not from "
-                f"the CPU plugin's own cpuid check") from None
         raise RuntimeRejected("compile", _last_line(message), {
             "read_seconds": read_at - started, "compile_seconds": time.perf_counter() - read_at}) from None
     compiled_at = time.perf_counter()
