@@ -265,8 +265,9 @@ def _compile(ir: RenderedIR, target: Target, op_name: str):
         # (seen on an AMD Zen 5: CPU-f32-avx2 items crashing after CPU-bf16-avx2 ones in the same worker,
         # right when run alone). No real CPU is in this state: one without those features runs the hint
         # in f32. Not a spec deviation, and nothing here is worth running.
+        from .cpu import target_cap   # the target's own cap, else the process's ONEDNN_MAX_CPU_ISA
         raise TargetUnavailable(
-            f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target.isa.upper()} is a state "
+            f"{target.id}: the {target.precision} hint under ONEDNN_MAX_CPU_ISA={target_cap(target.isa).upper()} is a state "
             f"no real CPU is in: the ISA cap hides bf16/f16 from oneDNN but not from the CPU plugin's own cpuid "
             f"check (static models do not compile; dynamic ones run kernels that are wrong or crash)")
     ov_core = core()

@@ -131,6 +131,17 @@ def test_bf16_hint_under_an_isa_cap_depends_on_the_cpu(pytester, monkeypatch):
         assert [(item["run"]["runtime_precision"], item["run"]["isa_cap"]) for item in items] == [("f32", "sse41")] * 3
 
 
+def test_a_hint_hidden_by_the_process_cap_is_unavailable_naming_that_cap(monkeypatch):
+    """A target without a cap of its own runs under the process's ONEDNN_MAX_CPU_ISA; when that cap hides
+    the hint, the reason names it (nothing is compiled)."""
+    from types import SimpleNamespace
+    from conformance import runtime
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setattr(runtime, "cap_hides_native_precision", lambda target: True)
+    with pytest.raises(runtime.TargetUnavailable, match="bf16 hint under ONEDNN_MAX_CPU_ISA=AVX2 is a state"):
+        runtime._compile(SimpleNamespace(digest="no-such-ir"), Target("CPU", "bf16"), "op")
+
+
 @pytest.mark.parametrize("kind, precision, cap, hidden", [
     ("amd_avx512_bf16", "bf16", "sse41", True), ("amd_avx512_bf16", "bf16", "avx2", True),
     ("amd_avx512_bf16", "bf16", "avx512_core_bf16", False), ("amd_avx512_bf16", "f16", "avx2", False),
